@@ -1,0 +1,938 @@
+"""xarray-facing super-resolution of data cubes: what the openEO UDFs and the CLI run.
+
+Everything between "an ``xarray.DataArray`` as an openEO back-end hands it to a UDF" and "the model" lives here:
+dims validation, band selection by name, DN <-> reflectance, recovery of the native grid of nearest-resampled
+input (``resampled`` mode), nodata masking/filling/restoring, seamless whole-chunk or tiled inference, HR
+coordinates (``upscale`` mode), the overlap check, and the multi-image (MISR) variant over ``t``. The UDF files
+(``udf/sr_udf.py``, ``udf/misr_udf.py``) are thin adapters around :func:`udf_apply` / :func:`misr_udf_apply`.
+
+Conventions
+-----------
+* Dims: ``(t, bands, y, x)`` or ``(bands, y, x)`` (any order accepted; the result keeps the input's order).
+  ``y``/``x`` coordinates, when present, are cell centres, regularly spaced (``y`` usually decreasing).
+* Band labels are matched by canonical name (``"B2"`` == ``"B02"``); labels that are not Sentinel-2 MSI bands
+  (``"SCL"``, angles, ...) are *pass-through* bands.
+* Values: DN in, DN out. Reflectance = ``(DN + add_offset) / dn_scale`` (CDSE ``SENTINEL2_L2A``: ``dn_scale``
+  10000, ``add_offset`` 0). Computation in float32; the result is float64 for float64 input and float32 for
+  every other dtype (integer input included: NaN nodata needs a float). Values are never clipped (negative
+  or > 1 reflectance goes through the model as is).
+* Nodata: NaN, or ``nodata`` if given. A pixel is valid when all its *model* bands are valid; invalid pixels
+  are filled with the nearest valid pixel (== edge replication for the NaN strips a back-end pads cube
+  borders with), the model runs, and invalid LR pixels (grown by ``dilate`` LR px, default 0) become NaN
+  on their HR blocks. A sample without any valid pixel never reaches the network.
+* Modes: ``resampled``: the input is on the output grid (``input_resolution / scale``) by nearest resampling;
+  the native grid is recovered exactly (replicated ``scale x scale`` blocks, any phase; 20 m bands must be
+  ``2*scale`` replicated) and the result has the input's shape. ``upscale``: the input is on the model's input
+  grid; the result is ``scale`` times larger with cell-centre coordinates
+  ``x_hr[k] = x_lr[0] - dx/2 + dx/(2 s) + k dx/s``; pass-through bands are nearest-upsampled.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .bands import BANDS, normalize_band_name
+from .nodata import fill_nodata, finalize_output, valid_mask
+from .tiling import hr_coords, tiled_apply, whole_apply
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray
+
+__all__ = [
+    "MODES",
+    "ENGINES",
+    "DEFAULT_DN_SCALE",
+    "DEFAULT_ADD_OFFSET",
+    "SCL_INVALID_DEFAULT",
+    "NEIGHBORHOOD_MULTIPLE",
+    "UdfOptions",
+    "parse_context",
+    "TilingWarning",
+    "reset_warnings",
+    "check_dims",
+    "canonical_labels",
+    "select_bands",
+    "dn_to_reflectance",
+    "reflectance_to_dn",
+    "replication_mismatches",
+    "replication_phase",
+    "native_indices",
+    "required_overlap",
+    "recommended_neighborhood",
+    "check_chunk",
+    "superresolve_array",
+    "superresolve_dataarray",
+    "rescale_metadata",
+    "udf_apply",
+    "MISRPredictor",
+    "load_misr_predictor",
+    "misr_dataarray",
+    "misr_udf_apply",
+]
+
+MODES = ("resampled", "upscale")
+ENGINES = ("onnx", "torch")
+DEFAULT_DN_SCALE = 10000.0
+DEFAULT_ADD_OFFSET = 0.0
+#: SCL classes treated as invalid by the MISR UDF: 0 no data, 1 saturated/defective, 3 cloud shadow,
+#: 8 cloud medium probability, 9 cloud high probability, 10 thin cirrus.
+SCL_INVALID_DEFAULT = (0, 1, 3, 8, 9, 10)
+#: apply_neighborhood size and overlap are rounded up to multiples of this (pixels).
+NEIGHBORHOOD_MULTIPLE = 16
+_SPATIAL = ("y", "x")
+_CHUNK_ORDER = ("t", "bands", "y", "x")
+
+
+# ------------------------------------------------------------------------------------------------ context
+
+
+@dataclass(frozen=True)
+class UdfOptions:
+    """The validated UDF context. See :func:`parse_context` for the keys."""
+
+    mode: str = "resampled"
+    model: str | None = None
+    engine: str = "onnx"
+    dn_scale: float = DEFAULT_DN_SCALE
+    add_offset: float = DEFAULT_ADD_OFFSET
+    threads: int | None = None
+    nodata: float | None = None
+    overlap: int | None = None
+    tile: int | None = None
+    dilate: int | str = 0
+    # MISR only
+    scl_invalid: tuple[int, ...] = SCL_INVALID_DEFAULT
+    min_valid: float = 0.25
+
+
+_SR_KEYS = ("mode", "model", "engine", "dn_scale", "add_offset", "threads", "nodata", "overlap", "tile", "dilate")
+_MISR_KEYS = _SR_KEYS + ("scl_invalid", "min_valid")
+
+
+def _num(key: str, v: Any, *, positive: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+        raise ValueError(f"context[{key!r}] must be a finite number, got {v!r}")
+    if positive and v <= 0:
+        raise ValueError(f"context[{key!r}] must be > 0, got {v!r}")
+    return float(v)
+
+
+def _int_or_none(key: str, v: Any, minimum: int) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+        raise ValueError(f"context[{key!r}] must be an integer >= {minimum} or null, got {v!r}")
+    return int(v)
+
+
+def parse_context(context: Mapping[str, Any] | None, *, kind: str = "sr") -> UdfOptions:
+    """Validate a UDF ``context`` and fill in the defaults (which fit CDSE ``SENTINEL2_L2A``).
+
+    Keys (all optional; an empty or missing context means all defaults):
+
+    ``mode``        ``"resampled"`` (default) or ``"upscale"``.
+    ``model``       shipped model name or package folder; default ``sr_core.models.DEFAULT_MODEL``.
+    ``engine``      ``"onnx"`` (default, ONNX Runtime) or ``"torch"``.
+    ``dn_scale``    reflectance = (DN + add_offset) / dn_scale; default 10000.
+    ``add_offset``  default 0 (CDSE has already compensated the processing-baseline offset).
+    ``threads``     intra-op threads of the engine (int >= 1); default null = the engine's default.
+    ``nodata``      a nodata value besides NaN (number); default null (NaN only).
+    ``overlap``     the apply_neighborhood overlap in chunk pixels, for the overlap check; default null.
+    ``tile``        run the chunk in tiles of this many model-grid pixels (int >= 1); default null = whole chunk.
+    ``dilate``      grow nodata by this many model-grid pixels on the output (int >= 0), or ``"rf"`` = the
+                    model's margin (drop every output pixel whose receptive field saw a filled value);
+                    default 0.
+    MISR only (``kind="misr"``): ``scl_invalid`` (list of SCL classes that invalidate a pixel, default
+    [0, 1, 3, 8, 9, 10]) and ``min_valid`` (a date is used when at least this fraction of its pixels is
+    valid, in [0, 1], default 0.25).
+
+    Unknown keys and bad values raise ``ValueError`` listing the valid keys / values.
+    """
+    if kind not in ("sr", "misr"):
+        raise ValueError(f"kind must be 'sr' or 'misr', got {kind!r}")
+    keys = _SR_KEYS if kind == "sr" else _MISR_KEYS
+    if context is None:
+        context = {}
+    if not isinstance(context, Mapping):
+        raise ValueError(f"the UDF context must be a dict with keys {', '.join(keys)}; got {type(context).__name__}")
+    unknown = sorted(str(k) for k in context if k not in keys)
+    if unknown:
+        raise ValueError(f"unknown UDF context key(s) {', '.join(unknown)}; valid keys: {', '.join(keys)}")
+    c = dict(context)
+    out: dict[str, Any] = {}
+    mode = c.get("mode", "resampled")
+    if mode not in MODES:
+        raise ValueError(f"context['mode'] must be one of {', '.join(MODES)}, got {mode!r}")
+    out["mode"] = mode
+    model = c.get("model")
+    if model is not None and (not isinstance(model, (str, os.PathLike)) or not str(model)):
+        raise ValueError(f"context['model'] must be a model name or package path (string), got {model!r}")
+    out["model"] = None if model is None else os.fspath(model)
+    engine = c.get("engine", "onnx")
+    if engine not in ENGINES:
+        raise ValueError(f"context['engine'] must be one of {', '.join(ENGINES)}, got {engine!r}")
+    out["engine"] = engine
+    out["dn_scale"] = _num("dn_scale", c.get("dn_scale", DEFAULT_DN_SCALE), positive=True)
+    out["add_offset"] = _num("add_offset", c.get("add_offset", DEFAULT_ADD_OFFSET))
+    out["threads"] = _int_or_none("threads", c.get("threads"), 1)
+    nodata = c.get("nodata")
+    out["nodata"] = None if nodata is None else _num("nodata", nodata)
+    out["overlap"] = _int_or_none("overlap", c.get("overlap"), 0)
+    out["tile"] = _int_or_none("tile", c.get("tile"), 1)
+    dilate = c.get("dilate", 0)
+    if dilate != "rf" and (isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0):
+        raise ValueError(f"context['dilate'] must be an integer >= 0 or 'rf', got {dilate!r}")
+    out["dilate"] = dilate if dilate == "rf" else int(dilate)
+    if kind == "misr":
+        scl = c.get("scl_invalid", list(SCL_INVALID_DEFAULT))
+        if not isinstance(scl, (list, tuple)) or any(
+            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 11 for v in scl
+        ):
+            raise ValueError(f"context['scl_invalid'] must be a list of SCL classes 0..11, got {scl!r}")
+        out["scl_invalid"] = tuple(int(v) for v in scl)
+        mv = _num("min_valid", c.get("min_valid", 0.25))
+        if not 0.0 <= mv <= 1.0:
+            raise ValueError(f"context['min_valid'] must be a fraction in [0, 1], got {mv!r}")
+        out["min_valid"] = mv
+    return UdfOptions(**out)
+
+
+# ------------------------------------------------------------------------------------------------ warnings
+
+
+class TilingWarning(UserWarning):
+    """The apply_neighborhood chunk or overlap is too small for the model's receptive field."""
+
+
+_WARNED: set[tuple] = set()
+_WARN_LOCK = threading.Lock()
+
+
+def reset_warnings() -> None:
+    """Forget which warnings were given (they are given once per process and model)."""
+    with _WARN_LOCK:
+        _WARNED.clear()
+
+
+def _warn_once(key: tuple, message: str) -> None:
+    with _WARN_LOCK:
+        if key in _WARNED:
+            return
+        _WARNED.add(key)
+    warnings.warn(message, TilingWarning, stacklevel=3)
+
+
+# ------------------------------------------------------------------------------------------------ dims / bands
+
+
+def check_dims(da: "xarray.DataArray") -> tuple[str, ...]:
+    """Validate the dims of a chunk: ``bands``, ``y``, ``x`` and optionally ``t``; returns ``da.dims``.
+
+    Missing or unknown dims raise ``ValueError`` naming them; the ``bands`` dim must carry labels.
+    """
+    dims = tuple(str(d) for d in da.dims)
+    missing = [d for d in ("bands", "y", "x") if d not in dims]
+    unknown = [d for d in dims if d not in _CHUNK_ORDER]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing dim(s) {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown dim(s) {', '.join(unknown)}")
+        raise ValueError(
+            f"expected a cube with dims (t, bands, y, x) or (bands, y, x); got dims {dims}: {'; '.join(parts)}"
+        )
+    if "bands" not in da.coords:
+        raise ValueError("the 'bands' dim has no labels: band names are needed to select the model bands")
+    for d in _SPATIAL:
+        if da.sizes[d] < 1:
+            raise ValueError(f"dim {d!r} is empty")
+    return dims
+
+
+def canonical_labels(labels: Sequence[Any]) -> list[str | None]:
+    """Canonical Sentinel-2 name of each label (``None`` for pass-through labels like ``"SCL"``).
+
+    Two labels naming the same band (``"B2"`` and ``"B02"``) raise ``ValueError``.
+    """
+    out: list[str | None] = []
+    for lab in labels:
+        try:
+            out.append(normalize_band_name(str(lab)))
+        except ValueError:
+            out.append(None)
+    names = [c for c in out if c is not None]
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        raise ValueError(f"band labels {[str(v) for v in labels]} name the same band twice: {', '.join(dup)}")
+    return out
+
+
+def select_bands(labels: Sequence[Any], bands: Sequence[str], *, model: str = "the model") -> list[int]:
+    """Positions in ``labels`` of the bands ``bands`` (canonical or alias names), in the order of ``bands``.
+
+    Missing bands raise ``ValueError`` naming the missing bands and the bands present.
+    """
+    canon = canonical_labels(labels)
+    pos = {c: i for i, c in enumerate(canon) if c is not None}
+    want = [normalize_band_name(b) for b in bands]
+    missing = [b for b in want if b not in pos]
+    if missing:
+        raise ValueError(
+            f"{model} needs bands {', '.join(want)}; missing: {', '.join(missing)}; "
+            f"bands present: {', '.join(str(v) for v in labels) or 'none'}"
+        )
+    return [pos[b] for b in want]
+
+
+def dn_to_reflectance(dn: np.ndarray, *, dn_scale: float, add_offset: float) -> np.ndarray:
+    """``(dn + add_offset) / dn_scale`` as float32 (NaN stays NaN, nothing is clipped)."""
+    return ((np.asarray(dn, dtype=np.float32) + np.float32(add_offset)) / np.float32(dn_scale)).astype(
+        np.float32, copy=False
+    )
+
+
+def reflectance_to_dn(refl: np.ndarray, *, dn_scale: float, add_offset: float) -> np.ndarray:
+    """``refl * dn_scale - add_offset`` as float32 (the inverse of :func:`dn_to_reflectance`)."""
+    return (np.asarray(refl, dtype=np.float32) * np.float32(dn_scale) - np.float32(add_offset)).astype(
+        np.float32, copy=False
+    )
+
+
+# ------------------------------------------------------------------------------------------------ replication
+
+
+def _block_first(n: int, factor: int, phase: int) -> np.ndarray:
+    """For each index ``i < n`` the first in-range index of its block (blocks ``[phase + k f, ...)``)."""
+    i = np.arange(n)
+    return np.maximum(phase + np.floor_divide(i - phase, factor) * factor, 0)
+
+
+def replication_mismatches(a: np.ndarray, factor: int, axis: int) -> list[int]:
+    """For each phase ``p`` in ``0..factor-1``: how many values of ``a`` differ from the first value of their
+    block when ``a`` is cut into blocks ``[p + k*factor, p + (k+1)*factor)`` along ``axis`` (partial blocks at
+    both ends included; NaN equals NaN). Zero mismatches = nearest-replicated by ``factor`` with that phase.
+    """
+    a = np.asarray(a)
+    n = a.shape[axis]
+    counts = []
+    for p in range(factor):
+        ref = np.take(a, _block_first(n, factor, p), axis=axis)
+        same = ref == a
+        if a.dtype.kind == "f":
+            same |= np.isnan(ref) & np.isnan(a)
+        counts.append(int(same.size - np.count_nonzero(same)))
+    return counts
+
+
+def replication_phase(a: np.ndarray, factor: int, axis: int) -> int | None:
+    """The phase (``0..factor-1``) of exact ``factor``-fold nearest replication of ``a`` along ``axis``, or
+    ``None`` when no phase fits. Data constant along the axis fits every phase; the smallest is returned."""
+    counts = replication_mismatches(a, factor, axis)
+    best = int(np.argmin(counts))
+    return best if counts[best] == 0 else None
+
+
+def native_indices(n: int, factor: int, phase: int) -> np.ndarray:
+    """Indices (along an axis of length ``n``) of one pixel per native pixel, for blocks of ``factor`` with
+    ``phase``: native pixel ``k`` covers ``[o + k f, o + (k+1) f)`` with ``o = phase`` if ``phase == 0`` else
+    ``phase - factor`` (so a partial first block is kept). The first index of each block clipped to 0."""
+    o = phase - factor if phase else 0
+    m = -(-(n - o) // factor)
+    return np.maximum(o + factor * np.arange(m), 0)
+
+
+def _resample_hint(scale: int, input_res: float) -> str:
+    res = input_res / scale
+    return (
+        f"'resampled' mode needs the cube nearest-resampled from the native grids onto the {res:g} m output "
+        f"grid: load_collection (20 m bands merged with resample_cube_spatial(method=\"near\")), then "
+        f"resample_spatial(resolution={res:g}, method=\"near\"); for input on the {input_res:g} m grid use "
+        f"mode 'upscale'"
+    )
+
+
+def _recover_grid(x: np.ndarray, labels: Sequence[str], predictor: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Row and column indices of the model grid inside a nearest-resampled chunk ``x`` ``(T, C, H, W)``.
+
+    Returns ``(rows, cols, off_y, off_x)`` where ``off`` (<= 0) is the HR offset of the first native pixel.
+    Raises ``ValueError`` explaining ``resample_spatial(method="near")`` when the pixels are not replicated.
+    """
+    s = int(predictor.scale)
+    input_res = float(getattr(getattr(predictor, "card", None), "input_resolution_m", 10.0) or 10.0)
+    h, w = x.shape[-2:]
+    phases = []
+    for axis, name in ((-2, "y"), (-1, "x")):
+        counts = replication_mismatches(x, s, axis)
+        p = int(np.argmin(counts))
+        if counts[p] != 0:
+            bad = [
+                str(labels[c])
+                for c in range(x.shape[1])
+                if replication_phase(x[:, c], s, axis) is None
+            ]
+            raise ValueError(
+                f"pixels are not {s}x{s} nearest-replicated along {name} (bands {', '.join(bad)}; "
+                f"{counts[p]} of {x.size} values break every block phase). " + _resample_hint(s, input_res)
+            )
+        phases.append(p)
+    rows = native_indices(h, s, phases[0])
+    cols = native_indices(w, s, phases[1])
+    lr = x[:, :, rows][:, :, :, cols]
+    # coarser bands (20 m, 60 m) must be replicated on the native grid as well
+    bad = []
+    for c, lab in enumerate(labels):
+        band = BANDS.get(str(lab))
+        ratio = int(round(band.resolution / input_res)) if band is not None else 1
+        if ratio > 1:
+            ok_y = replication_phase(lr[:, c], ratio, -2) is not None
+            ok_x = replication_phase(lr[:, c], ratio, -1) is not None
+            if not (ok_y and ok_x):
+                bad.append(f"{lab} ({band.resolution} m: not {ratio * s}x{ratio * s} replicated)")
+    if bad:
+        raise ValueError(
+            f"bands {', '.join(bad)} are not nearest-resampled from their native grid. " + _resample_hint(s, input_res)
+        )
+    off_y = phases[0] - s if phases[0] else 0
+    off_x = phases[1] - s if phases[1] else 0
+    return rows, cols, off_y, off_x
+
+
+# ------------------------------------------------------------------------------------------------ overlap
+
+
+def _round_up(v: int, multiple: int) -> int:
+    return int(-(-v // multiple) * multiple) if v > 0 else 0
+
+
+def required_overlap(predictor: Any, mode: str) -> int:
+    """Minimum apply_neighborhood overlap, in chunk pixels: the model's margin, times ``scale`` in
+    ``resampled`` mode (the chunk is on the output grid there)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    m = int(predictor.margin)
+    return m * int(predictor.scale) if mode == "resampled" else m
+
+
+def recommended_neighborhood(
+    predictor: Any, mode: str, *, size: int | None = None, multiple: int = NEIGHBORHOOD_MULTIPLE
+) -> tuple[int, int]:
+    """``(size, overlap)`` for apply_neighborhood, in chunk pixels, both multiples of ``multiple``.
+
+    ``overlap`` = :func:`required_overlap` rounded up; ``size`` defaults to 128 model-grid pixels (256 chunk
+    pixels in ``resampled`` mode at x2) and is at least ``2 * overlap`` so that no more than half of every
+    chunk is overlap.
+    """
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple must be an integer >= 1, got {multiple!r}")
+    overlap = _round_up(required_overlap(predictor, mode), multiple)
+    if size is None:
+        size = 128 * (int(predictor.scale) if mode == "resampled" else 1)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be an integer >= 1, got {size!r}")
+    size = max(_round_up(size, multiple), 2 * overlap, multiple)
+    return size, overlap
+
+
+def check_chunk(predictor: Any, mode: str, shape: tuple[int, int], overlap: int | None) -> None:
+    """Warn (once per process, model and problem) when a chunk of ``shape`` (chunk pixels) is smaller than
+    the receptive field or the given ``overlap`` is smaller than :func:`required_overlap`; the message names
+    the overlap to use. It never raises: such chunks are processed anyway."""
+    name = getattr(getattr(predictor, "card", None), "name", "model")
+    need = required_overlap(predictor, mode)
+    size, rec = recommended_neighborhood(predictor, mode)
+    f = int(predictor.scale) if mode == "resampled" else 1
+    h, w = shape[0] // f, shape[1] // f
+    rf = int(predictor.receptive_field)
+    if overlap is not None and overlap < need:
+        _warn_once(
+            (name, mode, "overlap", overlap),
+            f"apply_neighborhood overlap {overlap} px is smaller than the {need} px the model {name!r} needs "
+            f"(receptive field {rf} px on its input grid, mode {mode!r}): chunks will show seams; use "
+            f"overlap={rec} (and size={size}).",
+        )
+    if min(h, w) < rf:
+        _warn_once(
+            (name, mode, "small"),
+            f"chunk of {shape[0]}x{shape[1]} px ({h}x{w} model-grid px) is smaller than the receptive field "
+            f"({rf} px) of model {name!r}: processed with edge replication; use size={size} and "
+            f"overlap={rec}.",
+        )
+
+
+# ------------------------------------------------------------------------------------------------ inference
+
+
+def _dilation(dilate: int | str, predictor: Any) -> int:
+    if dilate == "rf":
+        return int(predictor.margin)
+    if isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0:
+        raise ValueError(f"dilate must be an integer >= 0 or 'rf', got {dilate!r}")
+    return int(dilate)
+
+
+def superresolve_array(
+    lr: np.ndarray,
+    predictor: Callable[[np.ndarray], np.ndarray],
+    *,
+    valid: np.ndarray | None = None,
+    tile: int | None = None,
+    dilate: int | str = 0,
+) -> np.ndarray:
+    """Super-resolve reflectance ``lr`` ``(N, C, h, w)`` (the predictor's bands) with nodata handling.
+
+    ``valid`` ``(N, h, w)`` bool (True = valid) defaults to "all bands finite". Invalid pixels are filled
+    with the nearest valid pixel, samples without valid pixels are skipped, the model runs on the whole
+    sample edge-padded by its margin (or in ``tile`` x ``tile`` tiles, same result), and invalid pixels
+    (grown by ``dilate``) become NaN. Returns float32 ``(N, C_out, s*h, s*w)``.
+    """
+    x = np.asarray(lr, dtype=np.float32)
+    if x.ndim != 4:
+        raise ValueError(f"lr must be (N, C, H, W), got shape {x.shape}")
+    s, m = int(predictor.scale), int(predictor.margin)
+    n, _, h, w = x.shape
+    if valid is None:
+        valid = valid_mask(x)
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != (n, h, w):
+        raise ValueError(f"valid must have shape {(n, h, w)}, got {valid.shape}")
+    c_out = len(getattr(predictor, "out_bands", ())) or None
+    keep = valid.reshape(n, -1).any(axis=1)
+    if not keep.any():
+        c = c_out if c_out is not None else x.shape[1]
+        return np.full((n, c, s * h, s * w), np.nan, dtype=np.float32)
+    filled, _ = fill_nodata(x[keep], valid[keep])
+    filled = np.ascontiguousarray(filled, dtype=np.float32)
+    if tile is None:
+        y = whole_apply(predictor, filled, scale=s, margin=m)
+    else:
+        y = tiled_apply(predictor, filled, scale=s, tile=int(tile), margin=m)
+    y = finalize_output(np.asarray(y, dtype=np.float32), valid[keep], s, dilate=_dilation(dilate, predictor))
+    if keep.all():
+        return y.astype(np.float32, copy=False)
+    out = np.full((n, y.shape[1], s * h, s * w), np.nan, dtype=np.float32)
+    out[keep] = y
+    return out
+
+
+def _out_dtype(dtype: np.dtype) -> np.dtype:
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def _nodata_valid(x: np.ndarray, nodata: float | None) -> np.ndarray:
+    """``(T, h, w)`` validity of ``x`` ``(T, C, h, w)`` (float32 DN)."""
+    return valid_mask(x, nodata=nodata)
+
+
+def _as_tbyx(da: "xarray.DataArray") -> tuple["xarray.DataArray", bool]:
+    order = [d for d in _CHUNK_ORDER if d in da.dims]
+    return da.transpose(*order), "t" in da.dims
+
+
+def _spatial_coords(work: "xarray.DataArray", factor: int) -> dict[str, Any]:
+    coords: dict[str, Any] = {}
+    for d in _SPATIAL:
+        if d in work.coords:
+            vals = np.asarray(work.coords[d].values)
+            if factor == 1:
+                coords[d] = vals
+            else:
+                if vals.size < 2:
+                    raise ValueError(
+                        f"cannot compute the {factor}x finer {d} coordinates of a chunk 1 pixel wide along {d} "
+                        "(no pixel spacing); use a larger apply_neighborhood size"
+                    )
+                hr = hr_coords(vals.astype(np.float64), factor)
+                coords[d] = hr.astype(vals.dtype, copy=False) if vals.dtype.kind == "f" else hr
+    return coords
+
+
+def _other_coords(work: "xarray.DataArray", drop_t: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, c in work.coords.items():
+        if name in _SPATIAL or name == "bands" or (drop_t and name == "t"):
+            continue
+        if any(d in _SPATIAL for d in c.dims):
+            continue  # 2-D spatial auxiliary coordinates do not survive a resolution change
+        if drop_t and "t" in c.dims:
+            continue
+        out[name] = c
+    return out
+
+
+def superresolve_dataarray(
+    da: "xarray.DataArray",
+    *,
+    predictor: Any,
+    mode: str = "resampled",
+    dn_scale: float = DEFAULT_DN_SCALE,
+    add_offset: float = DEFAULT_ADD_OFFSET,
+    nodata: float | None = None,
+    tile: int | None = None,
+    dilate: int | str = 0,
+    overlap: int | None = None,
+) -> "xarray.DataArray":
+    """Super-resolve a chunk ``(t, bands, y, x)`` / ``(bands, y, x)`` of DN with ``predictor``.
+
+    ``predictor`` is a :class:`sr_core.models.Predictor` (or anything with ``scale``, ``margin``,
+    ``receptive_field``, ``bands``, ``out_bands`` and ``__call__(np (N, C, H, W)) -> np``). Output: the input's
+    dims, band labels and band order; the model's ``out_bands`` super-resolved, every other band passed
+    through (``resampled``: unchanged; ``upscale``: nearest-upsampled). See the module docstring for units,
+    dtypes, nodata and coordinates. ``overlap`` (chunk px) only feeds :func:`check_chunk`.
+    """
+    import xarray as xr
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    _num("dn_scale", dn_scale, positive=True)
+    _num("add_offset", add_offset)
+    if nodata is not None:
+        _num("nodata", nodata)
+    in_dims = check_dims(da)
+    name = getattr(getattr(predictor, "card", None), "name", "the model")
+    labels = [str(v) for v in np.asarray(da.coords["bands"].values)]
+    idx = select_bands(labels, predictor.bands, model=f"model {name!r}")
+    canon = canonical_labels(labels)
+    out_pos = {normalize_band_name(b): k for k, b in enumerate(predictor.out_bands)}
+    s = int(predictor.scale)
+    work, has_t = _as_tbyx(da)
+    vals = np.asarray(work.values)
+    if vals.dtype.kind not in "biuf":
+        raise ValueError(f"cube values must be numeric, got dtype {vals.dtype}")
+    arr = vals if has_t else vals[None]  # (T, B, H, W)
+    t, b, h, w = arr.shape
+    check_chunk(predictor, mode, (h, w), overlap)
+    x = arr[:, idx].astype(np.float32)  # DN, (T, C, H, W)
+    model_labels = [canon[i] for i in idx]
+
+    if mode == "resampled":
+        rows, cols, off_y, off_x = _recover_grid(x, model_labels, predictor)
+        x_lr = x[:, :, rows][:, :, :, cols]
+    else:
+        x_lr = x
+    valid = _nodata_valid(x_lr, nodata)
+    refl = dn_to_reflectance(x_lr, dn_scale=dn_scale, add_offset=add_offset)
+    sr = superresolve_array(refl, predictor, valid=valid, tile=tile, dilate=dilate)
+    sr = reflectance_to_dn(sr, dn_scale=dn_scale, add_offset=add_offset)  # NaN stays NaN
+    if mode == "resampled":
+        sr = sr[:, :, -off_y : -off_y + h, -off_x : -off_x + w]
+        f = 1
+    else:
+        f = s
+    odt = _out_dtype(vals.dtype)
+    out = np.empty((t, b, f * h, f * w), dtype=odt)
+    for k in range(b):
+        c = canon[k]
+        if c is not None and c in out_pos:
+            out[:, k] = sr[:, out_pos[c]]
+        else:
+            band = arr[:, k]
+            if f > 1:
+                band = np.repeat(np.repeat(band, f, axis=-2), f, axis=-1)
+            out[:, k] = band
+    if not has_t:
+        out = out[0]
+    coords = _other_coords(work)
+    coords["bands"] = work.coords["bands"].values
+    coords.update(_spatial_coords(work, f))
+    res = xr.DataArray(out, dims=work.dims, coords=coords, name=da.name, attrs=dict(da.attrs))
+    return res.transpose(*in_dims)
+
+
+def rescale_metadata(metadata: Any, scale: int) -> Any:
+    """openEO ``CubeMetadata`` with the spatial resolution (``step``) divided by ``scale`` (``upscale`` mode).
+
+    Dimensions without a known step, or metadata without spatial dimensions, are returned unchanged.
+    """
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    if metadata is None or scale == 1:
+        return metadata
+    try:
+        dims = list(metadata.spatial_dimensions)
+    except Exception:  # noqa: BLE001 - metadata without spatial dims: nothing to rescale
+        return metadata
+    if len(dims) != 2:
+        return metadata
+    steps = tuple((float(d.step) / scale) if d.step not in (None, 0) else 0.0 for d in dims)
+    return metadata.resample_spatial(resolution=steps)
+
+
+def udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) -> "xarray.DataArray":
+    """The whole ``apply_datacube`` of ``udf/sr_udf.py``: parse the context, load the model (cached per worker
+    process by :func:`sr_core.models.load_predictor`), super-resolve the chunk."""
+    opts = parse_context(context, kind="sr")
+    from .models import load_predictor
+
+    predictor = load_predictor(opts.model, engine=opts.engine, threads=opts.threads)
+    return superresolve_dataarray(
+        cube,
+        predictor=predictor,
+        mode=opts.mode,
+        dn_scale=opts.dn_scale,
+        add_offset=opts.add_offset,
+        nodata=opts.nodata,
+        tile=opts.tile,
+        dilate=opts.dilate,
+        overlap=opts.overlap,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ MISR
+
+
+class MISRPredictor:
+    """Multi-image inference: ``predictor(lr (N, T, C, H, W) float32 reflectance, mask (N, T) bool) -> np``.
+
+    ``frames`` is the number of revisits the engine accepts at most (``None`` = any); with ``fixed=True``
+    exactly ``frames`` revisits are fed (fewer are completed with unusable dummy revisits, mask False).
+    """
+
+    def __init__(self, card: Any, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], engine: str,
+                 frames: int | None = None, fixed: bool = False) -> None:
+        self.card = card
+        self._fn = fn
+        self.engine = engine
+        self.frames = frames
+        self.fixed = fixed
+        self.scale = int(card.scale)
+        self.receptive_field = int(card.receptive_field)
+        self.margin = int(card.margin)
+        self.bands = tuple(card.bands)
+        self.out_bands = tuple(card.out_bands)
+
+    def __call__(self, lr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        lr = np.ascontiguousarray(lr, dtype=np.float32)
+        mask = np.asarray(mask, dtype=bool)
+        if lr.ndim != 5 or lr.shape[2] != len(self.bands):
+            raise ValueError(
+                f"model {self.card.name!r} expects (N, T, {len(self.bands)}, H, W) with bands {list(self.bands)}, "
+                f"got shape {lr.shape}"
+            )
+        if mask.shape != lr.shape[:2]:
+            raise ValueError(f"mask must have shape {lr.shape[:2]}, got {mask.shape}")
+        t = lr.shape[1]
+        if self.frames is not None and t > self.frames:
+            raise ValueError(f"model {self.card.name!r} takes at most {self.frames} revisits, got {t}")
+        if self.fixed and t < self.frames:
+            pad = self.frames - t
+            lr = np.concatenate([lr, np.zeros(lr.shape[:1] + (pad,) + lr.shape[2:], np.float32)], axis=1)
+            mask = np.concatenate([mask, np.zeros((mask.shape[0], pad), bool)], axis=1)
+        return self._fn(lr, mask)
+
+
+_MISR_CACHE: dict[tuple, MISRPredictor] = {}
+_MISR_LOCK = threading.Lock()
+
+
+def load_misr_predictor(
+    name_or_path: str | os.PathLike | None = None, *, engine: str = "onnx", threads: int | None = None
+) -> MISRPredictor:
+    """A cached :class:`MISRPredictor` for a multi-image model package (HighRes-net, RAMS).
+
+    ``torch``: the package's weights (``model.pt``) through ``sr_core.models.load_torch_model``; the network is
+    called as ``net((lr - mean) / std, mask) * std + mean``. ``onnx``: the package's ONNX file, which must have
+    the inputs ``lr`` ``(N, T, C, H, W)`` and ``mask`` ``(N, T)`` (bool or float 0/1); a fixed ``T`` in the file
+    is respected (fewer revisits are padded with unusable ones).
+    """
+    from . import models
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    folder = models.resolve_model(name_or_path)
+    key = (str(folder), engine, threads, (folder / "card.json").stat().st_mtime_ns)
+    with _MISR_LOCK:
+        if key in _MISR_CACHE:
+            return _MISR_CACHE[key]
+        pred = _build_misr(folder, engine, threads)
+        _MISR_CACHE[key] = pred
+        return pred
+
+
+def _build_misr(folder: Any, engine: str, threads: int | None) -> MISRPredictor:
+    from . import models
+
+    if engine == "torch":
+        import torch
+
+        model, card = models.load_torch_model(folder)
+        frames = card.arch_kwargs.get("num_frames") if card.arch == "rams" else None
+
+        def run_torch(lr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            if threads is not None:
+                torch.set_num_threads(int(threads))
+            with torch.inference_mode():
+                x = (torch.from_numpy(lr) - model.mean) / model.std
+                y = model.net(x, torch.from_numpy(mask)) * model.out_std + model.out_mean
+            return y.float().numpy()
+
+        return MISRPredictor(card, run_torch, "torch", frames=frames)
+
+    import onnxruntime as ort
+
+    card = models.load_card(folder, verify=True, role="onnx")
+    if "onnx" not in card.files:
+        raise models.ModelFileError(f"model {card.name!r}: card.json names no ONNX file (use engine='torch')")
+    path = folder / card.files["onnx"]
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - ORT raises its own exception types
+        raise models.ModelFileError(f"model {card.name!r}: cannot load ONNX file {path}: {e}") from e
+    ins = {i.name: i for i in sess.get_inputs()}
+    if set(ins) != {"lr", "mask"} or len(ins["lr"].shape) != 5 or ins["lr"].shape[2] != len(card.bands):
+        raise models.ModelFileError(
+            f"model {card.name!r}: {path} must have inputs lr (N, T, {len(card.bands)}, H, W) and mask (N, T); "
+            f"has {[(i.name, i.shape) for i in sess.get_inputs()]}"
+        )
+    t_dim = ins["lr"].shape[1]
+    fixed = isinstance(t_dim, int)
+    mask_type = ins["mask"].type
+
+    def run_onnx(lr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        m = mask if mask_type == "tensor(bool)" else mask.astype(np.float32)
+        return sess.run(None, {"lr": lr, "mask": m})[0]
+
+    frames = t_dim if fixed else (card.arch_kwargs.get("num_frames") if card.arch == "rams" else None)
+    return MISRPredictor(card, run_onnx, "onnx", frames=frames, fixed=fixed)
+
+
+def _temporal_fill(refl: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fill invalid pixels of each date of ``refl`` ``(T, C, h, w)`` with the per-pixel median of the valid
+    dates; pixels valid on no date are filled spatially (nearest valid pixel of that median).
+    Returns ``(filled, any_valid (h, w))``."""
+    masked = np.where(valid[:, None], refl, np.nan)
+    any_valid = valid.any(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+        med = np.nanmedian(masked, axis=0)  # (C, h, w)
+    med, _ = fill_nodata(med, any_valid)
+    filled = np.where(valid[:, None], refl, med[None])
+    return filled.astype(np.float32, copy=False), any_valid
+
+
+def misr_dataarray(
+    da: "xarray.DataArray",
+    *,
+    predictor: MISRPredictor,
+    mode: str = "resampled",
+    dn_scale: float = DEFAULT_DN_SCALE,
+    add_offset: float = DEFAULT_ADD_OFFSET,
+    nodata: float | None = None,
+    scl_invalid: Sequence[int] = SCL_INVALID_DEFAULT,
+    min_valid: float = 0.25,
+    tile: int | None = None,
+    dilate: int | str = 0,
+    overlap: int | None = None,
+) -> "xarray.DataArray":
+    """Multi-image super-resolution of a chunk ``(t, bands, y, x)``: the ``t`` revisits become ONE date.
+
+    Per date and pixel, valid = all model bands valid (NaN / ``nodata``) and, when a band labelled ``SCL`` is
+    present, its class not in ``scl_invalid``. A date is used when at least ``min_valid`` of its pixels are
+    valid (and at least one); its invalid pixels are filled with the per-pixel median of the valid dates. Pixels
+    valid on no used date are NaN in the output. With more used dates than the model takes, the dates with the
+    most valid pixels are kept (in time order). Output: the model's ``out_bands`` (input labels), one ``t`` label
+    (the latest date of the chunk), same grid (``resampled``) or ``scale`` times finer (``upscale``); other
+    bands (SCL, ...) are dropped. Without a ``t`` dim the chunk is one revisit and the result has no ``t``.
+    """
+    import xarray as xr
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    in_dims = check_dims(da)
+    name = predictor.card.name
+    labels = [str(v) for v in np.asarray(da.coords["bands"].values)]
+    idx = select_bands(labels, predictor.bands, model=f"model {name!r}")
+    canon = canonical_labels(labels)
+    scl_pos = [i for i, lab in enumerate(labels) if lab.upper() == "SCL"]
+    work, has_t = _as_tbyx(da)
+    vals = np.asarray(work.values)
+    arr = vals if has_t else vals[None]
+    t, b, h, w = arr.shape
+    check_chunk(predictor, mode, (h, w), overlap)
+    s = predictor.scale
+    x = arr[:, idx].astype(np.float32)
+    scl = arr[:, scl_pos[0]].astype(np.float32) if scl_pos else None
+    if mode == "resampled":
+        rows, cols, off_y, off_x = _recover_grid(x, [canon[i] for i in idx], predictor)
+        x = x[:, :, rows][:, :, :, cols]
+        if scl is not None:
+            scl = scl[:, rows][:, :, cols]
+    valid = _nodata_valid(x, nodata)
+    if scl is not None:
+        valid &= np.isfinite(scl) & ~np.isin(scl, np.asarray(list(scl_invalid), dtype=np.float32))
+    hh, ww = x.shape[-2:]
+    frac = valid.reshape(t, -1).mean(axis=1)
+    used = np.flatnonzero((frac >= min_valid) & (frac > 0))
+    if predictor.frames is not None and used.size > predictor.frames:
+        best = np.argsort(-frac[used], kind="stable")[: predictor.frames]
+        used = np.sort(used[best])
+    c_out = len(predictor.out_bands)
+    if used.size == 0:
+        sr = np.full((1, c_out, s * hh, s * ww), np.nan, np.float32)
+    else:
+        refl = dn_to_reflectance(x[used], dn_scale=dn_scale, add_offset=add_offset)
+        filled, any_valid = _temporal_fill(refl, valid[used])
+        tu, c = filled.shape[:2]
+        mask = np.ones((1, tu), dtype=bool)
+
+        def fn(x4: np.ndarray) -> np.ndarray:  # (1, T*C, h, w) -> (1, C_out, sh, sw)
+            return predictor(x4.reshape(x4.shape[0], tu, c, *x4.shape[-2:]), np.repeat(mask, x4.shape[0], 0))
+
+        flat = filled.reshape(1, tu * c, hh, ww)
+        if tile is None:
+            y = whole_apply(fn, flat, scale=s, margin=predictor.margin)
+        else:
+            y = tiled_apply(fn, flat, scale=s, tile=int(tile), margin=predictor.margin)
+        sr = finalize_output(np.asarray(y, np.float32), any_valid[None], s, dilate=_dilation(dilate, predictor))
+    sr = reflectance_to_dn(sr, dn_scale=dn_scale, add_offset=add_offset)[0]  # (C_out, sh, sw)
+    if mode == "resampled":
+        sr = sr[:, -off_y : -off_y + h, -off_x : -off_x + w]
+        f = 1
+    else:
+        f = s
+    out_labels = []
+    for ob in predictor.out_bands:
+        k = canon.index(normalize_band_name(ob))
+        out_labels.append(labels[k])
+    odt = _out_dtype(vals.dtype)
+    out = sr.astype(odt, copy=False)
+    coords = _other_coords(work, drop_t=True)
+    coords["bands"] = out_labels
+    coords.update(_spatial_coords(work, f))
+    dims = [d for d in work.dims if d != "t"]
+    if has_t:
+        out = out[None]
+        dims = ["t"] + dims
+        coords["t"] = np.asarray(work.coords["t"].values)[-1:] if "t" in work.coords else [0]
+    res = xr.DataArray(out, dims=dims, coords=coords, name=da.name, attrs=dict(da.attrs))
+    return res.transpose(*in_dims)
+
+
+def misr_udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) -> "xarray.DataArray":
+    """The whole ``apply_datacube`` of ``udf/misr_udf.py``."""
+    opts = parse_context(context, kind="misr")
+    predictor = load_misr_predictor(opts.model, engine=opts.engine, threads=opts.threads)
+    return misr_dataarray(
+        cube,
+        predictor=predictor,
+        mode=opts.mode,
+        dn_scale=opts.dn_scale,
+        add_offset=opts.add_offset,
+        nodata=opts.nodata,
+        scl_invalid=opts.scl_invalid,
+        min_valid=opts.min_valid,
+        tile=opts.tile,
+        dilate=opts.dilate,
+        overlap=opts.overlap,
+    )

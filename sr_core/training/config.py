@@ -1,0 +1,153 @@
+"""Training configuration: a YAML file whose keys are constructor arguments.
+
+Example (``configs/s2sr-x2-10band.yaml``)::
+
+    seed: 0
+    out_dir: runs/s2sr-x2-10band
+    model:
+      name: s2sr-x2-10band
+      arch: carn                      # any name of `s2sr archs`
+      arch_kwargs: {in_channels: 10, scale: 2, num_features: 32}
+    data:
+      root: ../shared/data/s2
+      train: [S2A_MSIL1C_20170216_T33UUU, {scene: S2A_MSIL1C_20170527_T33UUB, y0: 0, y1: 344, x0: 0, x1: 600}]
+      val: [s2sharp_coastalA]
+      patch: 96
+      batch_size: 16
+      random_degradation: true
+      degradation: {mtf_jitter: 0.2, max_phase: 0.5}
+    stages:
+      - {name: pretrain, steps: 4000, lr: 2.0e-3, losses: {l1: 1.0}}
+      - {name: finetune, steps: 1000, lr: 2.0e-4, losses: {l1: 1.0, consistency: 0.1}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data import Region
+
+__all__ = ["ModelConfig", "DataConfig", "StageConfig", "TrainConfig", "LOSS_TERMS"]
+
+#: Loss terms a stage may weight (see sr_core.training.loop):
+LOSS_TERMS = (
+    "l1",  # L1 on 10 m bands (output grid) + L1 on the MTF-degraded 20 m-band outputs (input grid)
+    "ssim",  # 1 - SSIM on the same pairs
+    "consistency",  # L1(degrade(sr), lr): radiometric consistency with the input
+    "colour",  # colour-matching head objective (0.9 consistency + 0.1 L1 after the head)
+    "gan",  # relativistic average GAN with a U-Net discriminator on high-pass inputs
+    "dice",  # task-driven Dice against a frozen task model (needs task_model)
+)
+
+
+def _check_keys(kind: str, data: dict[str, Any], cls: type) -> None:
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - valid)
+    if unknown:
+        raise ValueError(f"unknown {kind} config keys {unknown}; valid keys: {sorted(valid)}")
+
+
+@dataclass
+class ModelConfig:
+    arch: str
+    arch_kwargs: dict[str, Any]
+    name: str = "s2sr-x2-10band"
+    version: str = "1.0.0"
+    bands: list[str] = field(default_factory=lambda: ["B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12"])
+
+
+@dataclass
+class DataConfig:
+    root: str = "../shared/data/s2"
+    train: list[Any] = field(default_factory=list)
+    val: list[Any] = field(default_factory=list)
+    patch: int = 96
+    batch_size: int = 16
+    random_degradation: bool = True
+    degradation: dict[str, Any] = field(default_factory=dict)
+    min_structure: float = 2e-3
+
+    def regions(self, which: str) -> list[Region | str]:
+        out: list[Region | str] = []
+        for item in getattr(self, which):
+            if isinstance(item, str):
+                out.append(item)
+            elif isinstance(item, dict):
+                out.append(Region(**item))
+            else:
+                raise ValueError(f"data.{which}: entries are scene ids or {{scene, y0, y1, x0, x1}}, got {item!r}")
+        return out
+
+
+@dataclass
+class StageConfig:
+    name: str
+    steps: int
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup: int = 100
+    losses: dict[str, float] = field(default_factory=lambda: {"l1": 1.0})
+    batch_size: int | None = None
+    patch: int | None = None
+    gan: dict[str, Any] = field(default_factory=dict)  # discriminator kwargs, d_lr, highpass sigma
+    dynamic_weighting: dict[str, float] | None = None  # proportions relative to l1, rescaled each "epoch"
+    epoch_steps: int = 200
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.losses) - set(LOSS_TERMS))
+        if unknown:
+            raise ValueError(f"stage {self.name!r}: unknown loss terms {unknown}; valid: {list(LOSS_TERMS)}")
+        if self.steps < 0:
+            raise ValueError(f"stage {self.name!r}: steps must be >= 0, got {self.steps}")
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig
+    data: DataConfig
+    stages: list[StageConfig]
+    seed: int = 0
+    out_dir: str = "runs/train"
+    threads: int | None = None
+    log_every: int = 25
+    val_every: int = 500
+    ckpt_every: int = 250
+    val_crop: int | None = 256  # validate on at most this many 10 m px per side per scene (None = whole)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> "TrainConfig":
+        data = dict(data)
+        _check_keys("top-level", data, cls)
+        m = data.pop("model")
+        _check_keys("model", m, ModelConfig)
+        d = data.pop("data", {})
+        _check_keys("data", d, DataConfig)
+        stages = []
+        for s in data.pop("stages"):
+            _check_keys("stage", s, StageConfig)
+            stages.append(StageConfig(**s))
+        cfg = cls(model=ModelConfig(**m), data=DataConfig(**d), stages=stages, **data)
+        if base_dir is not None:
+            if not Path(cfg.data.root).is_absolute():
+                cfg.data.root = str((base_dir / cfg.data.root).resolve())
+            if not Path(cfg.out_dir).is_absolute():
+                cfg.out_dir = str((base_dir / cfg.out_dir).resolve())
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        import yaml
+
+        path = Path(path)
+        with open(path) as f:
+            data = yaml.safe_load(f)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a training config is a YAML mapping")
+        # relative paths in a config are relative to the current directory (like every CLI path)
+        return cls.from_dict(data, base_dir=Path.cwd())
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,354 @@
+"""The training loop: stages of pre-training / fine-tuning / GAN fine-tuning on Wald-protocol batches.
+
+Checkpoints (``out_dir/last.pt``, ``out_dir/best.pt``) hold the constructor arguments of every module, the
+normalisation, optimiser and RNG states and the position in the stage list, so ``resume=True`` continues a run
+exactly where it stopped. Metrics go to ``out_dir/log.csv`` (and TensorBoard when it is installed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..archs import get_arch
+from ..bands import BANDS_10M, BANDS_20M
+from ..models import ModelCard, SRModel, save_model_package
+from .config import StageConfig, TrainConfig
+from .data import PatchSampler, SceneTensors, WaldBatch, load_scene_tensors
+from .wald import summarize, wald_evaluate
+
+__all__ = ["Trainer", "train", "band_statistics"]
+
+
+def band_statistics(scenes: list[SceneTensors]) -> tuple[list[float], list[float]]:
+    """Per-band mean and std of reflectance over the training scenes (10-band model order)."""
+    means, stds = [], []
+    for k in range(4):
+        v = torch.cat([s.hr10[k].reshape(-1) for s in scenes])
+        means.append(float(v.mean()))
+        stds.append(float(v.std()))
+    for k in range(6):
+        v = torch.cat([s.hr20[k].reshape(-1) for s in scenes])
+        means.append(float(v.mean()))
+        stds.append(float(v.std()))
+    return means, stds
+
+
+def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], extra: dict[str, Any]) -> dict[str, torch.Tensor]:
+    from ..degradation import degrade
+    from ..losses import l1_loss, ssim_loss
+
+    sr10, sr20 = sr[:, :4], sr[:, 4:]
+    sr20_in = degrade(sr20, 2, bands=list(BANDS_20M))  # onto the input grid, where hr20 lives
+    out: dict[str, torch.Tensor] = {}
+    if weights.get("l1", 0):
+        out["l1"] = l1_loss(sr10, batch.hr10) + l1_loss(sr20_in, batch.hr20)
+    if weights.get("ssim", 0):
+        out["ssim"] = ssim_loss(sr10, batch.hr10, data_range=1.0) + ssim_loss(sr20_in, batch.hr20, data_range=1.0)
+    if weights.get("consistency", 0):
+        out["consistency"] = l1_loss(degrade(sr10, 2, bands=list(BANDS_10M)), batch.lr10) + l1_loss(
+            degrade(sr20, 4, bands=list(BANDS_20M)), batch.lr40
+        )
+    if weights.get("colour", 0):
+        from ..losses import colour_matched_loss
+
+        out["colour"] = colour_matched_loss(sr10, batch.hr10, batch.lr10, extra["colour_head"], 2, bands=list(BANDS_10M))
+    return out
+
+
+class Trainer:
+    """Runs the stages of a :class:`TrainConfig`. ``progress=False`` silences the progress bar."""
+
+    def __init__(self, cfg: TrainConfig, *, progress: bool = True, log: Callable[[str], None] | None = None) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress = progress
+        self.log = log or (lambda s: None)
+        if cfg.threads:
+            torch.set_num_threads(int(cfg.threads))
+        torch.manual_seed(cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        root = cfg.data.root
+        self.train_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("train")]
+        self.val_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("val")]
+        if not self.train_scenes:
+            raise ValueError("data.train lists no scene")
+        self.mean, self.std = band_statistics(self.train_scenes)
+        net = get_arch(cfg.model.arch, **cfg.model.arch_kwargs)
+        if getattr(net, "scale", None) != 2 or getattr(net, "in_channels", 10) != 10:
+            raise ValueError("the Wald trainer builds 10-band x2 models: arch_kwargs need in_channels=10, scale=2")
+        self.model = SRModel(net, self.mean, self.std, list(range(10)))
+        self.extra: dict[str, nn.Module] = {}
+        self.stage_idx = 0
+        self.stage_step = 0
+        self.global_step = 0
+        self.best_score = -math.inf
+        self.elapsed = 0.0
+        self.history: list[dict] = []
+        self._opt: torch.optim.Optimizer | None = None
+        self._d_opt: torch.optim.Optimizer | None = None
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(),
+            "arch": self.cfg.model.arch,
+            "arch_kwargs": self.cfg.model.arch_kwargs,
+            "mean": self.mean,
+            "std": self.std,
+            "model": self.model.state_dict(),
+            "extra": {k: m.state_dict() for k, m in self.extra.items()},
+            "opt": self._opt.state_dict() if self._opt else None,
+            "d_opt": self._d_opt.state_dict() if self._d_opt else None,
+            "stage_idx": self.stage_idx,
+            "stage_step": self.stage_step,
+            "global_step": self.global_step,
+            "best_score": self.best_score,
+            "elapsed": self.elapsed,
+            "gen_state": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, name: str = "last.pt") -> Path:
+        path = self.out / name
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+        return path
+
+    def load(self, path: str | Path) -> None:
+        st = torch.load(path, map_location="cpu", weights_only=False)
+        if st["arch"] != self.cfg.model.arch or st["arch_kwargs"] != self.cfg.model.arch_kwargs:
+            raise ValueError(f"checkpoint {path} is for {st['arch']} {st['arch_kwargs']}, config says "
+                             f"{self.cfg.model.arch} {self.cfg.model.arch_kwargs}")
+        self.mean, self.std = st["mean"], st["std"]
+        self.model.load_state_dict(st["model"])
+        self.stage_idx, self.stage_step = st["stage_idx"], st["stage_step"]
+        self.global_step, self.best_score = st["global_step"], st["best_score"]
+        self.elapsed = st.get("elapsed", 0.0)
+        self.gen.set_state(st["gen_state"])
+        torch.set_rng_state(st["torch_rng"])
+        self._resume_state = st
+
+    # ----------------------------------------------------------------- pieces
+    def _make_optimizer(self, stage: StageConfig) -> None:
+        params = list(self.model.parameters())
+        if "colour" in stage.losses:
+            from ..losses import ColourMatchingHead
+
+            self.extra.setdefault("colour_head", ColourMatchingHead(4))
+            params += list(self.extra["colour_head"].parameters())
+        self._opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
+        self._d_opt = None
+        if stage.losses.get("gan", 0):
+            from ..losses import UNetDiscriminator
+
+            dkw = {k: v for k, v in stage.gan.items() if k not in ("d_lr",)}
+            self.extra.setdefault("disc", UNetDiscriminator(in_channels=4, **dkw))
+            self._d_opt = torch.optim.AdamW(self.extra["disc"].parameters(), lr=stage.gan.get("d_lr", stage.lr),
+                                            betas=(0.9, 0.99))
+        st = getattr(self, "_resume_state", None)
+        if st is not None and st.get("opt") is not None and st["stage_idx"] == self.stage_idx:
+            for k, sd in st.get("extra", {}).items():
+                if k in self.extra:
+                    self.extra[k].load_state_dict(sd)
+            self._opt.load_state_dict(st["opt"])
+            if self._d_opt is not None and st.get("d_opt") is not None:
+                self._d_opt.load_state_dict(st["d_opt"])
+        self._resume_state = None
+
+    def _lr_at(self, stage: StageConfig, step: int) -> float:
+        if step < stage.warmup:
+            return stage.lr * (step + 1) / stage.warmup
+        t = (step - stage.warmup) / max(1, stage.steps - stage.warmup)
+        return stage.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+    def validate(self) -> dict[str, float]:
+        if not self.val_scenes:
+            return {}
+        self.model.eval()
+        margin = self.model.receptive_field // 2
+        rows = wald_evaluate(self.model, self.val_scenes, margin=margin, crop=self.cfg.val_crop)
+        self.model.train()
+        return summarize(rows)
+
+    def _val_score(self, summ: dict[str, float]) -> float:
+        return summ.get("mtf_gaussian/10m/mean_gain_db", 0.0) + 0.25 * summ.get("mtf_gaussian/20m/mean_gain_db", 0.0)
+
+    def _log_row(self, row: dict) -> None:
+        path = self.out / "log.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if self._tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    self._tb.add_scalar(k, v, row["step"])
+
+    # ----------------------------------------------------------------- run
+    def run(self) -> dict[str, Any]:
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # optional
+
+            self._tb = SummaryWriter(str(self.out / "tb"))
+        except Exception:  # noqa: BLE001 - tensorboard not installed
+            self._tb = None
+        from ..losses import DynamicLossWeighting, ragan_discriminator_loss, ragan_generator_loss, highpass
+
+        try:
+            from tqdm import tqdm
+        except ImportError:  # pragma: no cover
+            tqdm = None
+        self.model.train()
+        while self.stage_idx < len(self.cfg.stages):
+            stage = self.cfg.stages[self.stage_idx]
+            self._make_optimizer(stage)
+            sampler = PatchSampler(
+                self.train_scenes,
+                patch=stage.patch or self.cfg.data.patch,
+                batch_size=stage.batch_size or self.cfg.data.batch_size,
+                generator=self.gen,
+                random_degradation=self.cfg.data.random_degradation,
+                degradation_kwargs=self.cfg.data.degradation,
+                min_structure=self.cfg.data.min_structure,
+            )
+            weights = dict(stage.losses)
+            dyn = None
+            if stage.dynamic_weighting:
+                dyn = DynamicLossWeighting(reference="l1", proportions=dict(stage.dynamic_weighting))
+            bar = tqdm(total=stage.steps, initial=self.stage_step, desc=stage.name, disable=not self.progress) if tqdm else None
+            t_last = time.time()
+            run_l = {}
+            while self.stage_step < stage.steps:
+                for g in self._opt.param_groups:
+                    g["lr"] = self._lr_at(stage, self.stage_step)
+                batch = sampler.batch()
+                sr = self.model(batch.lr)
+                terms = _wald_losses(sr, batch, weights, self.extra)
+                if weights.get("gan", 0):
+                    disc = self.extra["disc"]
+                    hp_sigma = stage.gan.get("highpass_sigma", 1.5)
+                    real = disc(highpass(batch.hr10, hp_sigma))
+                    fake = disc(highpass(sr[:, :4], hp_sigma))
+                    terms["gan"] = ragan_generator_loss(real, fake)
+                if dyn is not None:
+                    dyn.update({k: v.detach() for k, v in terms.items()})
+                    wts = {k: weights[k] * dyn.weights.get(k, 1.0) for k in terms}
+                else:
+                    wts = weights
+                loss = sum(wts[k] * v for k, v in terms.items())
+                self._opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self._opt.step()
+                if self._d_opt is not None:
+                    disc = self.extra["disc"]
+                    hp_sigma = stage.gan.get("highpass_sigma", 1.5)
+                    real = disc(highpass(batch.hr10, hp_sigma))
+                    fake = disc(highpass(sr[:, :4].detach(), hp_sigma))
+                    d_loss = ragan_discriminator_loss(real, fake)
+                    self._d_opt.zero_grad(set_to_none=True)
+                    d_loss.backward()
+                    self._d_opt.step()
+                    terms["d_loss"] = d_loss.detach()
+                for k, v in terms.items():
+                    run_l[k] = run_l.get(k, 0.0) + float(v)
+                run_l["_n"] = run_l.get("_n", 0) + 1
+                self.stage_step += 1
+                self.global_step += 1
+                now = time.time()
+                self.elapsed += now - t_last
+                t_last = now
+                if dyn is not None and self.stage_step % stage.epoch_steps == 0:
+                    dyn.epoch_end()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(loss):.4f}")
+                if self.stage_step % self.cfg.log_every == 0 or self.stage_step == stage.steps:
+                    n = run_l.pop("_n")
+                    row = {"step": self.global_step, "stage": stage.name, "lr": self._opt.param_groups[0]["lr"],
+                           "elapsed_s": round(self.elapsed, 1)}
+                    row.update({k: v / n for k, v in run_l.items()})
+                    run_l = {}
+                    do_val = self.stage_step % self.cfg.val_every == 0 or self.stage_step == stage.steps
+                    if do_val:
+                        summ = self.validate()
+                        row.update(summ)
+                        score = self._val_score(summ)
+                        row["val_score"] = score
+                        if score > self.best_score:
+                            self.best_score = score
+                            self.save("best.pt")
+                        self.log(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
+                    self._log_row(row)
+                if self.stage_step % self.cfg.ckpt_every == 0:
+                    self.save("last.pt")
+            if bar is not None:
+                bar.close()
+            self.stage_idx += 1
+            self.stage_step = 0
+            self.save("last.pt")
+        if self._tb is not None:
+            self._tb.close()
+        return {"global_step": self.global_step, "best_score": self.best_score, "elapsed_s": self.elapsed}
+
+    def export(self, out_dir: str | Path, *, checkpoint: str = "best.pt", description: str = "",
+               validation: dict | None = None, training_extra: dict | None = None) -> ModelCard:
+        """Write a model package (weights + ONNX + card) from a checkpoint of this run."""
+        st = torch.load(self.out / checkpoint, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(st["model"])
+        self.model.eval()
+        net = self.model.net
+        card = ModelCard(
+            name=self.cfg.model.name,
+            version=self.cfg.model.version,
+            arch=self.cfg.model.arch,
+            arch_kwargs=self.cfg.model.arch_kwargs,
+            bands=list(self.cfg.model.bands),
+            out_bands=list(self.cfg.model.bands),
+            scale=int(net.scale),
+            input_resolution_m=10.0,
+            receptive_field=int(net.receptive_field),
+            mean=[float(v) for v in st["mean"]],
+            std=[float(v) for v in st["std"]],
+            description=description,
+            training={
+                "config": self.cfg.to_dict(),
+                "checkpoint": checkpoint,
+                "steps": st["global_step"],
+                "train_time_s": round(st.get("elapsed", 0.0), 1),
+                "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                            "python": platform.python_version(), "torch": torch.__version__},
+                "train_regions": [s.id for s in self.train_scenes],
+                "val_regions": [s.id for s in self.val_scenes],
+                **(training_extra or {}),
+            },
+            validation=validation or {},
+        )
+        return save_model_package(self.model, card, out_dir)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
+          log: Callable[[str], None] | None = print) -> Trainer:
+    """Build a :class:`Trainer`, resume from ``out_dir/last.pt`` if asked and present, and run every stage."""
+    tr = Trainer(cfg, progress=progress, log=log)
+    last = Path(cfg.out_dir) / "last.pt"
+    if resume and last.is_file():
+        tr.load(last)
+    tr.run()
+    return tr

@@ -86,16 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("output", help="output .onnx path")
     commands["export-onnx"] = _cmd_export_onnx
 
-    for name, mod in _EXTERNAL_COMMANDS:
-        module = __import__(mod, fromlist=["register"])  # cheap imports only; heavy ones inside handlers
-        commands[name] = module.register(sub)
+    for name, mod, func in _EXTERNAL_COMMANDS:
+        module = __import__(mod, fromlist=[func])  # cheap imports only; heavy ones inside handlers
+        commands[name] = getattr(module, func)(sub)
 
     p.set_defaults(_commands=commands)
     return p
 
 
-# Subcommands defined next to the code they drive (module must expose `register(subparsers) -> handler`).
-_EXTERNAL_COMMANDS: list[tuple[str, str]] = []
+# Subcommands defined next to the code they drive: (name, module, function(subparsers) -> handler).
+_EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
+    ("train", "sr_core.training.cli", "register_train"),
+    ("graph", "udf.cli", "register"),
+    ("udf-archive", "udf.cli", "register"),
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

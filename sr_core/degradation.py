@@ -37,8 +37,8 @@ support (the ``k x k`` window of the longest per-band kernel) contains it: nodat
 Wald protocol
 -------------
 :func:`wald_pairs` degrades a real scene by ``factor`` so that the originals become the targets; see
-its docstring and :func:`model_input_10band` / :func:`model_target_10band` for the exact input and
-target of each band group.
+its docstring and :func:`model_input_10band` for the exact input and target of each band group
+(docs/decisions/2026-11-22-model-input-contract.md).
 """
 
 from __future__ import annotations
@@ -74,7 +74,6 @@ __all__ = [
     "wald_crop_size",
     "wald_pairs",
     "model_input_10band",
-    "model_target_10band",
 ]
 
 PADDING_MODES = ("reflect", "replicate", "circular")
@@ -652,11 +651,6 @@ class WaldPair:
         """:func:`model_input_10band` of the degraded bands: ``(N, 10, H/f, W/f)`` (degraded 10 m grid)."""
         return model_input_10band(self.lr10, self.lr20)
 
-    @property
-    def model_target(self) -> torch.Tensor:
-        """:func:`model_target_10band` of the originals (factor 2): ``(N, 10, H, W)``; 20 m bands: see it."""
-        return model_target_10band(self.hr10, self.hr20)
-
 
 def wald_crop_size(height: int, width: int, factor: int = 2) -> tuple[int, int]:
     """Largest ``(H, W)`` <= ``(height, width)`` that are multiples of ``2 * factor`` (10 m grid)."""
@@ -722,11 +716,6 @@ def wald_pairs(
     return WaldPair(lr10=lr10, lr20=lr20, hr10=hr10, hr20=hr20, crop=(hc, wc), factor=factor)
 
 
-def _upsample2(x: torch.Tensor) -> torch.Tensor:
-    # Same convention as sr_core.archs._common.bicubic_upsample (a = -0.75, half-pixel centres).
-    return F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
-
-
 def _check_nested(b10: torch.Tensor, b20: torch.Tensor) -> None:
     _check_image(b10, "b10")
     _check_image(b20, "b20")
@@ -738,33 +727,22 @@ def _check_nested(b10: torch.Tensor, b20: torch.Tensor) -> None:
 
 
 def model_input_10band(b10: torch.Tensor, b20: torch.Tensor) -> torch.Tensor:
-    """Input of the 10-band x2 model: ``cat(b10, bicubic_x2(b20))``, ``(N, C10 + C20, H, W)`` on the b10 grid.
+    """Input of the 10-band x2 model: ``cat(b10, nearest_x2(b20))``, ``(N, C10 + C20, H, W)`` on the b10 grid.
 
     ``b10`` ``(N, 4, H, W)`` in ``BANDS_10M`` order and ``b20`` ``(N, 6, H/2, W/2)`` in ``BANDS_20M``
-    order give ``MODEL_BANDS_10`` order. The x2 bicubic upsampling (a = -0.75, ``align_corners=False``)
-    keeps the outer bounds of the two grids identical (the project's grid convention).
+    order give ``MODEL_BANDS_10`` order. The 20 m bands are replicated into 2 x 2 blocks, exactly what an
+    openEO back-end (``load_collection`` / ``resample_spatial(method="near")``) and
+    :meth:`sr_core.data.Scene.to_dataarray` deliver: the project's model input contract
+    (docs/decisions/2026-11-22-model-input-contract.md). The outer bounds of the two grids are identical.
 
     Wald pair for this model (factor 2): input ``model_input_10band(lr10, lr20)`` on the degraded 10 m-band
-    grid (20 m spacing; 10 m bands at 20 m resolution, 20 m bands at 40 m resolution), the model outputs
-    on the 10 m grid. Targets per band group:
+    grid (20 m spacing; 10 m bands at 20 m resolution, 20 m bands at 40 m resolution); the model outputs on
+    the 10 m grid. Targets per band group:
 
     * 10 m bands: ``hr10`` on the output grid, exact.
-    * 20 m bands: their x2 target (40 m -> 20 m resolution) is ``hr20`` itself, exactly, on the degraded
-      10 m-band grid, i.e. the model's *input* grid; on the output grid only its interpolation
-      ``bicubic_x2(hr20)`` exists (:func:`model_target_10band`): a 20 m-resolution target, right in
-      resolution but interpolated. Compare the output's 20 m bands either with that, or reduce them to
-      the input grid (e.g. :func:`area_downsample` by 2) and compare with ``hr20`` (exact truth,
-      different aggregation).
+    * 20 m bands: their x2 target (40 m -> 20 m resolution) is ``hr20`` itself, on the model's *input* grid.
+      The output's 20 m bands are mapped back onto that grid with :func:`degrade` by 2 (the sensor's own
+      operator) and compared with ``hr20`` (used by the training losses and the Wald evaluation).
     """
     _check_nested(b10, b20)
-    return torch.cat([b10, _upsample2(b20)], dim=1)
-
-
-def model_target_10band(hr10: torch.Tensor, hr20: torch.Tensor) -> torch.Tensor:
-    """Factor-2 Wald target of the 10-band x2 model on the 10 m grid: ``cat(hr10, bicubic_x2(hr20))``.
-
-    Channels 0..C10-1 are the original 10 m bands (exact truth); the 20 m channels carry the original
-    20 m bands interpolated onto the 10 m grid (20 m resolution = x2 of their 40 m degraded input; the
-    exact truth is ``hr20`` on the 20 m grid, see :func:`model_input_10band`).
-    """
-    return model_input_10band(hr10, hr20)
+    return torch.cat([b10, b20.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)], dim=1)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -288,12 +288,12 @@ def apply_neighborhood_local(
     sink = _Sink(out_path)
     ratio: int | None = None
     ref_labels: dict | None = None
+    pool = _make_pool(scheduler, workers)
     try:
         for start in range(0, len(blocks), pending_max):
             wave = blocks[start : start + pending_max]
-            results = dask.compute(
-                *[task(i, j) for i, j in wave], scheduler=scheduler, num_workers=num_workers
-            )
+            kwargs = {"scheduler": scheduler} if pool is None else {"scheduler": scheduler, "pool": pool}
+            results = dask.compute(*[task(i, j) for i, j in wave], **kwargs)
             for (i, j), (values, dims, labels) in zip(wave, results):
                 wy, wx = sy + 2 * oy, sx + 2 * ox
                 ry, rx = values.shape[-2], values.shape[-1]
@@ -331,7 +331,23 @@ def apply_neighborhood_local(
     except BaseException:
         sink.abort()
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     return sink.finish()
+
+
+def _make_pool(scheduler: str, workers: int) -> Any:
+    """One executor for all waves (a process pool is started once, each worker keeps its UDF module cache)."""
+    import concurrent.futures as cf
+
+    if scheduler == "threads":
+        return cf.ThreadPoolExecutor(max_workers=workers)
+    if scheduler == "processes":
+        import multiprocessing
+
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return None
 
 
 def _hr_axis(first: float, step: float, n: int, r: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from sr_core.bands import MODEL_BANDS_10
 
-__all__ = ["make_package", "MISR_ARCHS"]
+__all__ = ["make_package", "random_s2_cube", "nearest_resample", "MISR_ARCHS"]
 
 MISR_ARCHS = ("highresnet", "rams")
 
@@ -101,3 +101,68 @@ def make_package(
         card.sha256 = {f: sha256_file(out / f) for f in card.files.values()}
         card.write_json(out / "card.json")
     return card
+
+
+def random_s2_cube(
+    height: int,
+    width: int,
+    *,
+    dates: int | None = None,
+    bands: Sequence[str] = MODEL_BANDS_10,
+    extra: Sequence[str] = ("SCL",),
+    seed: int = 0,
+    resolution: float = 10.0,
+    x0: float = 500000.0,
+    y0: float = 5600000.0,
+    dtype: Any = "float32",
+) -> Any:
+    """A random Sentinel-2 DN cube on the ``resolution`` grid, as ``load_collection`` delivers it.
+
+    Dims ``(t, bands, y, x)`` (``(bands, y, x)`` when ``dates`` is None). DN in [0, 6000) with the 20 m bands
+    nearest-replicated in 2x2 blocks (phase 0) and ``SCL`` random classes 0..11 in 2x2 blocks. Coordinates are
+    cell centres from the upper-left corner ``(x0, y0)``, ``y`` decreasing.
+    """
+    import numpy as np
+    import xarray as xr
+
+    from sr_core.bands import BANDS
+
+    rng = np.random.default_rng(seed)
+    t = 1 if dates is None else int(dates)
+    labels = list(bands) + list(extra)
+    data = np.empty((t, len(labels), height, width), dtype=np.float64)
+    for k, lab in enumerate(labels):
+        band = BANDS.get(lab)
+        f = 2 if (band is not None and band.resolution == 20) or lab.upper() == "SCL" else 1
+        hh, ww = -(-height // f), -(-width // f)
+        if lab.upper() == "SCL":
+            v = rng.integers(0, 12, size=(t, hh, ww)).astype(np.float64)
+        else:
+            v = np.round(rng.uniform(0, 6000, size=(t, hh, ww)))
+        data[:, k] = np.repeat(np.repeat(v, f, axis=1), f, axis=2)[:, :height, :width]
+    coords = {
+        "bands": labels,
+        "y": y0 - resolution * (np.arange(height) + 0.5),
+        "x": x0 + resolution * (np.arange(width) + 0.5),
+    }
+    if dates is None:
+        return xr.DataArray(data[0].astype(dtype), dims=("bands", "y", "x"), coords=coords)
+    coords["t"] = np.array([np.datetime64("2024-06-01") + np.timedelta64(5 * i, "D") for i in range(t)])
+    return xr.DataArray(data.astype(dtype), dims=("t", "bands", "y", "x"), coords=coords)
+
+
+def nearest_resample(da: Any, factor: int) -> Any:
+    """``resample_spatial(method="near")`` by an integer ``factor``: every pixel becomes a factor x factor block,
+    cell-centre coordinates of the finer grid (same outer bounds)."""
+    import numpy as np
+
+    from sr_core.tiling import hr_coords
+
+    values = np.repeat(np.repeat(np.asarray(da.transpose(..., "y", "x").values), factor, axis=-2), factor, axis=-1)
+    import xarray as xr
+
+    coords = {k: v for k, v in da.coords.items() if k not in ("x", "y")}
+    coords["y"] = hr_coords(np.asarray(da.y.values, dtype=np.float64), factor)
+    coords["x"] = hr_coords(np.asarray(da.x.values, dtype=np.float64), factor)
+    dims = tuple(d for d in da.transpose(..., "y", "x").dims)
+    return xr.DataArray(values, dims=dims, coords=coords, attrs=dict(da.attrs)).transpose(*da.dims)

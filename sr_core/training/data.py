@@ -29,7 +29,6 @@ __all__ = [
     "SceneTensors",
     "Region",
     "load_scene_tensors",
-    "nearest_upsample",
     "make_wald_input",
     "PatchSampler",
     "WaldBatch",
@@ -93,14 +92,11 @@ def load_scene_tensors(root: str | Path, region: Region | str) -> SceneTensors:
     return SceneTensors(rid, str(scene.product_level), torch.from_numpy(b10.copy()), torch.from_numpy(b20.copy()))
 
 
-def nearest_upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Replicate each pixel into a ``factor x factor`` block (openEO's nearest resampling onto a finer nested grid)."""
-    return x.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
-
-
 def make_wald_input(lr10: torch.Tensor, lr40: torch.Tensor) -> torch.Tensor:
     """Model input on the grid of ``lr10``: ``cat(lr10, nearest x2 of lr40)`` (10 bands, model order)."""
-    return torch.cat([lr10, nearest_upsample(lr40, 2)], dim=-3)
+    from ..degradation import model_input_10band
+
+    return model_input_10band(lr10, lr40)
 
 
 @dataclass

@@ -16,15 +16,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..archs import get_arch
 from ..bands import BANDS_10M, BANDS_20M
 from ..models import ModelCard, SRModel, save_model_package
-from .config import StageConfig, TrainConfig
+from .config import LOSS_TERMS, StageConfig, TrainConfig
 from .data import PatchSampler, SceneTensors, WaldBatch, load_scene_tensors
 from .wald import summarize, wald_evaluate
 
@@ -187,11 +185,18 @@ class Trainer:
     def _val_score(self, summ: dict[str, float]) -> float:
         return summ.get("mtf_gaussian/10m/mean_gain_db", 0.0) + 0.25 * summ.get("mtf_gaussian/20m/mean_gain_db", 0.0)
 
+    def _log_fields(self) -> list[str]:
+        fields = ["step", "stage", "lr", "elapsed_s", *LOSS_TERMS, "d_loss"]
+        for dname in ("mtf_gaussian",):
+            for group in ("10m", "20m"):
+                fields += [f"{dname}/{group}/mean_gain_db", f"{dname}/{group}/min_gain_db"]
+        return fields + ["val_score"]
+
     def _log_row(self, row: dict) -> None:
         path = self.out / "log.csv"
         new = not path.exists()
         with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
+            w = csv.DictWriter(f, fieldnames=self._log_fields(), restval="", extrasaction="ignore")
             if new:
                 w.writeheader()
             w.writerow(row)
@@ -208,7 +213,7 @@ class Trainer:
             self._tb = SummaryWriter(str(self.out / "tb"))
         except Exception:  # noqa: BLE001 - tensorboard not installed
             self._tb = None
-        from ..losses import DynamicLossWeighting, ragan_discriminator_loss, ragan_generator_loss, highpass
+        from ..losses import DynamicLossWeighting, ragan_discriminator_loss, ragan_generator_loss
 
         try:
             from tqdm import tqdm
@@ -242,9 +247,8 @@ class Trainer:
                 terms = _wald_losses(sr, batch, weights, self.extra)
                 if weights.get("gan", 0):
                     disc = self.extra["disc"]
-                    hp_sigma = stage.gan.get("highpass_sigma", 1.5)
-                    real = disc(highpass(batch.hr10, hp_sigma))
-                    fake = disc(highpass(sr[:, :4], hp_sigma))
+                    real = disc(batch.hr10)  # the discriminator high-pass filters its inputs itself
+                    fake = disc(sr[:, :4])
                     terms["gan"] = ragan_generator_loss(real, fake)
                 if dyn is not None:
                     dyn.update({k: v.detach() for k, v in terms.items()})
@@ -258,16 +262,15 @@ class Trainer:
                 self._opt.step()
                 if self._d_opt is not None:
                     disc = self.extra["disc"]
-                    hp_sigma = stage.gan.get("highpass_sigma", 1.5)
-                    real = disc(highpass(batch.hr10, hp_sigma))
-                    fake = disc(highpass(sr[:, :4].detach(), hp_sigma))
+                    real = disc(batch.hr10)
+                    fake = disc(sr[:, :4].detach())
                     d_loss = ragan_discriminator_loss(real, fake)
                     self._d_opt.zero_grad(set_to_none=True)
                     d_loss.backward()
                     self._d_opt.step()
                     terms["d_loss"] = d_loss.detach()
                 for k, v in terms.items():
-                    run_l[k] = run_l.get(k, 0.0) + float(v)
+                    run_l[k] = run_l.get(k, 0.0) + float(v.detach())
                 run_l["_n"] = run_l.get("_n", 0) + 1
                 self.stage_step += 1
                 self.global_step += 1
@@ -278,7 +281,7 @@ class Trainer:
                     dyn.epoch_end()
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{float(loss):.4f}")
+                    bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
                 if self.stage_step % self.cfg.log_every == 0 or self.stage_step == stage.steps:
                     n = run_l.pop("_n")
                     row = {"step": self.global_step, "stage": stage.name, "lr": self._opt.param_groups[0]["lr"],

@@ -1,0 +1,176 @@
+"""The local apply_neighborhood emulator (udf/local.py): hand-computed chunking, crop, parallel and on-disk runs,
+chunked == whole for the super-resolution UDF, parity with openeo's execute_local_udf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sr_core import cube as sc
+from udf.local import apply_neighborhood_local, parse_neighborhood
+from udf.testing import make_package, nearest_resample, random_s2_cube
+
+UDF_FILE = Path(__file__).resolve().parents[1] / "udf" / "sr_udf.py"
+DN = 10000.0
+
+MEAN_UDF = """
+import numpy as np
+import xarray
+def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
+    return xarray.full_like(cube, float(np.nanmean(cube.values)))
+"""
+
+# value = x coordinate of the chunk's first column, + 1000 * its first y coordinate; checks dims/dtype too
+COORD_UDF = """
+import numpy as np
+import xarray
+def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
+    assert cube.dtype == np.float32, cube.dtype
+    assert cube.dims == tuple(context["dims"]), cube.dims
+    return xarray.full_like(cube, float(cube.x.values[0]) + 1000 * float(cube.y.values[0]))
+"""
+
+REPEAT_UDF = """
+import numpy as np
+import xarray
+def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
+    v = np.repeat(np.repeat(cube.values, 2, axis=-1), 2, axis=-2) + 0.5
+    return xarray.DataArray(v, dims=cube.dims, coords={"bands": cube.bands.values})
+"""
+
+
+@pytest.fixture(scope="session")
+def pkg(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("local_models") / "tiny-edsr-x2"
+    make_package(folder, arch="edsr", seed=2)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings():
+    sc.reset_warnings()
+    yield
+
+
+def tiny() -> xr.DataArray:
+    a = np.arange(8, dtype=np.float32).reshape(1, 2, 4)
+    return xr.DataArray(a, dims=("bands", "y", "x"), coords={"bands": ["B02"], "y": [15.0, 5.0], "x": [5.0, 15.0, 25.0, 35.0]})
+
+
+def test_hand_computed_window_means():
+    """2x4 cube, size 2, overlap 1: chunk (0,0) sees rows -1..2, cols -1..2 -> {0,1,2,4,5,6}, mean 3;
+    chunk (0,1) sees cols 1..4 -> {1,2,3,5,6,7}, mean 4; the NaN padding is not counted."""
+    out = apply_neighborhood_local(tiny(), MEAN_UDF, size=2, overlap=1)
+    np.testing.assert_array_equal(out.values, [[[3, 3, 4, 4], [3, 3, 4, 4]]])
+    assert out.dtype == np.float32 and out.dims == ("bands", "y", "x")
+    # without overlap each 2x2 block sees only itself: means 2.5 and 4.5
+    out = apply_neighborhood_local(tiny(), MEAN_UDF, size=2)
+    np.testing.assert_array_equal(out.values, [[[2.5, 2.5, 4.5, 4.5], [2.5, 2.5, 4.5, 4.5]]])
+    # size 3 on a 2x4 cube: the last block sticks out and is NaN-padded; means of cols 0..3 and 2..3 (+ overlap)
+    out = apply_neighborhood_local(tiny(), MEAN_UDF, size={"x": 3, "y": 2}, overlap={"x": 0, "y": 0})
+    np.testing.assert_array_equal(out.values, [[[3, 3, 3, 5], [3, 3, 3, 5]]])
+
+
+def test_chunk_coordinates_continue_into_the_padding_and_dims_come_in_backend_order():
+    da = random_s2_cube(5, 7, dates=2, extra=(), seed=1, x0=100.0, y0=900.0).astype(np.int16)
+    da = da.transpose("x", "t", "y", "bands")  # the back-end hands (t, bands, y, x) whatever the cube order
+    out = apply_neighborhood_local(da, COORD_UDF, size=3, overlap=1, context={"dims": ["t", "bands", "y", "x"]})
+    assert out.dims == ("t", "bands", "y", "x") and out.shape == (2, 10, 5, 7)
+    # block (i, j) covers rows 3i..3i+2, cols 3j..3j+2; its window starts one pixel before
+    x_first = {0: 100 + 10 * (-1 + 0.5), 1: 100 + 10 * (2 + 0.5), 2: 100 + 10 * (5 + 0.5)}
+    y_first = {0: 900 - 10 * (-1 + 0.5), 1: 900 - 10 * (2 + 0.5)}
+    expect = np.empty((5, 7))
+    for r in range(5):
+        for c in range(7):
+            expect[r, c] = x_first[c // 3] + 1000 * y_first[r // 3]
+    np.testing.assert_allclose(out.values[1, 4], expect)
+    np.testing.assert_array_equal(out.t.values, np.sort(da.t.values))
+
+
+def test_resolution_change_is_cropped_and_rescaled_like_geopyspark():
+    out = apply_neighborhood_local(tiny(), REPEAT_UDF, size=2, overlap=1, runtime="Python-Jep")
+    np.testing.assert_array_equal(out.values[0], np.repeat(np.repeat(tiny().values[0], 2, 0), 2, 1) + 0.5)
+    np.testing.assert_allclose(out.x.values, [2.5, 7.5, 12.5, 17.5, 22.5, 27.5, 32.5, 37.5])
+    np.testing.assert_allclose(out.y.values, [17.5, 12.5, 7.5, 2.5])
+    with pytest.raises(ValueError, match="only runtime 'Python-Jep'"):
+        apply_neighborhood_local(tiny(), REPEAT_UDF, size=2, overlap=1)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="size for x and y must be an integer >= 1"):
+        apply_neighborhood_local(tiny(), MEAN_UDF, size=0)
+    with pytest.raises(ValueError, match="overlap for x and y must be an integer >= 0"):
+        apply_neighborhood_local(tiny(), MEAN_UDF, size=2, overlap=-1)
+    with pytest.raises(ValueError, match="unknown"):
+        apply_neighborhood_local(tiny().rename(bands="band"), MEAN_UDF, size=2)
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        apply_neighborhood_local(tiny(), MEAN_UDF, size=2, runtime="R")
+    assert parse_neighborhood(
+        [{"dimension": "x", "value": 64, "unit": "px"}, {"dimension": "y", "value": 32, "unit": "px"},
+         {"dimension": "t", "value": None}], "size", minimum=1) == (32, 64)
+    with pytest.raises(ValueError, match="pixels"):
+        parse_neighborhood([{"dimension": "x", "value": 64, "unit": "m"}], "size", minimum=1)
+
+
+def test_streaming_to_netcdf_and_process_scheduler_give_the_same_result(tmp_path):
+    da = random_s2_cube(9, 11, dates=2, extra=(), seed=3)
+    ref = apply_neighborhood_local(da, REPEAT_UDF, size=4, overlap=2, runtime="Python-Jep", scheduler="synchronous")
+    disk = apply_neighborhood_local(da, REPEAT_UDF, size=4, overlap=2, runtime="Python-Jep", max_pending=1,
+                                    out_path=tmp_path / "out.nc")
+    assert (tmp_path / "out.nc").is_file()
+    np.testing.assert_array_equal(disk.values, ref.values)
+    np.testing.assert_array_equal(disk.t.values, ref.t.values)
+    assert list(disk.bands.values) == list(ref.bands.values)
+    proc = apply_neighborhood_local(da, REPEAT_UDF, size=4, overlap=2, runtime="Python-Jep", scheduler="processes",
+                                    num_workers=2)
+    np.testing.assert_array_equal(proc.values, ref.values)
+
+
+@pytest.mark.parametrize("size, overlap", [(16, 12), (24, 16), (32, 12)])
+def test_sr_udf_chunked_equals_whole_scene_resampled(pkg, size, overlap):
+    """The back-end path: 5 m nearest-resampled cube, chunks with NaN-padded borders, crop; against the UDF
+    on the whole scene at once (no seams, nothing lost at the borders)."""
+    da = nearest_resample(random_s2_cube(22, 20, dates=1, seed=4), 2)  # 44 x 40 px at 5 m
+    ctx = {"model": str(pkg), "overlap": overlap}
+    whole = sc.udf_apply(da, {"model": str(pkg)})
+    chunked = apply_neighborhood_local(da, UDF_FILE, size=size, overlap=overlap, context=ctx)
+    assert chunked.shape == whole.shape and chunked.dims == whole.dims
+    assert np.isfinite(chunked.values).all()
+    assert np.abs(chunked.values - whole.values).max() <= 1e-4 * DN
+
+
+@pytest.mark.parametrize("size, overlap", [(8, 6), (12, 8)])
+def test_sr_udf_chunked_equals_whole_scene_upscale(pkg, size, overlap):
+    da = random_s2_cube(20, 18, seed=5)
+    ctx = {"model": str(pkg), "mode": "upscale", "overlap": overlap}
+    whole = sc.udf_apply(da, ctx)
+    chunked = apply_neighborhood_local(da, UDF_FILE, size=size, overlap=overlap, context=ctx, runtime="Python-Jep")
+    assert chunked.shape == whole.shape == (11, 40, 36)
+    np.testing.assert_allclose(chunked.x.values, whole.x.values)
+    np.testing.assert_allclose(chunked.y.values, whole.y.values)
+    assert np.abs(chunked.values - whole.values).max() <= 1e-4 * DN
+
+
+def test_too_small_overlap_warns_once_and_shows_seams(pkg):
+    da = nearest_resample(random_s2_cube(16, 16, seed=6), 2)
+    whole = sc.udf_apply(da, {"model": str(pkg)})
+    with pytest.warns(sc.TilingWarning, match="overlap 2 px is smaller than the 12 px.*use overlap=16") as rec:
+        chunked = apply_neighborhood_local(da, UDF_FILE, size=16, overlap=2, context={"model": str(pkg), "overlap": 2},
+                                           scheduler="synchronous")
+    assert sum("overlap 2 px" in str(w.message) for w in rec) == 1
+    assert np.abs(chunked.values - whole.values).max() > 1e-2 * DN  # the seams the warning is about
+
+
+def test_emulator_matches_execute_local_udf(pkg):
+    import openeo
+    from openeo.udf.run_code import execute_local_udf
+
+    da = nearest_resample(random_s2_cube(12, 14, dates=2, seed=7), 2)
+    udf = openeo.UDF(UDF_FILE.read_text(), context={"model": str(pkg), "overlap": 12})
+    local = execute_local_udf(udf, da).get_datacube_list()[0].get_array()
+    emulated = apply_neighborhood_local(da, udf, size=16, overlap=12)
+    assert emulated.dims == local.dims == ("t", "bands", "y", "x")
+    assert np.abs(emulated.values - local.values).max() <= 1e-4 * DN

@@ -1,0 +1,219 @@
+"""``udf-dependency-archives`` for an openEO back-end: our code + one model package, and the inference engine.
+
+Back-ends have no torch and no ONNX Runtime; the geopyspark back-end downloads every ``URL#folder`` listed in
+the job option ``udf-dependency-archives`` and extracts it into ``folder`` in the job's working directory. The
+UDFs (``udf/sr_udf.py``, ``udf/misr_udf.py``) put the folders ``s2sr_code`` and ``s2sr_deps`` on ``sys.path``.
+
+* ``s2sr-udf-code-<model>.zip`` (-> ``s2sr_code``): the packages ``sr_core`` (Python files only; no bundled
+  sample data, no other weights) and ``udf``, and the model package as ``sr_core/weights/<card name>/`` (card
+  + ONNX file; the torch weights only with ``include_weights``). Its checksums are verified first.
+* ``s2sr-udf-deps-cp<XY>-<arch>.zip`` (-> ``s2sr_deps``): ONNX Runtime and its dependencies, unpacked from
+  wheels found in a local ``wheel_dir`` (nothing is downloaded here; e.g. fetch them beforehand with
+  ``pip download onnxruntime --only-binary=:all: --python-version 3.11 --platform manylinux_2_28_x86_64 -d
+  wheels/``). Only wheels compatible with the target Python and platform are used, the newest per project;
+  ``numpy`` (present on every back-end, and ABI-bound to it) is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = [
+    "CODE_DIR",
+    "DEPS_DIR",
+    "ArchiveSet",
+    "build_code_archive",
+    "build_deps_archive",
+    "build_udf_archives",
+    "archive_job_options",
+    "select_wheels",
+]
+
+CODE_DIR = "s2sr_code"
+DEPS_DIR = "s2sr_deps"
+REPO = Path(__file__).resolve().parents[1]
+SKIP_PROJECTS = ("numpy",)
+_DATE_TIME = (2020, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same inputs give the same archive
+
+
+@dataclass
+class ArchiveSet:
+    """What :func:`build_udf_archives` wrote."""
+
+    code: Path
+    model: str
+    deps: Path | None = None
+    wheels: list[Path] = field(default_factory=list)
+
+
+def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(arcname, date_time=_DATE_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
+
+
+def _package_files(pkg: str) -> list[Path]:
+    root = REPO / pkg
+    out = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(REPO)
+        parts = rel.parts
+        if not p.is_file() or "__pycache__" in parts:
+            continue
+        if pkg == "sr_core" and len(parts) > 2 and parts[1] == "weights":
+            continue  # only the chosen model is added, under its card name
+        if pkg == "sr_core" and parts[1:3] == ("data", "sample"):
+            continue
+        if p.suffix == ".py" or p.name == "py.typed":
+            out.append(p)
+    return out
+
+
+def build_code_archive(
+    out_dir: str | os.PathLike, *, model: str | os.PathLike | None = None, include_weights: bool = False
+) -> tuple[Path, Any]:
+    """Write the code archive into ``out_dir``; returns ``(path, card)``.
+
+    The model package is verified (sha256 of the files shipped) and stored as ``sr_core/weights/<card.name>``
+    with its ``card.json``/``card.md`` and ONNX file (and ``model.pt`` with ``include_weights``).
+    """
+    from sr_core.models import ModelFileError, load_card, resolve_model
+
+    folder = resolve_model(model)
+    card = load_card(folder, verify=True)
+    roles = ["onnx"] + (["weights"] if include_weights else [])
+    missing = [r for r in roles if r not in card.files]
+    if missing:
+        raise ModelFileError(
+            f"model {card.name!r} ({folder}) has no {' / '.join(missing)} file in card.json; "
+            "the back-end needs the ONNX file (export it with save_model_package)"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", card.name)
+    path = out / f"s2sr-udf-code-{safe}.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for pkg in ("sr_core", "udf"):
+            for p in _package_files(pkg):
+                _add(zf, p.relative_to(REPO).as_posix(), p.read_bytes())
+        names = ["card.json", "card.md"] + [card.files[r] for r in roles]
+        for name in names:
+            src = folder / name
+            if src.is_file():
+                _add(zf, f"sr_core/weights/{card.name}/{name}", src.read_bytes())
+    return path, card
+
+
+_WHEEL_RE = re.compile(
+    r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-(?P<build>\d[^-]*))?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$"
+)
+
+
+def _version_key(v: str) -> Any:
+    try:
+        from packaging.version import Version
+
+        return (0, Version(v))
+    except Exception:  # noqa: BLE001 - no packaging or an odd version: compare numerically as far as possible
+        return (1, tuple(int(x) if x.isdigit() else x for x in re.split(r"[.+-]", v)))
+
+
+def _compatible(py: str, abi: str, plat: str, python: str, arch: str) -> bool:
+    major, minor = python.split(".")[:2]
+    cp = f"cp{major}{minor}"
+    pys = py.split(".")
+    abis = abi.split(".")
+    plats = plat.split(".")
+    py_ok = any(t in (cp, f"py{major}", f"py{major}{minor}") for t in pys) or (
+        "abi3" in abis and any(t.startswith(f"cp{major}") and int(t[3:] or 0) <= int(minor) for t in pys if t[3:].isdigit())
+    )
+    abi_ok = any(a in (cp, "abi3", "none") for a in abis)
+    plat_ok = any(p == "any" or ("linux" in p and p.endswith(arch)) for p in plats)
+    return py_ok and abi_ok and plat_ok
+
+
+def select_wheels(
+    wheel_dir: str | os.PathLike, *, python: str = "3.11", arch: str = "x86_64", skip: Sequence[str] = SKIP_PROJECTS
+) -> list[Path]:
+    """The newest wheel per project in ``wheel_dir`` that runs on CPython ``python`` on Linux ``arch``."""
+    if not re.fullmatch(r"3\.\d+", python):
+        raise ValueError(f"python must be like '3.11', got {python!r}")
+    d = Path(wheel_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"wheel directory {d} does not exist")
+    best: dict[str, tuple[Any, Path]] = {}
+    for p in sorted(d.glob("*.whl")):
+        m = _WHEEL_RE.match(p.name)
+        if m is None or not _compatible(m["py"], m["abi"], m["plat"], python, arch):
+            continue
+        project = m["name"].lower().replace("_", "-")
+        if project in skip:
+            continue
+        key = _version_key(m["version"])
+        if project not in best or key > best[project][0]:
+            best[project] = (key, p)
+    return [best[k][1] for k in sorted(best)]
+
+
+def build_deps_archive(
+    out_dir: str | os.PathLike, wheel_dir: str | os.PathLike, *, python: str = "3.11", arch: str = "x86_64"
+) -> tuple[Path, list[Path]]:
+    """Unpack the compatible wheels of ``wheel_dir`` (ONNX Runtime required) into one zip; returns
+    ``(path, wheels used)``."""
+    wheels = select_wheels(wheel_dir, python=python, arch=arch)
+    if not any(w.name.lower().startswith("onnxruntime-") for w in wheels):
+        found = ", ".join(p.name for p in sorted(Path(wheel_dir).glob("*.whl"))) or "no wheels"
+        raise ValueError(
+            f"no onnxruntime wheel for CPython {python} on linux {arch} in {wheel_dir} (found: {found}); "
+            f"e.g. pip download onnxruntime --only-binary=:all: --python-version {python} "
+            f"--platform manylinux_2_28_{arch} -d {wheel_dir}"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"s2sr-udf-deps-cp{python.replace('.', '')}-{arch}.zip"
+    seen: set[str] = set()
+    with zipfile.ZipFile(path, "w") as zf:
+        for w in wheels:
+            with zipfile.ZipFile(w) as src:
+                for info in src.infolist():
+                    if info.is_dir() or info.filename in seen:
+                        continue
+                    seen.add(info.filename)
+                    _add(zf, info.filename, src.read(info))
+    return path, wheels
+
+
+def build_udf_archives(
+    out_dir: str | os.PathLike,
+    *,
+    model: str | os.PathLike | None = None,
+    wheel_dir: str | os.PathLike | None = None,
+    python: str = "3.11",
+    arch: str = "x86_64",
+    include_weights: bool = False,
+) -> ArchiveSet:
+    """Build the code archive and, when ``wheel_dir`` is given, the dependency archive."""
+    code, card = build_code_archive(out_dir, model=model, include_weights=include_weights)
+    result = ArchiveSet(code=code, model=card.name)
+    if wheel_dir is not None:
+        result.deps, result.wheels = build_deps_archive(out_dir, wheel_dir, python=python, arch=arch)
+    return result
+
+
+def archive_job_options(archives: ArchiveSet, url_prefix: str, **memory: str) -> dict[str, Any]:
+    """Job options naming the archives at ``url_prefix/<file name>`` (upload them there) with their folders."""
+    from .process_graph import job_options
+
+    if not isinstance(url_prefix, str) or not url_prefix:
+        raise ValueError(f"url_prefix must be the URL the archives are uploaded to, got {url_prefix!r}")
+    base = url_prefix.rstrip("/")
+    entries = [f"{base}/{archives.code.name}#{CODE_DIR}"]
+    if archives.deps is not None:
+        entries.append(f"{base}/{archives.deps.name}#{DEPS_DIR}")
+    return job_options(archives=entries, **memory)

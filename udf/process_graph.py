@@ -1,0 +1,227 @@
+"""The openEO process graph that runs the super-resolution UDF on a back-end (built with the openeo client).
+
+Graph (``build_process_graph``)::
+
+    load_collection(SENTINEL2_L2A, 10 m model bands)                       -> cube10
+    load_collection(SENTINEL2_L2A, 20 m model bands + extra bands (SCL))    -> resample_cube_spatial(cube10,
+                                                                               method="near") -> merge_cubes
+    [resampled mode] resample_spatial(resolution=10/scale, method="near")
+    apply_neighborhood(run_udf(udf/sr_udf.py, runtime, context), size, overlap)   # size/overlap from the
+                                                                                  # model's receptive field
+    save_result(GTiff | netCDF)
+
+* ``resampled`` (default, portable): the UDF keeps the chunk shape, runtime ``Python``.
+* ``upscale``: the UDF returns chunks ``scale`` times larger, which only the geopyspark back-end accepts, with
+  runtime ``Python-Jep``; ``size``/``overlap`` are on the 10 m grid.
+
+The context embedded in ``run_udf`` names the model by its card name (the archive built by ``s2sr
+udf-archive`` ships it as ``sr_core/weights/<name>``) and passes the overlap so that the UDF can check it.
+No connection is needed: ``connection=None`` builds the graph offline (``DataCube.load_collection(...,
+connection=None)``); with a connection the same graph is bound to it (``cube.create_job(job_options=...)``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Sequence
+
+from sr_core.bands import BANDS, normalize_band_name
+from sr_core.cube import MODES, NEIGHBORHOOD_MULTIPLE, recommended_neighborhood, required_overlap
+
+__all__ = [
+    "UDF_PATH",
+    "MISR_UDF_PATH",
+    "FORMATS",
+    "udf_code",
+    "neighborhood_for",
+    "build_process_graph",
+    "process_graph_json",
+    "job_options",
+]
+
+UDF_PATH = Path(__file__).resolve().parent / "sr_udf.py"
+MISR_UDF_PATH = Path(__file__).resolve().parent / "misr_udf.py"
+FORMATS = ("GTiff", "netCDF")
+DEFAULT_COLLECTION = "SENTINEL2_L2A"
+
+
+def udf_code(kind: str = "sr") -> str:
+    """The UDF source embedded in ``run_udf``: ``sr`` (``udf/sr_udf.py``) or ``misr`` (``udf/misr_udf.py``)."""
+    if kind not in ("sr", "misr"):
+        raise ValueError(f"kind must be 'sr' or 'misr', got {kind!r}")
+    return (UDF_PATH if kind == "sr" else MISR_UDF_PATH).read_text()
+
+
+def neighborhood_for(card: Any, mode: str, *, size: int | None = None, overlap: int | None = None) -> tuple[int, int]:
+    """apply_neighborhood ``(size, overlap)`` in chunk pixels for a model card, multiples of 16.
+
+    Defaults from :func:`sr_core.cube.recommended_neighborhood`; an explicit ``size``/``overlap`` must be a
+    multiple of 16 too, and an ``overlap`` below the model's need is refused with the value to use.
+    """
+    pred = SimpleNamespace(scale=int(card.scale), margin=int(card.margin), receptive_field=int(card.receptive_field))
+    rec_size, rec_overlap = recommended_neighborhood(pred, mode, size=size)
+    for name, v in (("size", size), ("overlap", overlap)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "size" else 0)
+                              or v % NEIGHBORHOOD_MULTIPLE):
+            raise ValueError(f"{name} must be a non-negative multiple of {NEIGHBORHOOD_MULTIPLE} pixels, got {v!r}")
+    if overlap is not None:
+        need = required_overlap(pred, mode)
+        if overlap < need:
+            raise ValueError(
+                f"overlap {overlap} px is smaller than the {need} px model {card.name!r} needs in {mode!r} mode "
+                f"(receptive field {card.receptive_field}); use overlap={rec_overlap}"
+            )
+    return (size if size is not None else rec_size), (overlap if overlap is not None else rec_overlap)
+
+
+def _check_bbox(west: float, south: float, east: float, north: float) -> dict:
+    vals = {"west": west, "south": south, "east": east, "north": north}
+    for k, v in vals.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{k} must be a finite number (degrees), got {v!r}")
+    if not (-180 <= west < east <= 180):
+        raise ValueError(f"need -180 <= west < east <= 180, got west={west}, east={east}")
+    if not (-90 <= south < north <= 90):
+        raise ValueError(f"need -90 <= south < north <= 90, got south={south}, north={north}")
+    return {k: float(v) for k, v in vals.items()}
+
+
+def _check_dates(start: str, end: str) -> list[str]:
+    out = []
+    for name, v in (("start", start), ("end", end)):
+        try:
+            out.append(_dt.date.fromisoformat(str(v)))
+        except ValueError:
+            raise ValueError(f"{name} must be a date YYYY-MM-DD, got {v!r}") from None
+    if out[0] >= out[1]:
+        raise ValueError(f"start ({start}) must be before end ({end}); the end date is exclusive")
+    return [d.isoformat() for d in out]
+
+
+def _format(fmt: str) -> str:
+    for f in FORMATS:
+        if str(fmt).lower() in (f.lower(), {"GTiff": "gtif", "netCDF": "nc"}[f]):
+            return f
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+def build_process_graph(
+    *,
+    west: float,
+    south: float,
+    east: float,
+    north: float,
+    start: str,
+    end: str,
+    model: str | os.PathLike | None = None,
+    mode: str = "resampled",
+    format: str = "GTiff",
+    connection: Any = None,
+    collection: str = DEFAULT_COLLECTION,
+    extra_bands: Sequence[str] = ("SCL",),
+    size: int | None = None,
+    overlap: int | None = None,
+    engine: str = "onnx",
+    threads: int | None = None,
+    dn_scale: float = 10000.0,
+    add_offset: float = 0.0,
+    max_cloud_cover: float | None = None,
+) -> Any:
+    """The ``save_result`` :class:`openeo.DataCube` of the super-resolution graph (see the module docstring).
+
+    ``model`` (shipped name or package folder; default model if None) is read locally for its bands, scale and
+    receptive field. ``extra_bands`` are loaded with the 20 m bands and passed through by the UDF.
+    """
+    import openeo
+    from openeo.rest.datacube import DataCube
+
+    from sr_core.models import load_card
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if engine not in ("onnx", "torch"):
+        raise ValueError(f"engine must be 'onnx' or 'torch', got {engine!r}")
+    bbox = _check_bbox(west, south, east, north)
+    dates = _check_dates(start, end)
+    fmt = _format(format)
+    if max_cloud_cover is not None and not (0 <= max_cloud_cover <= 100):
+        raise ValueError(f"max_cloud_cover must be a percentage in [0, 100], got {max_cloud_cover!r}")
+    card = load_card(model, verify=False)
+    size, overlap = neighborhood_for(card, mode, size=size, overlap=overlap)
+    res = float(card.input_resolution_m)
+    model_bands = [normalize_band_name(b) for b in card.bands]
+    fine = [b for b in model_bands if BANDS[b].resolution <= res]
+    coarse = [b for b in model_bands if BANDS[b].resolution > res]
+    extras = [str(b) for b in extra_bands]
+    for b in extras:
+        if b in model_bands:
+            raise ValueError(f"extra band {b!r} is already a model band")
+    if not fine:
+        raise ValueError(f"model {card.name!r} has no band at its input resolution {res:g} m to define the grid")
+
+    def load(bands: list[str]) -> Any:
+        kwargs = dict(spatial_extent=bbox, temporal_extent=dates, bands=bands, max_cloud_cover=max_cloud_cover)
+        if connection is not None:
+            return connection.load_collection(collection, **kwargs)
+        return DataCube.load_collection(collection, connection=None, **kwargs)
+
+    cube = load(fine)
+    if coarse or extras:
+        other = load(coarse + extras).resample_cube_spatial(target=cube, method="near")
+        cube = cube.merge_cubes(other)
+    if mode == "resampled":
+        cube = cube.resample_spatial(resolution=res / card.scale, method="near")
+    context: dict[str, Any] = {
+        "mode": mode,
+        "model": card.name,
+        "engine": engine,
+        "dn_scale": float(dn_scale),
+        "add_offset": float(add_offset),
+        "overlap": overlap,
+    }
+    if threads is not None:
+        context["threads"] = int(threads)
+    runtime = "Python" if mode == "resampled" else "Python-Jep"
+    udf = openeo.UDF(udf_code("sr"), runtime=runtime, context=context)
+    cube = cube.apply_neighborhood(
+        process=udf,
+        size=[{"dimension": "x", "value": size, "unit": "px"}, {"dimension": "y", "value": size, "unit": "px"}],
+        overlap=[
+            {"dimension": "x", "value": overlap, "unit": "px"},
+            {"dimension": "y", "value": overlap, "unit": "px"},
+        ],
+    )
+    return cube.save_result(format=fmt)
+
+
+def process_graph_json(cube: Any, indent: int | None = 2) -> str:
+    """The ``{"process_graph": ...}`` JSON of a built graph."""
+    return json.dumps({"process_graph": cube.flat_graph()}, indent=indent)
+
+
+def job_options(
+    *,
+    archives: Sequence[str] = (),
+    executor_memory: str = "2G",
+    executor_memory_overhead: str = "1G",
+    python_memory: str = "4G",
+) -> dict[str, Any]:
+    """Batch job options for the geopyspark back-end (CDSE): memory for the JVM executor, its overhead and the
+    Python UDF workers (ONNX Runtime lives there), and the ``udf-dependency-archives`` (``URL#folder``)."""
+    opts: dict[str, Any] = {
+        "executor-memory": executor_memory,
+        "executor-memoryOverhead": executor_memory_overhead,
+        "python-memory": python_memory,
+    }
+    archives = [str(a) for a in archives]
+    for a in archives:
+        if "#" not in a:
+            raise ValueError(f"a udf-dependency-archives entry must be 'URL#folder', got {a!r}")
+    if archives:
+        opts["udf-dependency-archives"] = archives
+    return opts

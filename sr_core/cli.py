@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Subcommands defined next to the code they drive: (name, module, function(subparsers) -> handler).
 _EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
     ("train", "sr_core.training.cli", "register_train"),
+    ("evaluate", "sr_core.training.cli", "register_evaluate"),
     ("graph", "udf.cli", "register"),
     ("udf-archive", "udf.cli", "register"),
 ]

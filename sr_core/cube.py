@@ -70,6 +70,7 @@ __all__ = [
     "superresolve_array",
     "superresolve_dataarray",
     "rescale_metadata",
+    "check_predictor",
     "udf_apply",
     "MISRPredictor",
     "load_misr_predictor",
@@ -665,13 +666,42 @@ def rescale_metadata(metadata: Any, scale: int) -> Any:
     return metadata.resample_spatial(resolution=steps)
 
 
+_CHECKED: set[int] = set()
+
+
+def check_predictor(predictor: Any) -> None:
+    """Run ``predictor`` once on a small constant input and check its output against its card: band count
+    (``out_bands``) and scale. A mismatch raises ``sr_core.models.ModelFileError`` naming the model file and
+    what does not match. Checked once per predictor object (predictors are cached per process)."""
+    if id(predictor) in _CHECKED:
+        return
+    from .models import ModelFileError
+
+    card = predictor.card
+    c, s, n = len(predictor.bands), int(predictor.scale), int(predictor.receptive_field)
+    x = np.broadcast_to(np.asarray(card.mean, np.float32)[None, :, None, None], (1, c, n, n)).copy()
+    y = np.asarray(predictor(x))
+    want = (1, len(predictor.out_bands), s * n, s * n)
+    if y.shape != want:
+        where = card.files.get("onnx" if getattr(predictor, "engine", "onnx") == "onnx" else "weights", "model file")
+        got_scale = y.shape[-1] / n if y.ndim == 4 else float("nan")
+        raise ModelFileError(
+            f"model {card.name!r}: {where} produces output shape {y.shape} for input (1, {c}, {n}, {n}), i.e. "
+            f"{y.shape[1] if y.ndim == 4 else '?'} bands at x{got_scale:g}; card.json says {len(predictor.out_bands)} "
+            f"out_bands {list(predictor.out_bands)} at scale {s}"
+        )
+    _CHECKED.add(id(predictor))
+
+
 def udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) -> "xarray.DataArray":
     """The whole ``apply_datacube`` of ``udf/sr_udf.py``: parse the context, load the model (cached per worker
-    process by :func:`sr_core.models.load_predictor`), super-resolve the chunk."""
+    process by :func:`sr_core.models.load_predictor`, checked once by :func:`check_predictor`), super-resolve
+    the chunk."""
     opts = parse_context(context, kind="sr")
     from .models import load_predictor
 
     predictor = load_predictor(opts.model, engine=opts.engine, threads=opts.threads)
+    check_predictor(predictor)
     return superresolve_dataarray(
         cube,
         predictor=predictor,
@@ -858,7 +888,7 @@ def misr_dataarray(
     work, has_t = _as_tbyx(da)
     vals = np.asarray(work.values)
     arr = vals if has_t else vals[None]
-    t, b, h, w = arr.shape
+    t, _, h, w = arr.shape
     check_chunk(predictor, mode, (h, w), overlap)
     s = predictor.scale
     x = arr[:, idx].astype(np.float32)

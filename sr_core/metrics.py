@@ -27,7 +27,11 @@ from typing import Callable, NamedTuple, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from .losses._utils import apply_mask, check_int, check_positive, expand_mask
+from .losses.shift import shift_search
+from .losses.ssim import check_ssim_args, masked_ssim_map
+from .losses.ssim import ssim_map as _ssim_map
 
 __all__ = [
     "mse",
@@ -111,19 +115,11 @@ def _mask(
     m = _as_tensor(mask, name)
     if m.dtype != torch.bool:
         raise ValueError(f"{name} must be a boolean array (True = valid), got dtype {m.dtype}")
-    if m.ndim == 2:
-        m = m[None, None]
-    elif m.ndim == 3:
-        m = m[:, None]
-    elif m.ndim != 4:
+    if m.ndim not in (2, 3, 4):
         raise ValueError(
             f"{name} must have shape (H, W), (N, H, W) or (N, C, H, W) (broadcastable), got {tuple(m.shape)}"
         )
-    try:
-        return m.to(device).expand(shape)
-    except RuntimeError:
-        msg = f"{name} of shape {tuple(m.shape)} does not broadcast to {tuple(shape)}"
-        raise ValueError(msg) from None
+    return expand_mask(m.to(device), shape, name)  # (N, H, W) is read as (N, 1, H, W)
 
 
 def _pixel_mask(mask: ArrayLike | None, shape: torch.Size, device: torch.device) -> torch.Tensor | None:
@@ -163,24 +159,11 @@ def _data_range(data_range: DataRange, channels: int, device: torch.device) -> t
     return dr.to(device)[None, :]
 
 
-def _positive_number(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _int_at_least(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def _masked_mean(x: torch.Tensor, m: torch.Tensor | None, dims: tuple[int, ...] = (-2, -1)) -> torch.Tensor:
     """Mean over ``dims`` of the valid entries; NaN where there is none."""
     if m is None:
         return x.mean(dim=dims)
-    total = torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device)).sum(dim=dims)
-    return total / m.sum(dim=dims).to(x.dtype)
+    return apply_mask(x, m).sum(dim=dims) / m.sum(dim=dims).to(x.dtype)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -223,62 +206,6 @@ def psnr(
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _gaussian_1d(size: int, sigma: float, device: torch.device) -> torch.Tensor:
-    x = torch.arange(size, dtype=_F64, device=device) - (size - 1) / 2.0
-    g = torch.exp(-(x**2) / (2.0 * sigma**2))
-    return g / g.sum()
-
-
-def _filter_valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Separable depthwise 'valid' correlation of (N, C, H, W) with the 1-D kernel g along y then x."""
-    n, c, h, w = x.shape
-    k = g.numel()
-    y = x.reshape(n * c, 1, h, w)
-    y = F.conv2d(y, g.reshape(1, 1, k, 1))
-    y = F.conv2d(y, g.reshape(1, 1, 1, k))
-    return y.reshape(n, c, h - k + 1, w - k + 1)
-
-
-def _check_ssim_args(win_size: int, sigma: float, k1: float, k2: float, h: int, w: int) -> None:
-    _int_at_least("win_size", win_size, 1)
-    if win_size % 2 == 0:
-        raise ValueError(f"win_size must be odd, got {win_size}")
-    _positive_number("sigma", sigma)
-    _positive_number("k1", k1)
-    _positive_number("k2", k2)
-    if h < win_size or w < win_size:
-        raise ValueError(f"images of {h}x{w} pixels are smaller than the SSIM window win_size={win_size}")
-
-
-def _ssim_core(
-    s: torch.Tensor,
-    h: torch.Tensor,
-    dr: torch.Tensor,
-    m: torch.Tensor | None,
-    g: torch.Tensor,
-    k1: float,
-    k2: float,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """SSIM map on the 'valid' grid and the map's validity (window entirely valid)."""
-    win_ok = None
-    if m is not None:
-        zero = torch.zeros((), dtype=_F64, device=s.device)
-        s = torch.where(m, s, zero)
-        h = torch.where(m, h, zero)
-        box = torch.ones_like(g)
-        win_ok = _filter_valid((~m).to(_F64), box) == 0
-    c1 = (k1 * dr[..., None, None]) ** 2
-    c2 = (k2 * dr[..., None, None]) ** 2
-    mu_s = _filter_valid(s, g)
-    mu_h = _filter_valid(h, g)
-    var_s = _filter_valid(s * s, g) - mu_s**2
-    var_h = _filter_valid(h * h, g) - mu_h**2
-    cov = _filter_valid(s * h, g) - mu_s * mu_h
-    num = (2 * mu_s * mu_h + c1) * (2 * cov + c2)
-    den = (mu_s**2 + mu_h**2 + c1) * (var_s + var_h + c2)
-    return num / den, win_ok
-
-
 def ssim_map(
     sr: ArrayLike,
     hr: ArrayLike,
@@ -293,13 +220,13 @@ def ssim_map(
 
     Map pixel ``(i, j)`` is the SSIM of the window whose top-left pixel is ``(i, j)`` (no padding: only
     windows entirely inside the image). Local means, variances and covariance are Gaussian-weighted (weights
-    sum to 1, biased estimators); ``C1 = (k1 * data_range)**2``, ``C2 = (k2 * data_range)**2``.
+    sum to 1, biased estimators); ``C1 = (k1 * data_range)**2``, ``C2 = (k2 * data_range)**2``. Computed in
+    float64 by :func:`sr_core.losses.ssim_map` (the project's one SSIM implementation).
     """
     s, h = _image_pair(sr, hr, "sr", "hr")
-    _check_ssim_args(win_size, sigma, k1, k2, s.shape[-2], s.shape[-1])
-    dr = _data_range(data_range, s.shape[1], s.device)
-    out, _ = _ssim_core(s, h, dr, None, _gaussian_1d(win_size, sigma, s.device), k1, k2)
-    return out
+    check_ssim_args(win_size, sigma, k1, k2, s.shape[-2], s.shape[-1], window_name="win_size")
+    dr = _data_range(data_range, s.shape[1], s.device)[0]
+    return _ssim_map(s, h, dr, win_size, sigma, k1=k1, k2=k2)
 
 
 def ssim(
@@ -319,10 +246,10 @@ def ssim(
     contaminates local statistics); a band with no such window gives NaN.
     """
     s, h = _image_pair(sr, hr, "sr", "hr")
-    _check_ssim_args(win_size, sigma, k1, k2, s.shape[-2], s.shape[-1])
-    dr = _data_range(data_range, s.shape[1], s.device)
+    check_ssim_args(win_size, sigma, k1, k2, s.shape[-2], s.shape[-1], window_name="win_size")
+    dr = _data_range(data_range, s.shape[1], s.device)[0]
     m = _mask(mask, s.shape, s.device)
-    out, ok = _ssim_core(s, h, dr, m, _gaussian_1d(win_size, sigma, s.device), k1, k2)
+    out, ok = masked_ssim_map(s, h, dr, mask=m, window_size=win_size, sigma=sigma, k1=k1, k2=k2)
     return _masked_mean(out, ok)
 
 
@@ -331,55 +258,21 @@ def ssim(
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _shift_list(max_shift: int) -> list[tuple[int, int]]:
-    # (0, 0) first, then by increasing distance: ties resolve to the smallest shift.
-    r = range(-max_shift, max_shift + 1)
-    return sorted(((dy, dx) for dy in r for dx in r), key=lambda d: (d[0] ** 2 + d[1] ** 2, d[0], d[1]))
-
-
 def _clear_search(
-    sr: ArrayLike,
-    hr: ArrayLike,
+    s: torch.Tensor,
+    h: torch.Tensor,
+    score: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor],
+    key: Callable[[torch.Tensor], torch.Tensor],
     mask: ArrayLike | None,
     border: int,
     max_shift: int | None,
     joint: bool,
-    score: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor],
-    criterion: Callable[[torch.Tensor], torch.Tensor],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Evaluate ``score(sr_crop + bias, hr_crop, mask_crop)`` for every shift and keep the best.
-
-    ``criterion`` maps scores (S, N, C) to "higher is better" values.
-    Returns (scores (N, C), shifts (N, C, 2)).
-    """
-    s, h = _image_pair(sr, hr, "sr", "hr")
-    _int_at_least("border", border, 0)
-    max_shift = border if max_shift is None else _int_at_least("max_shift", max_shift, 0)
-    if max_shift > border:
-        raise ValueError(f"max_shift ({max_shift}) may not exceed border ({border})")
-    n, c, hh, ww = s.shape
-    if hh <= 2 * border or ww <= 2 * border:
-        raise ValueError(f"images of {hh}x{ww} pixels are too small for border={border}")
+    return_shift: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sr_core.losses.shift.shift_search` on float64 images; lower ``key(score)`` wins."""
     m = _mask(mask, s.shape, s.device)
-    b = border
-    s_crop = s[..., b : hh - b, b : ww - b]
-    shifts = _shift_list(max_shift)
-    scores = []
-    for dy, dx in shifts:
-        # sr pixel (i, j) is compared with hr pixel (i - dy, j - dx): sr ~ hr translated by (+dy, +dx).
-        t = h[..., b - dy : hh - b - dy, b - dx : ww - b - dx]
-        mc = None if m is None else m[..., b - dy : hh - b - dy, b - dx : ww - b - dx]
-        bias = _masked_mean(t - s_crop, mc)
-        scores.append(score(s_crop + bias[..., None, None], t, mc))
-    stacked = torch.stack(scores)  # (S, N, C)
-    crit = criterion(stacked)  # NaN: no valid pixel at that shift
-    if joint:
-        crit = torch.nanmean(crit, dim=2, keepdim=True).expand_as(crit)
-    crit = torch.where(torch.isnan(crit), torch.full_like(crit, -math.inf), crit)
-    best = crit.argmax(dim=0)  # (N, C); first maximum = smallest shift
-    values = stacked.gather(0, best[None]).squeeze(0)
-    table = torch.tensor(shifts, dtype=torch.int64, device=s.device)
-    return values, table[best]
+    best = shift_search(s, h, score, mask=m, border=border, max_shift=max_shift, joint=joint, key=key)
+    return (best.values, best.shifts) if return_shift else best.values
 
 
 def cmse(
@@ -399,7 +292,8 @@ def cmse(
     so that sr pixel ``(i, j)`` faces hr pixel ``(i - dy, j - dx)`` (the shift is the translation of sr
     relative to hr, same sign as :func:`phase_correlation_shift` ``(sr, hr)``). ``mask`` flags valid (clear)
     **hr** pixels and moves with the hr crop. Per band: ``bias = mean(hr_crop - sr_crop)``,
-    ``cMSE = mean((hr_crop - sr_crop - bias)**2)`` over valid pixels.
+    ``cMSE = mean((hr_crop - sr_crop - bias)**2)`` over valid pixels. The search is
+    :func:`sr_core.losses.shift.shift_search` (shared with ``cl1_loss`` / ``cmse_loss``), run in float64.
 
     Shift choice: per image (never across images). ``joint=True`` (default): one shift per image for all
     bands, the one minimising the mean over bands of ``log(cMSE)`` (i.e. maximising the band-mean cPSNR,
@@ -407,21 +301,18 @@ def cmse(
     rule). Ties go to the smallest shift. ``return_shift=True`` also returns the chosen shifts, int64
     ``(N, C, 2)`` as ``(dy, dx)``.
     """
+    s, h = _image_pair(sr, hr, "sr", "hr")
 
     def score(sc: torch.Tensor, t: torch.Tensor, mc: torch.Tensor | None) -> torch.Tensor:
         return _masked_mean((t - sc) ** 2, mc)
 
     # A tiny floor (relative to the hr power) keeps log(0) finite, so that with joint=True a shift that is
     # exact in two bands beats one exact in a single band instead of tying at +inf.
-    h = _image(hr, "hr")
     power = torch.nan_to_num(h, nan=0.0, posinf=0.0, neginf=0.0).square().mean(dim=(-2, -1))
-    floor = 1e-20 * power + torch.finfo(_F64).tiny
-
-    def criterion(v: torch.Tensor) -> torch.Tensor:
-        return -torch.log(v + floor)
-
-    values, shifts = _clear_search(sr, hr, mask, border, max_shift, joint, score, criterion)
-    return (values, shifts) if return_shift else values
+    floor = (1e-20 * power + torch.finfo(_F64).tiny)[..., None]
+    return _clear_search(
+        s, h, score, lambda v: torch.log(v + floor), mask, border, max_shift, joint, return_shift
+    )
 
 
 def cpsnr(
@@ -468,19 +359,16 @@ def cssim(
     """Clear SSIM per band, ``(N, C)``: :func:`ssim` of the brightness-bias corrected sr crop against the hr
     crop, maximised over the integer shifts exactly as in :func:`cmse` (joint: highest band-mean SSIM per
     image)."""
-    s = _image(sr, "sr")
-    dr = _data_range(data_range, s.shape[1], s.device)
-    _positive_number("sigma", sigma)
-    g = _gaussian_1d(_int_at_least("win_size", win_size, 1), sigma, s.device)
-    b = _int_at_least("border", border, 0)
-    _check_ssim_args(win_size, sigma, k1, k2, s.shape[-2] - 2 * b, s.shape[-1] - 2 * b)
+    s, h = _image_pair(sr, hr, "sr", "hr")
+    dr = _data_range(data_range, s.shape[1], s.device)[0]
+    b = check_int("border", border, 0)
+    check_ssim_args(win_size, sigma, k1, k2, s.shape[-2] - 2 * b, s.shape[-1] - 2 * b, window_name="win_size")
 
     def score(sc: torch.Tensor, t: torch.Tensor, mc: torch.Tensor | None) -> torch.Tensor:
-        out, ok = _ssim_core(sc, t, dr, mc, g, k1, k2)
+        out, ok = masked_ssim_map(sc, t, dr, mask=mc, window_size=win_size, sigma=sigma, k1=k1, k2=k2)
         return _masked_mean(out, ok)
 
-    values, shifts = _clear_search(sr, hr, mask, border, max_shift, joint, score, lambda v: v)
-    return (values, shifts) if return_shift else values
+    return _clear_search(s, h, score, torch.neg, mask, border, max_shift, joint, return_shift)  # highest wins
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -526,7 +414,7 @@ def ergas(sr: ArrayLike, hr: ArrayLike, *, ratio: float, mask: ArrayLike | None 
     identical images. A band whose hr mean is 0 makes the result inf/NaN.
     """
     s, h = _image_pair(sr, hr, "sr", "hr")
-    r = _positive_number("ratio", ratio)
+    r = check_positive("ratio", ratio)
     m = _mask(mask, s.shape, s.device)
     rel = _masked_mean((s - h) ** 2, m) / _masked_mean(h, m) ** 2
     return 100.0 / r * rel.mean(dim=1).sqrt()
@@ -583,7 +471,7 @@ def reflectance_consistency(
     lo = lo.to(s.device)
     d = _degraded(s, ratio, bands, mtf, sigma, degrade_fn)
     _lr_like(d, lo)
-    return _masked_mean((d - lo).abs(), _mask(mask, lo.shape, lo.device))
+    return mae(d, lo, mask=mask)
 
 
 def spectral_consistency(
@@ -645,7 +533,7 @@ def phase_correlation_shift(
     px on 64 x 64 crops). Inputs must be finite (fill nodata first).
     """
     ta, tb = _image_pair(a, b, "a", "b")
-    up = _int_at_least("upsample", upsample, 1)
+    up = check_int("upsample", upsample, 1)
     if window not in (None, "hann"):
         raise ValueError(f"window must be None or 'hann', got {window!r}")
     if not (bool(torch.isfinite(ta).all()) and bool(torch.isfinite(tb).all())):
@@ -772,12 +660,10 @@ def correctness_classes(
     """
     s, lo = _image_pair(sr, lr_upsampled, "sr", "lr_upsampled")
     _, h = _image_pair(s, hr, "sr", "hr")
-    mrd = min_reference_distance
-    if isinstance(mrd, bool) or not isinstance(mrd, (int, float)) or not (math.isfinite(mrd) and mrd >= 0):
-        raise ValueError(f"min_reference_distance must be a finite number >= 0, got {mrd!r}")
-    lam_im = _positive_number("im_lambda", im_lambda)
-    lam_om = _positive_number("om_lambda", om_lambda)
-    lam_ha = _positive_number("ha_lambda", ha_lambda)
+    check_positive("min_reference_distance", min_reference_distance, allow_zero=True)
+    lam_im = check_positive("im_lambda", im_lambda)
+    lam_om = check_positive("om_lambda", om_lambda)
+    lam_ha = check_positive("ha_lambda", ha_lambda)
     m = _mask(mask, s.shape, s.device)
     d_ref = (lo - h).abs()
     valid = d_ref > min_reference_distance

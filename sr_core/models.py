@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
-import torch.nn as nn
 
-from .archs import get_arch
 from .bands import normalize_band_names
+
+# torch is imported lazily: the ONNX Runtime path (what back-ends run) must work without it.
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -133,39 +132,6 @@ class ModelCard:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
 
 
-class SRModel(nn.Module):
-    """A network wrapped with its per-band normalisation: reflectance in, reflectance out.
-
-    ``sr = net((x - mean) / std)[:, k] * std[k] + mean[k]`` for the output bands ``k``. Export this module to ONNX
-    so that both engines compute exactly the same thing.
-    """
-
-    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], out_index: Sequence[int]) -> None:
-        super().__init__()
-        self.net = net
-        c = len(mean)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1))
-        idx = torch.tensor(list(out_index), dtype=torch.long)
-        self.register_buffer("out_mean", self.mean[:, idx].clone())
-        self.register_buffer("out_std", self.std[:, idx].clone())
-        self.scale = int(getattr(net, "scale"))
-        self.receptive_field = int(getattr(net, "receptive_field"))
-
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        return self.net((lr - self.mean) / self.std) * self.out_std + self.out_mean
-
-    @classmethod
-    def from_card(cls, card: ModelCard, state_dict: dict[str, torch.Tensor] | None = None) -> "SRModel":
-        net = get_arch(card.arch, **card.arch_kwargs)
-        out_index = [card.bands.index(b) for b in card.out_bands]
-        model = cls(net, card.mean, card.std, out_index)
-        if state_dict is not None:
-            model.load_state_dict(state_dict)
-        model.eval()
-        return model
-
-
 def list_models(weights_dir: str | os.PathLike | None = None) -> list[str]:
     """Names of the shipped model packages."""
     root = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
@@ -214,8 +180,20 @@ def load_card(name_or_path: str | os.PathLike | None = None, *, verify: bool = T
     return card
 
 
-def load_torch_model(name_or_path: str | os.PathLike | None = None, *, verify: bool = True) -> tuple[SRModel, ModelCard]:
+def __getattr__(name: str):
+    if name == "SRModel":  # lazy: importing torch only when the torch engine is asked for
+        from .srmodel import SRModel
+
+        return SRModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_torch_model(name_or_path: str | os.PathLike | None = None, *, verify: bool = True):
     """The torch :class:`SRModel` of a package and its card (weights checked against the card)."""
+    import torch
+
+    from .srmodel import SRModel
+
     folder = resolve_model(name_or_path)
     card = load_card(folder, verify=verify, role="weights")
     path = folder / card.files.get("weights", "model.pt")
@@ -291,6 +269,8 @@ def load_predictor(
 
 def _build_predictor(folder: Path, engine: str, threads: int | None, device: str, verify: bool) -> Predictor:
     if engine == "torch":
+        import torch
+
         model, card = load_torch_model(folder, verify=verify)
         dev = torch.device(device)
         model.to(dev)
@@ -332,14 +312,18 @@ def _build_predictor(folder: Path, engine: str, threads: int | None, device: str
 
 
 def save_model_package(
-    model: SRModel,
+    model,
     card: ModelCard,
     out_dir: str | os.PathLike,
     *,
     export_onnx_file: bool = True,
     markdown: str | None = None,
 ) -> ModelCard:
-    """Write ``model.pt``, ``model.onnx``, ``card.json`` (with sha256) and ``card.md`` into ``out_dir``."""
+    """Write ``model.pt``, ``model.onnx``, ``card.json`` (with sha256) and ``card.md`` into ``out_dir``.
+
+    ``model`` is an :class:`SRModel` (reflectance in, reflectance out)."""
+    import torch
+
     from .export import export_onnx
 
     out = Path(out_dir)

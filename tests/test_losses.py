@@ -236,6 +236,63 @@ def test_corrected_modules_and_errors(gen):
         L.CMSELoss(border=1, max_shift=3)
 
 
+def test_shift_without_valid_pixel_is_never_chosen(gen):
+    # valid hr pixels only in row 0: with border 1 only the hr crops of the shifts u = 1 (rows 0..3) hold one
+    sr = rand(gen, 1, 2, 6, 7, dtype=torch.float64)
+    hr = rand(gen, 1, 2, 6, 7, dtype=torch.float64)
+    mask = torch.zeros(1, 1, 6, 7, dtype=torch.bool)
+    mask[..., 0, :] = True
+    s = sr[:, :, 1, 1:6]  # the valid sr pixels: sr row 1 faces hr row 0
+    for fn, power in ((L.cmse_loss, 2), (L.cl1_loss, 1)):
+        per_v = []
+        for v in (-1, 0, 1):
+            t = hr[:, :, 0, 1 - v : 6 - v]
+            d = t - s - (t - s).mean(dim=-1, keepdim=True)
+            per_v.append((d.abs() ** power).mean(dim=-1))
+        want, v_idx = torch.stack(per_v, dim=-1).min(dim=-1)
+        loss, shift = fn(sr, hr, mask=mask, border=1, per_band=True, reduction="none", return_shift=True)
+        torch.testing.assert_close(loss, want)
+        assert shift[..., 0].tolist() == [[1, 1]] and shift[..., 1].tolist() == (v_idx - 1).tolist()
+        joint, js = fn(sr, hr, mask=mask, border=1, return_shift=True)
+        assert js[0, 0].item() == 1 and joint.item() > 0.0
+    metrics = pytest.importorskip("sr_core.metrics")
+    ours, s1 = L.cmse_loss(sr, hr, mask=mask, border=1, per_band=True, reduction="none", return_shift=True)
+    theirs, s2 = metrics.cmse(sr, hr, mask=mask, border=1, joint=False, return_shift=True)
+    torch.testing.assert_close(ours, theirs)
+    assert torch.equal(s1, s2)
+
+
+def test_shift_search_order_ties_key_and_joint_weighting():
+    from sr_core.losses.shift import shift_list, shift_search
+
+    assert shift_list(1) == [(0, 0), (-1, 0), (0, -1), (0, 1), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1)]
+    # constant images: the bias makes every shift exact, the tie goes to (0, 0)
+    sr, hr = torch.full((1, 2, 8, 8), 0.25), torch.full((1, 2, 8, 8), 0.75)
+    res = shift_search(sr, hr, lambda a, b, m: (b - a).abs().mean(dim=(-2, -1)), border=1)
+    assert res.values.tolist() == [[0.0, 0.0]] and res.shifts.tolist() == [[[0, 0], [0, 0]]]
+    assert res.counts.tolist() == [[36.0, 36.0]]
+    # scripted scores (one call per shift, in shift_list order): band 0 has 36 valid pixels, band 1 only 4
+    mask = torch.ones(1, 2, 8, 8, dtype=torch.bool)
+    mask[:, 1] = False
+    mask[:, 1, 3:5, 3:5] = True  # inside every hr crop
+    table = torch.full((9, 1, 2), 10.0)
+    table[1] = torch.tensor([[1.0, 0.0]])  # shift (-1, 0): band means 0.5 (uniform), 0.9 (count weighted)
+    table[2] = torch.tensor([[0.0, 2.0]])  # shift (0, -1): band means 1.0 (uniform), 0.2 (count weighted)
+    table[0, 0, 0] = math.nan  # an undefined score never wins
+
+    def run(**kw):
+        calls = iter(table)
+        return shift_search(sr, hr, lambda a, b, m: next(calls), mask=mask, border=1, **kw)
+
+    assert run(joint=False).shifts.tolist() == [[[0, -1], [-1, 0]]]
+    assert run(joint=False).values.tolist() == [[0.0, 0.0]]
+    assert run(joint=True).shifts.tolist() == [[[-1, 0], [-1, 0]]]
+    best = run(joint=True, count_weighted=True)
+    assert best.shifts.tolist() == [[[0, -1], [0, -1]]] and best.counts.tolist() == [[36.0, 4.0]]
+    # key=torch.neg: the highest score wins; band 0 skips the NaN at (0, 0) and takes the first 10
+    assert run(joint=False, key=torch.neg).shifts.tolist() == [[[0, 1], [0, 0]]]
+
+
 # --------------------------------------------------------------------------------------------- SSIM
 
 
@@ -348,6 +405,33 @@ def test_ssim_module_and_errors(gen):
         L.ssim_map(x, y, 1.0, window_size=13)
     with pytest.raises(ValueError, match="odd"):
         L.ssim_map(x, y, 1.0, window_size=4)
+
+
+def test_ssim_per_band_data_range_dtype_and_masked_map(gen):
+    x = rand(gen, 1, 2, 12, 12, dtype=torch.float64)
+    y = x + 0.2 * rand(gen, 1, 2, 12, 12, dtype=torch.float64)
+    both = L.ssim_map(x, y, torch.tensor([1.0, 3.0]))
+    for c, dr in enumerate((1.0, 3.0)):
+        torch.testing.assert_close(both[:, c : c + 1], L.ssim_map(x[:, c : c + 1], y[:, c : c + 1], dr))
+    f32 = L.ssim_map(x.float(), y.float(), [1.0, 3.0])
+    assert f32.dtype == torch.float32
+    torch.testing.assert_close(f32, both.float(), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="data_range has 3"):
+        L.ssim_map(x, y, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="data_range"):
+        L.ssim_map(x, y, [1.0, -2.0])
+    # masked map: zero-filled inputs, a map pixel is valid iff its whole window is
+    mask = torch.ones(1, 1, 12, 12, dtype=torch.bool)
+    mask[..., 5, 7] = False
+    y_bad = y.clone()
+    y_bad[..., 5, 7] = float("nan")
+    smap, valid = L.masked_ssim_map(x, y_bad, 1.0, mask=mask, window_size=5)
+    want_valid = torch.ones(1, 2, 8, 8, dtype=torch.bool)
+    want_valid[..., 1:6, 3:8] = False  # windows with top-left (i, j), i in 1..5, j in 3..7, hold (5, 7)
+    assert torch.equal(valid, want_valid)
+    full = L.ssim_map(x, y, 1.0, window_size=5)
+    torch.testing.assert_close(smap[valid], full[valid])
+    assert L.masked_ssim_map(x, y, 1.0, window_size=5)[1] is None
 
 
 # --------------------------------------------------------------------------------------------- consistency

@@ -350,6 +350,21 @@ def test_corrupt_or_mismatching_model_files_are_named(pkg, tmp_path):
     (mism / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelFileError, match="4 bands"):
         sc.udf_apply(da, {"model": str(mism), "mode": "upscale"})
+    # a card whose scale or output bands do not match what the ONNX file computes
+    ten = json.loads((pkg / "card.json").read_text())["bands"]
+    for change, words in (
+        ({"scale": 3}, ["model.onnx", "at x2", "scale 3"]),
+        ({"out_bands": ten[:4]}, ["model.onnx", "10 bands", "4 out_bands"]),
+    ):
+        other = tmp_path / f"wrong-{next(iter(change))}"
+        shutil.copytree(pkg, other)
+        c = json.loads((other / "card.json").read_text())
+        c.update(change)
+        (other / "card.json").write_text(json.dumps(c))
+        with pytest.raises(ModelFileError) as e:
+            sc.udf_apply(da, {"model": str(other), "mode": "upscale"})
+        for w in words:
+            assert w in str(e.value)
 
 
 # ------------------------------------------------------------------------------------------------ the UDF file
@@ -382,7 +397,7 @@ def test_empty_context_uses_the_default_model(pkg, monkeypatch, tmp_path):
 
 
 def test_apply_metadata_divides_the_resolution_in_upscale_mode(pkg):
-    from openeo.metadata import BandDimension, Band, CubeMetadata, SpatialDimension, TemporalDimension
+    from openeo.metadata import Band, BandDimension, CubeMetadata, SpatialDimension, TemporalDimension
 
     ns: dict = {}
     exec(UDF_FILE.read_text(), ns)

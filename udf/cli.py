@@ -47,7 +47,7 @@ def _cmd_udf_archive(args: argparse.Namespace) -> int:
         args.out, model=args.model, wheel_dir=args.wheel_dir, python=args.python, arch=args.arch,
         include_weights=args.include_weights,
     )
-    if not args.quiet:
+    if not getattr(args, "quiet", False):  # s2sr --quiet udf-archive ...: only the job options
         print(f"wrote {result.code}", file=sys.stderr)
         if result.deps is not None:
             print(f"wrote {result.deps} from {', '.join(w.name for w in result.wheels)}", file=sys.stderr)
@@ -111,7 +111,6 @@ def _add_archive(sub: Any) -> Callable[[argparse.Namespace], int]:
     s.add_argument("--include-weights", action="store_true", help="also ship model.pt (engine torch)")
     s.add_argument("--url-prefix", default="https://example.org/s2sr",
                    help="URL the zips will be uploaded to (used in the printed job options)")
-    s.add_argument("--quiet", action="store_true", help="print only the job options")
     return _cmd_udf_archive
 
 

@@ -86,7 +86,7 @@ def read_udf(udf: Any) -> tuple[Any, str | None, dict | None]:
         import openeo
 
         if isinstance(udf, openeo.UDF):
-            return udf.code, udf.runtime, udf.context
+            return udf.code, getattr(udf, "_runtime", None), udf.context
     except ImportError:  # pragma: no cover - openeo is a dependency of the udf extra
         pass
     if isinstance(udf, os.PathLike) or (isinstance(udf, str) and udf.endswith(".py") and "\n" not in udf):
@@ -194,6 +194,9 @@ class _Sink:
         self.out_path.parent.mkdir(parents=True, exist_ok=True)
         xr.Dataset(coords={k: (k, v) for k, v in coords.items()}).to_netcdf(self.out_path, engine="h5netcdf")
         self.file = h5netcdf.File(self.out_path, "a")
+        for d, n in zip(dims, shape):
+            if d not in self.file.dimensions:
+                self.file.dimensions[d] = n  # dims the UDF returned without labels
         chunks = tuple(min(s, 256) if d in ("y", "x") else 1 for d, s in zip(dims, shape))
         self.var = self.file.create_variable(name, dims, np.float32, chunks=chunks, fillvalue=np.float32(np.nan))
         for k, v in attrs.items():

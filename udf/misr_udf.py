@@ -33,11 +33,7 @@ import xarray
 
 
 def _s2sr_bootstrap() -> None:
-    try:
-        import sr_core  # noqa: F401
-        return
-    except ImportError:
-        pass
+    # The unpacked udf-dependency-archives (when present) come first: they are the code this job was built for.
     extra = [p for p in os.environ.get("S2SR_UDF_PATH", "").split(os.pathsep) if p]
     for d in extra + ["s2sr_deps", "s2sr_code"]:
         path = os.path.abspath(d)

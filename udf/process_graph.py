@@ -66,9 +66,8 @@ def neighborhood_for(card: Any, mode: str, *, size: int | None = None, overlap: 
     pred = SimpleNamespace(scale=int(card.scale), margin=int(card.margin), receptive_field=int(card.receptive_field))
     rec_size, rec_overlap = recommended_neighborhood(pred, mode, size=size)
     for name, v in (("size", size), ("overlap", overlap)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "size" else 0)
-                              or v % NEIGHBORHOOD_MULTIPLE):
-            raise ValueError(f"{name} must be a non-negative multiple of {NEIGHBORHOOD_MULTIPLE} pixels, got {v!r}")
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "size" else 0)):
+            raise ValueError(f"{name} must be an integer number of pixels, got {v!r}")
     if overlap is not None:
         need = required_overlap(pred, mode)
         if overlap < need:
@@ -76,6 +75,9 @@ def neighborhood_for(card: Any, mode: str, *, size: int | None = None, overlap: 
                 f"overlap {overlap} px is smaller than the {need} px model {card.name!r} needs in {mode!r} mode "
                 f"(receptive field {card.receptive_field}); use overlap={rec_overlap}"
             )
+    for name, v in (("size", size), ("overlap", overlap)):
+        if v is not None and v % NEIGHBORHOOD_MULTIPLE:
+            raise ValueError(f"{name} must be a multiple of {NEIGHBORHOOD_MULTIPLE} pixels, got {v!r}")
     return (size if size is not None else rec_size), (overlap if overlap is not None else rec_overlap)
 
 

@@ -39,8 +39,8 @@ dilate         0                grow nodata on the output by this many 10 m px, 
 Unknown keys or bad values raise ``ValueError`` listing the valid keys/values. The model is loaded once per
 worker process (``sr_core.models.load_predictor`` caches it). Dependencies (``sr_core``, ``onnxruntime``) come
 from the ``udf-dependency-archives`` built by ``s2sr udf-archive``: their folders (``s2sr_code``,
-``s2sr_deps`` in the job's working directory, or the ``S2SR_UDF_PATH`` environment variable) are put on
-``sys.path`` when ``sr_core`` is not importable yet.
+``s2sr_deps`` in the job's working directory, and the folders in the ``S2SR_UDF_PATH`` environment variable)
+are put first on ``sys.path`` when they exist.
 """
 
 import os
@@ -50,11 +50,7 @@ import xarray
 
 
 def _s2sr_bootstrap() -> None:
-    try:
-        import sr_core  # noqa: F401
-        return
-    except ImportError:
-        pass
+    # The unpacked udf-dependency-archives (when present) come first: they are the code this job was built for.
     extra = [p for p in os.environ.get("S2SR_UDF_PATH", "").split(os.pathsep) if p]
     for d in extra + ["s2sr_deps", "s2sr_code"]:
         path = os.path.abspath(d)

@@ -8,7 +8,10 @@ broadcastable to the data; masked-out pixels (NaN nodata included) affect neithe
 Modules:
 
 * :mod:`.pixel` — masked ``l1_loss`` / ``mse_loss``; PROBA-V ``cl1_loss`` / ``cmse_loss``;
-* :mod:`.ssim` — ``ssim_map`` (Wang et al. 2004, Gaussian 11 / 1.5, valid window) and ``ssim_loss`` (1 - SSIM);
+* :mod:`.shift` — ``shift_search``: the brightness-bias corrected best-integer-shift search of cL1 / cMSE (and of
+  :func:`sr_core.metrics.cmse` / ``cpsnr`` / ``cssim``);
+* :mod:`.ssim` — ``ssim_map`` (Wang et al. 2004, Gaussian 11 / 1.5, valid window), ``masked_ssim_map`` and
+  ``ssim_loss`` (1 - SSIM); the metrics' SSIM is computed with them;
 * :mod:`.consistency` — ``consistency_loss`` (degradation model), ``pool_consistency_loss``,
   ``ColourMatchingHead`` and ``colour_matched_loss``;
 * :mod:`.task` — soft ``dice_loss`` and ``task_dice_loss`` through a frozen task network;
@@ -36,7 +39,7 @@ from .consistency import (
 from .filters import HighPass, gaussian_blur, gaussian_kernel1d, highpass
 from .perceptual import PerceptualLoss, TaskFeatureLoss, gram_matrix, perceptual_loss, task_feature_loss
 from .pixel import CL1Loss, CMSELoss, MaskedL1Loss, MaskedMSELoss, cl1_loss, cmse_loss, l1_loss, mse_loss
-from .ssim import SSIMLoss, ssim_loss, ssim_map
+from .ssim import SSIMLoss, masked_ssim_map, ssim_loss, ssim_map
 from .task import DiceLoss, TaskDiceLoss, dice_loss, task_dice_loss
 from .weighting import DynamicLossWeighting
 
@@ -69,6 +72,7 @@ __all__ = [
     "gram_matrix",
     "highpass",
     "l1_loss",
+    "masked_ssim_map",
     "mse_loss",
     "perceptual_loss",
     "pool_consistency_loss",

@@ -17,16 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import (
-    apply_mask,
-    check_image,
-    check_int,
-    check_positive,
-    check_reduction,
-    expand_mask,
-    masked_band_mean,
-    reduce_weighted,
-)
+from ..degradation import degrade
+from ._utils import check_image, check_int, check_positive, check_reduction
 from .pixel import l1_loss
 
 __all__ = [
@@ -49,13 +41,6 @@ def _check_sr_lr(sr: torch.Tensor, lr: torch.Tensor) -> None:
         )
 
 
-def _l1_lr(pred: torch.Tensor, lr: torch.Tensor, mask, reduction: str) -> torch.Tensor:
-    m = expand_mask(mask, lr.shape)
-    err = (apply_mask(pred, m) - apply_mask(lr, m)).abs()
-    values, counts = masked_band_mean(err, m)
-    return reduce_weighted(values, counts, reduction)
-
-
 def consistency_loss(
     sr: torch.Tensor,
     lr: torch.Tensor,
@@ -75,8 +60,6 @@ def consistency_loss(
     the PSF, as in :func:`sr_core.degradation.degrade` (no noise is added). ``mask`` marks the valid LR pixels
     (broadcastable to ``lr``). Differentiable in ``sr``.
     """
-    from sr_core.degradation import degrade  # lazy: the degradation module is optional at import time
-
     _check_sr_lr(sr, lr)
     check_reduction(reduction)
     r = check_int("ratio", ratio, 1)
@@ -86,7 +69,7 @@ def consistency_loss(
             f"sr of size {h}x{w} is not ratio={r} times lr of size {lr.shape[-2]}x{lr.shape[-1]}"
         )
     pred = degrade(sr, r, bands=bands, mtf=mtf, sigma=sigma, padding=padding)
-    return _l1_lr(pred, lr, mask, reduction)
+    return l1_loss(pred, lr, mask=mask, reduction=reduction)  # pred has lr's shape
 
 
 def pool_consistency_loss(
@@ -99,7 +82,7 @@ def pool_consistency_loss(
     if sr.shape[-2] < lr.shape[-2] or sr.shape[-1] < lr.shape[-1]:
         raise ValueError(f"sr ({tuple(sr.shape)}) must not be smaller than lr ({tuple(lr.shape)})")
     pred = F.adaptive_avg_pool2d(sr, lr.shape[-2:])
-    return _l1_lr(pred, lr, mask, reduction)
+    return l1_loss(pred, lr, mask=mask, reduction=reduction)  # pred has lr's shape
 
 
 class ColourMatchingHead(nn.Module):

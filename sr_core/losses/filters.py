@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..degradation import gaussian_psf_1d
 from ._utils import check_image, check_int, check_positive
 
 __all__ = ["HighPass", "gaussian_blur", "gaussian_kernel1d", "highpass"]
@@ -23,14 +24,15 @@ _PADDINGS = ("reflect", "replicate", "circular", "zeros", "valid")
 def gaussian_kernel1d(
     window_size: int, sigma: float, *, dtype: torch.dtype = torch.float64, device=None
 ) -> torch.Tensor:
-    """Normalised 1-D Gaussian of odd length ``window_size`` and std ``sigma`` (pixels), centred on the middle tap."""
+    """Normalised 1-D Gaussian of odd length ``window_size`` and std ``sigma`` (pixels), centred on the middle tap.
+
+    The same taps as the sensor PSF of :func:`sr_core.degradation.gaussian_psf_1d` for ``ratio=1``.
+    """
     check_int("window_size", window_size, 1)
     if window_size % 2 == 0:
         raise ValueError(f"window_size must be odd (centred window), got {window_size}")
     sigma = check_positive("sigma", sigma)
-    x = torch.arange(window_size, dtype=torch.float64) - (window_size - 1) / 2
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    return (k / k.sum()).to(dtype=dtype, device=device)
+    return gaussian_psf_1d(sigma, 1, window_size).to(dtype=dtype, device=device)
 
 
 def separable_filter(x: torch.Tensor, kernel1d: torch.Tensor) -> torch.Tensor:

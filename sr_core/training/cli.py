@@ -32,3 +32,23 @@ def register_train(sub: argparse._SubParsersAction):
     s.add_argument("--checkpoint", default="best.pt", help="checkpoint to export (best.pt or last.pt)")
     s.add_argument("--quiet", action="store_true")
     return _train
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..evaluation import run_from_args
+
+    return run_from_args(args)
+
+
+def register_evaluate(sub: argparse._SubParsersAction):
+    from ..evaluation import add_evaluate_arguments
+
+    s = sub.add_parser(
+        "evaluate",
+        help="quality report of a model: Wald protocol (2 degradations) + full-resolution checks, JSON/Markdown/PNG",
+        description="Reduced-resolution (Wald) PSNR gain over bicubic, SSIM, SAM, ERGAS per band and scene, and "
+        "full-resolution consistency, spectral consistency, spatial shift and power spectrum on the real inputs. "
+        "Writes <out>/quality_<model>.json, .md and <out>/figures/*.png.",
+    )
+    add_evaluate_arguments(s)
+    return _evaluate

@@ -1,0 +1,38 @@
+#!/usr/bin/env python
+"""Quality benchmark of a model package (the same as ``s2sr evaluate``).
+
+Reduced-resolution (Wald) protocol with two degradation operators and full-resolution checks on real scenes;
+writes ``<out>/quality_<model>.json``, ``.md`` and ``<out>/figures/*.png`` (default ``benchmarks/results``).
+
+    python benchmarks/quality.py --model s2sr-x2-10band            # the model card's validation scenes
+    python benchmarks/quality.py --model path/to/package --sample  # the bundled sample only
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script from a source checkout: make sr_core importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sr_core.evaluation.cli import add_evaluate_arguments, run_from_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/quality.py",
+        description=(__doc__ or "").strip().splitlines()[0],
+    )
+    add_evaluate_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"quality.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

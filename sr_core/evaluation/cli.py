@@ -1,0 +1,127 @@
+"""Arguments and driver of ``s2sr evaluate`` and ``benchmarks/quality.py`` (importing this module is cheap)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import DEFAULT_DEGRADATIONS
+
+__all__ = ["add_evaluate_arguments", "default_val_scenes", "run_from_args"]
+
+_DEFAULT_CONFIG = Path("configs") / "s2sr-x2-10band.yaml"
+
+
+def default_val_scenes(model: Any = None, config: str | Path | None = None) -> list:
+    """The validation scenes of a model: its card's ``training.config.data.val`` (or ``training.val_regions``),
+    else ``data.val`` of the YAML ``config`` (default ``configs/s2sr-x2-10band.yaml``)."""
+    card = getattr(model, "card", None)
+    if card is None and isinstance(model, (str, os.PathLike)):
+        from ..models import load_card
+
+        card = load_card(model, verify=False)
+    training = getattr(card, "training", None) or {}
+    val = (training.get("config") or {}).get("data", {}).get("val") or training.get("val_regions")
+    if val:
+        from .core import parse_scene_spec
+
+        return [parse_scene_spec(v) for v in val]
+    path = Path(config) if config is not None else _DEFAULT_CONFIG
+    if not path.is_file():
+        raise ValueError(
+            f"no --scenes given, the model card lists no validation scenes and {path} does not exist"
+        )
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    val = (data.get("data") or {}).get("val") or []
+    if not val:
+        raise ValueError(f"{path} has no data.val list: give --scenes")
+    from .core import parse_scene_spec
+
+    return [parse_scene_spec(v) for v in val]
+
+
+def add_evaluate_arguments(p: Any) -> Any:
+    """Arguments of ``s2sr evaluate`` / ``benchmarks/quality.py`` on an argparse parser."""
+    p.add_argument(
+        "--model", default=None, help="shipped model name or package folder (default: the default model)"
+    )
+    p.add_argument("--root", default="../shared/data/s2", help="folder holding the scene folders")
+    p.add_argument(
+        "--scenes",
+        nargs="+",
+        default=None,
+        metavar="SCENE",
+        help="scene ids or 'ID[y0:y1,x0:x1]' windows (10 m px); default: the model card's validation "
+        "scenes, else data.val of --config",
+    )
+    p.add_argument(
+        "--config", default=None, help=f"training config for the default scenes (default {_DEFAULT_CONFIG})"
+    )
+    p.add_argument(
+        "--sample", action="store_true", help="evaluate on the bundled sample scene only (no --root needed)"
+    )
+    p.add_argument("--out", default="benchmarks/results", help="output folder (JSON, Markdown, figures/)")
+    p.add_argument("--engine", choices=("onnx", "torch"), default="onnx")
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: the engine's)")
+    p.add_argument(
+        "--degradations",
+        nargs="+",
+        default=list(DEFAULT_DEGRADATIONS),
+        help="Wald degradation operators (default: %(default)s)",
+    )
+    p.add_argument(
+        "--crop", type=int, default=None, help="central crop, 10 m px per side (default: whole scenes)"
+    )
+    p.add_argument("--border", type=int, default=8, help="10 m px left out at each edge (even)")
+    p.add_argument("--tile", type=int, default=256, help="tile size of the tiled inference (input px)")
+    p.add_argument("--no-figures", dest="figures", action="store_false", help="skip the PNG figures")
+    p.add_argument("--quiet", action="store_true", help="print only errors")
+    return p
+
+
+def run_from_args(args: Any) -> int:
+    """Run an evaluation from parsed :func:`add_evaluate_arguments` arguments; prints the report paths."""
+    from ..models import DEFAULT_MODEL
+    from .core import parse_scene_spec, run_evaluation
+
+    model = args.model if args.model is not None else DEFAULT_MODEL
+    root = args.root
+    if args.sample:
+        from ..data import SAMPLE_ID, sample_scene_path
+
+        if args.scenes:
+            raise ValueError("give either --sample or --scenes")
+        scenes, root = [SAMPLE_ID], str(sample_scene_path().parent)
+    elif args.scenes:
+        scenes = [parse_scene_spec(s) for s in args.scenes]
+    else:
+        scenes = default_val_scenes(model, args.config)
+    quiet = bool(getattr(args, "quiet", False))
+    log = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    res, jp, mp = run_evaluation(
+        model,
+        scenes,
+        args.out,
+        figures=args.figures,
+        root=root,
+        degradations=args.degradations,
+        engine=args.engine,
+        crop=args.crop,
+        border=args.border,
+        tile=args.tile,
+        threads=args.threads,
+        progress=log,
+    )
+    if not quiet:
+        for dname, groups in res["summary"]["wald"].items():
+            for g, s in groups.items():
+                print(
+                    f"{dname:16s} {g}: mean gain {s['mean_gain_db']:+.3f} dB (native {s['mean_gain_db_native']:+.3f}),"
+                    f" min {s['min_gain_db']:+.3f} dB"
+                )
+        print(f"wrote {jp} and {mp}")
+    return 0

@@ -1,0 +1,165 @@
+"""The openEO process graph builder (udf/process_graph.py) and `s2sr graph`: offline, values checked."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from udf.process_graph import build_process_graph, job_options, neighborhood_for, process_graph_json
+from udf.testing import make_package
+
+UDF_FILE = Path(__file__).resolve().parents[1] / "udf" / "sr_udf.py"
+AOI = dict(west=5.0, south=51.0, east=5.05, north=51.04, start="2024-06-01", end="2024-06-11")
+
+
+@pytest.fixture(scope="session")
+def pkg(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pg_models") / "tiny-edsr-x2"
+    make_package(folder, arch="edsr", seed=3, onnx=False)  # the graph only reads the card
+    return folder
+
+
+def nodes(cube) -> dict:
+    return {n["process_id"]: n for n in cube.flat_graph().values()}
+
+
+def card(margin: int, scale: int = 2, name: str = "m"):
+    return SimpleNamespace(scale=scale, margin=margin, receptive_field=2 * margin + 1, name=name)
+
+
+@pytest.mark.parametrize(
+    "margin, mode, expect",
+    [
+        (6, "resampled", (256, 16)),  # need 12 px at 5 m -> 16
+        (6, "upscale", (128, 16)),  # need 6 px at 10 m -> 16
+        (8, "resampled", (256, 16)),  # 16 exactly
+        (9, "resampled", (256, 32)),  # 18 -> 32
+        (70, "resampled", (288, 144)),  # 140 -> 144; size at least 2 * overlap
+    ],
+)
+def test_neighborhood_from_the_receptive_field(margin, mode, expect):
+    assert neighborhood_for(card(margin), mode) == expect
+
+
+def test_neighborhood_rejects_small_or_unaligned_values():
+    with pytest.raises(ValueError, match="overlap 8 px is smaller than the 12 px.*use overlap=16"):
+        neighborhood_for(card(6), "resampled", overlap=8)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        neighborhood_for(card(6), "resampled", size=100)
+    assert neighborhood_for(card(6), "resampled", size=64, overlap=32) == (64, 32)
+
+
+def test_resampled_graph_offline(pkg):
+    cube = build_process_graph(**AOI, model=pkg)
+    n = nodes(cube)
+    loads = [v for v in cube.flat_graph().values() if v["process_id"] == "load_collection"]
+    assert [ld["arguments"]["bands"] for ld in loads] == [
+        ["B02", "B03", "B04", "B08"],
+        ["B05", "B06", "B07", "B8A", "B11", "B12", "SCL"],
+    ]
+    assert all(ld["arguments"]["id"] == "SENTINEL2_L2A" for ld in loads)
+    assert loads[0]["arguments"]["spatial_extent"] == {"west": 5.0, "south": 51.0, "east": 5.05, "north": 51.04}
+    assert loads[0]["arguments"]["temporal_extent"] == ["2024-06-01", "2024-06-11"]
+    assert n["resample_cube_spatial"]["arguments"]["method"] == "near"
+    assert n["resample_spatial"]["arguments"]["resolution"] == 5.0
+    assert n["resample_spatial"]["arguments"]["method"] == "near"
+    an = n["apply_neighborhood"]["arguments"]
+    assert an["size"] == [{"dimension": "x", "value": 256, "unit": "px"}, {"dimension": "y", "value": 256, "unit": "px"}]
+    assert an["overlap"] == [{"dimension": "x", "value": 16, "unit": "px"}, {"dimension": "y", "value": 16, "unit": "px"}]
+    run = an["process"]["process_graph"]["runudf1"]["arguments"]
+    assert run["udf"] == UDF_FILE.read_text()
+    assert run["runtime"] == "Python"
+    assert run["context"] == {"mode": "resampled", "model": "tiny-edsr-x2", "engine": "onnx", "dn_scale": 10000.0,
+                              "add_offset": 0.0, "overlap": 16}
+    assert n["save_result"]["arguments"]["format"] == "GTiff"
+    # the embedded context is valid for the UDF itself
+    from sr_core.cube import parse_context
+
+    assert parse_context(run["context"]).overlap == 16
+
+
+def test_upscale_graph_uses_python_jep_and_the_native_grid(pkg):
+    n = nodes(build_process_graph(**AOI, model=pkg, mode="upscale", format="netcdf", extra_bands=(), threads=2))
+    assert "resample_spatial" not in n
+    an = n["apply_neighborhood"]["arguments"]
+    assert an["size"][0]["value"] == 128 and an["overlap"][0]["value"] == 16
+    run = an["process"]["process_graph"]["runudf1"]["arguments"]
+    assert run["runtime"] == "Python-Jep" and run["context"]["mode"] == "upscale" and run["context"]["threads"] == 2
+    assert n["save_result"]["arguments"]["format"] == "netCDF"
+    loads = [v for v in n.values() if v["process_id"] == "load_collection"]
+    assert loads[0]["arguments"]["bands"][-1] == "B12"  # no SCL
+
+
+def test_graph_with_a_connection_binds_to_it(pkg):
+    from openeo.rest.datacube import DataCube
+
+    calls = []
+
+    class FakeConnection:  # records what the real client would be asked; no network
+        def load_collection(self, collection_id, **kwargs):
+            calls.append((collection_id, kwargs["bands"]))
+            return DataCube.load_collection(collection_id, connection=None, **kwargs)
+
+    build_process_graph(**AOI, model=pkg, connection=FakeConnection())
+    assert calls == [("SENTINEL2_L2A", ["B02", "B03", "B04", "B08"]),
+                     ("SENTINEL2_L2A", ["B05", "B06", "B07", "B8A", "B11", "B12", "SCL"])]
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (dict(west=6.0), ["west < east"]),
+        (dict(north=100.0), ["south < north"]),
+        (dict(start="2024-13-01"), ["start must be a date"]),
+        (dict(end="2024-06-01"), ["before end"]),
+        (dict(format="PNG"), ["GTiff, netCDF"]),
+        (dict(mode="bicubic"), ["resampled, upscale"]),
+        (dict(overlap=0), ["smaller than the 12 px", "overlap=16"]),
+        (dict(extra_bands=("B02",)), ["already a model band"]),
+    ],
+)
+def test_bad_graph_arguments(pkg, change, words):
+    args = {**AOI, "model": pkg, **change}
+    with pytest.raises(ValueError) as e:
+        build_process_graph(**args)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_job_options():
+    assert job_options() == {"executor-memory": "2G", "executor-memoryOverhead": "1G", "python-memory": "4G"}
+    opts = job_options(archives=["https://h/a.zip#s2sr_code"], python_memory="6G")
+    assert opts["udf-dependency-archives"] == ["https://h/a.zip#s2sr_code"] and opts["python-memory"] == "6G"
+    with pytest.raises(ValueError, match="URL#folder"):
+        job_options(archives=["https://h/a.zip"])
+
+
+def test_cli_graph_prints_the_process_graph(pkg, tmp_path):
+    from sr_core.cli import main
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        rc = main(["graph", "--west", "5", "--south", "51", "--east", "5.05", "--north", "51.04", "--start",
+                   "2024-06-01", "--end", "2024-06-11", "--model", str(pkg), "--format", "netCDF",
+                   "--job-options", str(tmp_path / "jo.json"), "--archive", "https://h/c.zip#s2sr_code"])
+    assert rc == 0
+    pg = json.loads(buf.getvalue())
+    assert pg == json.loads(process_graph_json(build_process_graph(**AOI, model=pkg, format="netCDF")))
+    run = [v for v in pg["process_graph"].values() if v["process_id"] == "apply_neighborhood"][0]
+    assert "def apply_datacube(cube: xarray.DataArray, context: dict)" in (
+        run["arguments"]["process"]["process_graph"]["runudf1"]["arguments"]["udf"])
+    jo = json.loads((tmp_path / "jo.json").read_text())
+    assert jo["udf-dependency-archives"] == ["https://h/c.zip#s2sr_code"]
+    # bad input: an error message and exit status 2, no traceback
+    err = io.StringIO()
+    from contextlib import redirect_stderr
+
+    with redirect_stderr(err):
+        rc = main(["graph", "--west", "5", "--south", "51", "--east", "4", "--north", "51.04", "--start",
+                   "2024-06-01", "--end", "2024-06-11", "--model", str(pkg)])
+    assert rc == 2 and "west < east" in err.getvalue()

@@ -1,0 +1,189 @@
+"""`s2sr udf-archive` (udf/archive.py): archive contents, wheel selection, and the UDF imported from a clean
+extraction the way a back-end does it (a fresh process, no repository on the path)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from udf.archive import (
+    CODE_DIR,
+    DEPS_DIR,
+    archive_job_options,
+    build_code_archive,
+    build_udf_archives,
+    select_wheels,
+)
+from udf.testing import make_package
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.filterwarnings("ignore::sr_core.cube.TilingWarning")  # tiny chunks on purpose
+
+
+@pytest.fixture(scope="session")
+def pkg(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("archive_models") / "tiny-edsr-x2"
+    make_package(folder, arch="edsr", seed=4)
+    return folder
+
+
+def fake_wheel(folder: Path, name: str, files: dict[str, str]) -> Path:
+    path = folder / name
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, v in files.items():
+            zf.writestr(k, v)
+    return path
+
+
+def test_code_archive_contents_and_determinism(pkg, tmp_path):
+    path, card = build_code_archive(tmp_path / "a", model=pkg)
+    names = set(zipfile.ZipFile(path).namelist())
+    assert path.name == "s2sr-udf-code-tiny-edsr-x2.zip" and card.name == "tiny-edsr-x2"
+    for must in ("sr_core/__init__.py", "sr_core/cube.py", "sr_core/models.py", "sr_core/tiling.py",
+                 "sr_core/nodata.py", "sr_core/bands.py", "udf/sr_udf.py", "udf/misr_udf.py",
+                 "sr_core/weights/tiny-edsr-x2/card.json", "sr_core/weights/tiny-edsr-x2/model.onnx"):
+        assert must in names, must
+    assert "sr_core/weights/tiny-edsr-x2/model.pt" not in names  # no torch on back-ends
+    assert not any("__pycache__" in n or n.startswith("sr_core/data/sample/") for n in names)
+    again, _ = build_code_archive(tmp_path / "b", model=pkg)
+    assert again.read_bytes() == path.read_bytes()
+    with_pt, _ = build_code_archive(tmp_path / "c", model=pkg, include_weights=True)
+    assert "sr_core/weights/tiny-edsr-x2/model.pt" in zipfile.ZipFile(with_pt).namelist()
+
+
+def test_corrupt_model_is_refused(pkg, tmp_path):
+    import shutil
+
+    from sr_core.models import ModelFileError
+
+    bad = tmp_path / "bad"
+    shutil.copytree(pkg, bad)
+    (bad / "model.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ModelFileError, match="checksum mismatch.*model.onnx"):
+        build_code_archive(tmp_path / "out", model=bad)
+
+
+def test_wheel_selection_and_deps_archive(pkg, tmp_path):
+    wd = tmp_path / "wheels"
+    wd.mkdir()
+    new = fake_wheel(wd, "onnxruntime-1.20.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+                     {"onnxruntime/__init__.py": "VERSION = '1.20.1'\n"})
+    fake_wheel(wd, "onnxruntime-1.9.0-cp311-cp311-manylinux2014_x86_64.whl", {"onnxruntime/__init__.py": "old"})
+    fake_wheel(wd, "onnxruntime-1.21.0-cp310-cp310-manylinux_2_28_x86_64.whl", {"onnxruntime/__init__.py": "310"})
+    fake_wheel(wd, "onnxruntime-1.21.0-cp311-cp311-win_amd64.whl", {"onnxruntime/__init__.py": "win"})
+    fake_wheel(wd, "onnxruntime-1.21.0-cp311-cp311-manylinux_2_28_aarch64.whl", {"onnxruntime/__init__.py": "arm"})
+    flat = fake_wheel(wd, "flatbuffers-24.3.25-py2.py3-none-any.whl", {"flatbuffers/__init__.py": ""})
+    fake_wheel(wd, "numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.whl", {"numpy/__init__.py": ""})
+    assert select_wheels(wd, python="3.11") == [flat, new]
+    res = build_udf_archives(tmp_path / "out", model=pkg, wheel_dir=wd, python="3.11")
+    assert res.deps.name == "s2sr-udf-deps-cp311-x86_64.zip" and res.wheels == [flat, new]
+    with zipfile.ZipFile(res.deps) as zf:
+        assert zf.read("onnxruntime/__init__.py") == b"VERSION = '1.20.1'\n"
+        assert "numpy/__init__.py" not in zf.namelist()
+    opts = archive_job_options(res, "https://bucket.example/s2sr/")
+    assert opts["udf-dependency-archives"] == [
+        f"https://bucket.example/s2sr/s2sr-udf-code-tiny-edsr-x2.zip#{CODE_DIR}",
+        f"https://bucket.example/s2sr/s2sr-udf-deps-cp311-x86_64.zip#{DEPS_DIR}",
+    ]
+    with pytest.raises(ValueError, match="no onnxruntime wheel for CPython 3.12"):
+        build_udf_archives(tmp_path / "out2", model=pkg, wheel_dir=wd, python="3.12")
+
+
+def test_cli_prints_the_job_options(pkg, tmp_path):
+    from sr_core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--url-prefix", "https://h/x"])
+    assert rc == 0
+    assert json.loads(out.getvalue())["udf-dependency-archives"] == [f"https://h/x/s2sr-udf-code-tiny-edsr-x2.zip#{CODE_DIR}"]
+    assert "no --wheel-dir" in err.getvalue() and (tmp_path / "s2sr-udf-code-tiny-edsr-x2.zip").is_file()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        assert main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--wheel-dir", str(tmp_path / "no")]) == 2
+
+
+# A back-end job: the archive extracted into <job dir>/s2sr_code, the UDF code run by openeo's runner in a fresh
+# process started in the job dir, with neither the repository nor PYTHONPATH on its path.
+JOB_SCRIPT = textwrap.dedent(
+    """
+    import sys, json
+    # this venv has the repository installed in editable mode; a back-end has not: drop that finder
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(type(f), "__module__", "")]
+    BLOCK = set(sys.argv[2].split(",")) - {""}
+
+    class Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCK:
+                raise ImportError(f"{name} is not installed on this back-end")
+
+    sys.meta_path.insert(0, Blocker())
+    import numpy as np, xarray
+    from openeo.udf import UdfData, XarrayDataCube
+    from openeo.udf.run_code import run_udf_code
+
+    code = open("s2sr_code/udf/sr_udf.py").read()
+    a = np.load("chunk.npy")
+    cube = xarray.DataArray(a, dims=("t", "bands", "y", "x"),
+                            coords={"bands": json.loads(sys.argv[1]), "y": 1000.0 - 5 * np.arange(a.shape[2]),
+                                    "x": 5.0 * np.arange(a.shape[3])})
+    ctx = {"model": "tiny-edsr-x2", "overlap": 16}
+    out = run_udf_code(code, UdfData(datacube_list=[XarrayDataCube(cube)], user_context=ctx))
+    res = out.get_datacube_list()[0].get_array()
+    np.save("result.npy", res.values)
+    import sr_core
+    print(json.dumps({"sr_core": sr_core.__file__, "torch": "torch" in sys.modules}))
+    """
+)
+
+
+def run_job(job: Path, labels: list, block: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "S2SR_UDF_PATH")}
+    env["OMP_NUM_THREADS"] = "1"
+    (job / "job.py").write_text(JOB_SCRIPT)
+    return subprocess.run([sys.executable, "-I", "job.py", json.dumps(labels), block], cwd=job, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def job(pkg, tmp_path_factory):
+    from sr_core import cube as sc
+    from udf.testing import nearest_resample, random_s2_cube
+
+    out = tmp_path_factory.mktemp("archive_out")
+    path, _ = build_code_archive(out, model=pkg)
+    job = tmp_path_factory.mktemp("job")
+    with zipfile.ZipFile(path) as zf:
+        zf.extractall(job / CODE_DIR)
+    da = nearest_resample(random_s2_cube(12, 12, dates=1, seed=5), 2)
+    np.save(job / "chunk.npy", da.values.astype(np.float32))
+    ref = sc.udf_apply(da, {"model": str(pkg)})
+    return job, [str(b) for b in da.bands.values], ref
+
+
+def test_udf_runs_from_the_extracted_archive(job):
+    path, labels, ref = job
+    proc = run_job(path, labels, block="")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert Path(info["sr_core"]).resolve().is_relative_to((path / CODE_DIR).resolve())
+    got = np.load(path / "result.npy")
+    assert got.shape == ref.shape and np.abs(got - ref.values).max() <= 1.0  # 1e-4 reflectance in DN
+
+
+def test_udf_runs_from_the_archive_without_torch(job):
+    """Back-ends have ONNX Runtime (from the deps archive) but no torch: the onnx path must not import it."""
+    path, labels, ref = job
+    proc = run_job(path, labels, block="torch")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["torch"] is False
+    assert np.abs(np.load(path / "result.npy") - ref.values).max() <= 1.0

@@ -30,7 +30,7 @@ from typing import Any
 
 from .data import Region
 
-__all__ = ["ModelConfig", "DataConfig", "StageConfig", "TrainConfig", "LOSS_TERMS"]
+__all__ = ["ModelConfig", "DataConfig", "StageConfig", "TrainConfig", "LOSS_TERMS", "TASKS"]
 
 #: Loss terms a stage may weight (see sr_core.training.loop):
 LOSS_TERMS = (
@@ -56,12 +56,22 @@ class ModelConfig:
     arch_kwargs: dict[str, Any]
     name: str = "s2sr-x2-10band"
     version: str = "1.0.0"
-    bands: list[str] = field(default_factory=lambda: ["B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12"])
+    bands: list[str] | None = None  # default: the bands of data.task
+
+
+#: Training tasks: the Wald protocol for each kind of model.
+TASKS = {
+    # 10 bands on the 10 m grid (20 m bands nearest-replicated) -> x2; input bands = output bands = MODEL_BANDS_10
+    "x2_10band": {"scale": 2, "bands": ("B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12")},
+    # the 10 m bands only -> x4 (10 m -> 2.5 m)
+    "x4_rgbn": {"scale": 4, "bands": ("B02", "B03", "B04", "B08")},
+}
 
 
 @dataclass
 class DataConfig:
     root: str = "../shared/data/s2"
+    task: str = "x2_10band"
     train: list[Any] = field(default_factory=list)
     val: list[Any] = field(default_factory=list)
     patch: int = 96
@@ -69,6 +79,10 @@ class DataConfig:
     random_degradation: bool = True
     degradation: dict[str, Any] = field(default_factory=dict)
     min_structure: float = 2e-3
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"data.task must be one of {sorted(TASKS)}, got {self.task!r}")
 
     def regions(self, which: str) -> list[Region | str]:
         out: list[Region | str] = []
@@ -109,6 +123,11 @@ class TrainConfig:
     model: ModelConfig
     data: DataConfig
     stages: list[StageConfig]
+
+    def __post_init__(self) -> None:
+        want = list(TASKS[self.data.task]["bands"])
+        if list(self.model.bands) != want:
+            raise ValueError(f"model.bands {self.model.bands} do not fit data.task {self.data.task!r}: expected {want}")
     seed: int = 0
     out_dir: str = "runs/train"
     threads: int | None = None
@@ -129,7 +148,11 @@ class TrainConfig:
         for s in data.pop("stages"):
             _check_keys("stage", s, StageConfig)
             stages.append(StageConfig(**s))
-        cfg = cls(model=ModelConfig(**m), data=DataConfig(**d), stages=stages, **data)
+        dcfg = DataConfig(**d)
+        mcfg = ModelConfig(**m)
+        if mcfg.bands is None:
+            mcfg.bands = list(TASKS[dcfg.task]["bands"])
+        cfg = cls(model=mcfg, data=dcfg, stages=stages, **data)
         if base_dir is not None:
             if not Path(cfg.data.root).is_absolute():
                 cfg.data.root = str((base_dir / cfg.data.root).resolve())

@@ -101,11 +101,15 @@ def make_wald_input(lr10: torch.Tensor, lr40: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class WaldBatch:
-    lr: torch.Tensor  # (N, 10, P/2, P/2)
-    hr10: torch.Tensor  # (N, 4, P, P)
-    hr20: torch.Tensor  # (N, 6, P/2, P/2)
-    lr10: torch.Tensor  # (N, 4, P/2, P/2) the degraded 10 m bands (for consistency terms / bicubic baselines)
-    lr40: torch.Tensor  # (N, 6, P/4, P/4) the degraded 20 m bands
+    """One Wald batch. Task x2_10band: ``lr`` (N, 10, P/2, P/2), ``hr10`` (N, 4, P, P), ``hr20`` (N, 6, P/2, P/2),
+    ``lr10`` the degraded 10 m bands (N, 4, P/2, P/2), ``lr40`` the degraded 20 m bands (N, 6, P/4, P/4).
+    Task x4_rgbn: ``lr`` = ``lr10`` (N, 4, P/4, P/4), ``hr10`` (N, 4, P, P), ``hr20``/``lr40`` None."""
+
+    lr: torch.Tensor
+    hr10: torch.Tensor
+    hr20: torch.Tensor | None
+    lr10: torch.Tensor
+    lr40: torch.Tensor | None
 
 
 def _structure_score(hr10: torch.Tensor) -> float:
@@ -137,7 +141,11 @@ class PatchSampler:
         min_structure: float = 2e-3,
         candidates: int = 4,
         structure_power: float = 0.5,
+        task: str = "x2_10band",
     ) -> None:
+        if task not in ("x2_10band", "x4_rgbn"):
+            raise ValueError(f"task must be 'x2_10band' or 'x4_rgbn', got {task!r}")
+        self.task = task
         if patch % 4 or patch < 8:
             raise ValueError(f"patch must be a multiple of 4 and >= 8, got {patch}")
         usable = [s for s in scenes if min(s.shape10) >= patch]
@@ -212,6 +220,14 @@ class PatchSampler:
     def batch(self) -> WaldBatch:
         pairs = [self._draw_one() for _ in range(self.batch_size)]
         hr10 = torch.stack([p[0] for p in pairs])
+        if self.task == "x4_rgbn":
+            from ..degradation import degrade, random_degrade
+
+            if self.random_degradation:
+                lr, _ = random_degrade(hr10, 4, generator=self.gen, bands=BANDS_10M, **self.degradation_kwargs)
+            else:
+                lr = degrade(hr10, 4, bands=BANDS_10M)
+            return WaldBatch(lr, hr10, None, lr, None)
         hr20 = torch.stack([p[1] for p in pairs])
         lr10, lr40 = self.degrade_pair(hr10, hr20)
         return WaldBatch(make_wald_input(lr10, lr40), hr10, hr20, lr10, lr40)
@@ -221,12 +237,15 @@ class PatchSampler:
             yield self.batch()
 
 
-def wald_scene_input(scene: SceneTensors, degrade_fn=None) -> WaldBatch:
+def wald_scene_input(scene: SceneTensors, degrade_fn=None, task: str = "x2_10band") -> WaldBatch:
     """Deterministic whole-scene Wald pair (fixed MTF degradation unless ``degrade_fn(hr, ratio, bands)`` is given)."""
     from ..degradation import degrade
 
     fn = degrade_fn or (lambda hr, ratio, bands: degrade(hr, ratio, bands=bands))
     hr10 = scene.hr10[None]
+    if task == "x4_rgbn":
+        lr = fn(hr10, 4, BANDS_10M)
+        return WaldBatch(lr, hr10, None, lr, None)
     hr20 = scene.hr20[None]
     lr10 = fn(hr10, 2, BANDS_10M)
     lr40 = fn(hr20, 2, BANDS_20M)

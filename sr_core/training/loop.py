@@ -22,21 +22,21 @@ import torch.nn as nn
 from ..archs import get_arch
 from ..bands import BANDS_10M, BANDS_20M
 from ..models import ModelCard, SRModel, save_model_package
-from .config import LOSS_TERMS, StageConfig, TrainConfig
+from .config import LOSS_TERMS, TASKS, StageConfig, TrainConfig
 from .data import PatchSampler, SceneTensors, WaldBatch, load_scene_tensors
 from .wald import summarize, wald_evaluate
 
 __all__ = ["Trainer", "train", "band_statistics"]
 
 
-def band_statistics(scenes: list[SceneTensors]) -> tuple[list[float], list[float]]:
-    """Per-band mean and std of reflectance over the training scenes (10-band model order)."""
+def band_statistics(scenes: list[SceneTensors], task: str = "x2_10band") -> tuple[list[float], list[float]]:
+    """Per-band mean and std of reflectance over the training scenes (model band order of ``task``)."""
     means, stds = [], []
     for k in range(4):
         v = torch.cat([s.hr10[k].reshape(-1) for s in scenes])
         means.append(float(v.mean()))
         stds.append(float(v.std()))
-    for k in range(6):
+    for k in range(6 if task == "x2_10band" else 0):
         v = torch.cat([s.hr20[k].reshape(-1) for s in scenes])
         means.append(float(v.mean()))
         stds.append(float(v.std()))
@@ -47,6 +47,20 @@ def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], 
     from ..degradation import degrade
     from ..losses import l1_loss, ssim_loss
 
+    if batch.hr20 is None:  # task x4_rgbn: the 10 m bands only, x4
+        out4: dict[str, torch.Tensor] = {}
+        if weights.get("l1", 0):
+            out4["l1"] = l1_loss(sr, batch.hr10)
+        if weights.get("ssim", 0):
+            out4["ssim"] = ssim_loss(sr, batch.hr10, data_range=1.0)
+        if weights.get("consistency", 0):
+            out4["consistency"] = l1_loss(degrade(sr, 4, bands=list(BANDS_10M)), batch.lr10)
+        if weights.get("colour", 0):
+            from ..losses import colour_matched_loss
+
+            out4["colour"] = colour_matched_loss(sr, batch.hr10, batch.lr10, extra["colour_head"], 4,
+                                                 bands=list(BANDS_10M))
+        return out4
     sr10, sr20 = sr[:, :4], sr[:, 4:]
     sr20_in = degrade(sr20, 2, bands=list(BANDS_20M))  # onto the input grid, where hr20 lives
     out: dict[str, torch.Tensor] = {}
@@ -83,11 +97,15 @@ class Trainer:
         self.val_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("val")]
         if not self.train_scenes:
             raise ValueError("data.train lists no scene")
-        self.mean, self.std = band_statistics(self.train_scenes)
+        self.task = cfg.data.task
+        spec = TASKS[self.task]
+        self.mean, self.std = band_statistics(self.train_scenes, self.task)
         net = get_arch(cfg.model.arch, **cfg.model.arch_kwargs)
-        if getattr(net, "scale", None) != 2 or getattr(net, "in_channels", 10) != 10:
-            raise ValueError("the Wald trainer builds 10-band x2 models: arch_kwargs need in_channels=10, scale=2")
-        self.model = SRModel(net, self.mean, self.std, list(range(10)))
+        nb = len(spec["bands"])
+        if getattr(net, "scale", None) != spec["scale"] or getattr(net, "in_channels", None) != nb:
+            raise ValueError(f"data.task {self.task!r} trains {nb}-band x{spec['scale']} models: arch_kwargs need "
+                             f"in_channels={nb}, scale={spec['scale']}")
+        self.model = SRModel(net, self.mean, self.std, list(range(nb)))
         self.extra: dict[str, nn.Module] = {}
         self.stage_idx = 0
         self.stage_step = 0
@@ -178,7 +196,7 @@ class Trainer:
             return {}
         self.model.eval()
         margin = self.model.receptive_field // 2
-        rows = wald_evaluate(self.model, self.val_scenes, margin=margin, crop=self.cfg.val_crop)
+        rows = wald_evaluate(self.model, self.val_scenes, margin=margin, crop=self.cfg.val_crop, task=self.task)
         self.model.train()
         return summarize(rows)
 
@@ -231,6 +249,7 @@ class Trainer:
                 random_degradation=self.cfg.data.random_degradation,
                 degradation_kwargs=self.cfg.data.degradation,
                 min_structure=self.cfg.data.min_structure,
+                task=self.task,
             )
             weights = dict(stage.losses)
             dyn = None

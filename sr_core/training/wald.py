@@ -63,6 +63,7 @@ def wald_evaluate(
     margin: int = 0,
     crop: int | None = None,
     border: int = 4,
+    task: str = "x2_10band",
 ) -> list[dict]:
     """Per scene, per degradation, per band: PSNR of SR and of bicubic against the original, and the gain.
 
@@ -82,8 +83,18 @@ def wald_evaluate(
                                  scene.hr20[:, y0 // 2 : (y0 + ch) // 2, x0 // 2 : (x0 + cw) // 2])
         for dname in degradations:
             fn = DEGRADATIONS[dname]
-            batch = wald_scene_input(scene, degrade_fn=fn)
+            batch = wald_scene_input(scene, degrade_fn=fn, task=task)
             sr = sr_for_batch(model_fn, batch, margin)
+            if task == "x4_rgbn":
+                b10 = F.interpolate(batch.lr10, scale_factor=4, mode="bicubic", align_corners=False)
+                c4 = (..., slice(4 * border, -4 * border), slice(4 * border, -4 * border))
+                psr, pbi = _psnr(sr[c4], batch.hr10[c4]), _psnr(b10[c4], batch.hr10[c4])
+                for k, b in enumerate(BANDS_10M):
+                    rows.append({
+                        "scene": scene.id, "level": scene.level, "degradation": dname, "band": b,
+                        "psnr_sr": float(psr[k]), "psnr_bicubic": float(pbi[k]), "gain_db": float(psr[k] - pbi[k]),
+                    })
+                continue
             b10 = F.interpolate(batch.lr10, scale_factor=2, mode="bicubic", align_corners=False)
             b20 = F.interpolate(batch.lr40, scale_factor=2, mode="bicubic", align_corners=False)
             sr20 = degrade(sr[:, 4:], 2, bands=list(BANDS_20M))

@@ -96,10 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Subcommands defined next to the code they drive: (name, module, function(subparsers) -> handler).
 _EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "sr_core.app_cli", "register_demo"),
+    ("superres", "sr_core.app_cli", "register_superres"),
     ("train", "sr_core.training.cli", "register_train"),
     ("evaluate", "sr_core.training.cli", "register_evaluate"),
     ("graph", "udf.cli", "register"),
     ("udf-archive", "udf.cli", "register"),
+    ("bench", "sr_core.bench_cli", "register_bench"),
 ]
 
 

@@ -1,0 +1,187 @@
+"""``s2sr superres`` and ``s2sr demo``: the main-job subcommands of the ``s2sr`` command line.
+
+``sr_core.cli`` lists :func:`register_superres` and :func:`register_demo` in ``_EXTERNAL_COMMANDS``; each adds
+its subparser and returns its handler. Only argparse is imported here (``s2sr --help`` stays fast); the
+handlers import the library (:mod:`sr_core.superres`, :mod:`sr_core.demo`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+__all__ = ["register_demo", "register_superres"]
+
+DEFAULT_TILE = 256  # == sr_core.superres.DEFAULT_TILE (not imported: numpy/scipy would slow down --help)
+
+_SUPERRES_EPILOG = """\
+INPUT is one of
+  * a scene folder of the shared layout (bands_10m.tif, bands_20m.tif, scene.json with dn_scale/add_offset);
+  * a multi-band GeoTIFF on the model's input grid (10 m) with band descriptions (B02, B03, ...) and the tags
+    DN_SCALE/ADD_OFFSET (or --dn-scale/--add-offset); bands the model does not use are ignored;
+  * an openEO NetCDF cube (t, bands, y, x) with dn_scale/add_offset_dn attributes (or the options): one output
+    per date, OUTPUT_<date>.tif, when it holds several dates.
+OUTPUT is a tiled DEFLATE GeoTIFF at the target resolution (a COG with overviews when larger than 2048 px):
+bounds identical to the input's, band descriptions = band names, the input's DN convention (tags DN_SCALE,
+ADD_OFFSET), nodata preserved (NaN; with --dtype input the input's nodata value, 0 when it has none), tags
+S2SR_MODEL, S2SR_MODEL_VERSION, S2SR_MODEL_SHA256. Tiles are streamed: memory stays flat with scene size.
+
+examples:
+  s2sr superres sr_core/data/sample/S2A_MSIL1C_20170527_T33UUB_crop256 sample_5m.tif
+  s2sr superres scene.tif scene_5m.tif --model s2sr-x2-10band --threads 4 --tile 512
+  s2sr superres cube.nc cube_5m.tif --dn-scale 10000 --add-offset 0
+"""
+
+_DEMO_EPILOG = """\
+Writes OUT/sr_5m.tif, OUT/comparison.png (input 10 m / bicubic / super-resolved, with zoomed crops) and
+OUT/metrics.json (reflectance consistency per band, spectral consistency, sharpness gain, model name,
+version and sha256). The bundled sample is a crop of a real Sentinel-2 L1C scene (CC BY 4.0, contains modified
+Copernicus Sentinel data 2017); it runs through udf/sr_udf.py and the local openEO back-end emulator
+(apply_neighborhood, mode "upscale"), which gives the same result as `s2sr superres` on the same scene.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: `s2sr --quiet superres ...` (the top-level flag) must not be reset by the subparser's default
+    p.add_argument(
+        "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar, print only errors"
+    )
+
+
+def _add_model_args(p: argparse.ArgumentParser, *, device: bool = True) -> None:
+    p.add_argument(
+        "--model", default=None, help="shipped model name or package folder (default: s2sr-x2-10band)"
+    )
+    p.add_argument(
+        "--engine", choices=("onnx", "torch"), default="onnx", help="inference engine (default onnx)"
+    )
+    if device:
+        p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device (default cpu)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="engine threads (default: all cores)")
+
+
+def _cmd_superres(args: argparse.Namespace) -> int:
+    from .superres import superresolve_file
+
+    quiet = bool(getattr(args, "quiet", False))
+    t0 = time.perf_counter()
+    paths = superresolve_file(
+        args.input,
+        args.output,
+        model=args.model,
+        engine=args.engine,
+        device=args.device,
+        threads=args.threads,
+        tile=args.tile,
+        overlap=args.overlap,
+        dtype=args.dtype,
+        cog={"auto": "auto", "yes": True, "no": False}[args.cog],
+        dn_scale=args.dn_scale,
+        add_offset=args.add_offset,
+        variable=args.variable,
+        progress=not quiet,
+    )
+    if not quiet:
+        for p in paths:
+            print(f"wrote {p}", file=sys.stderr)
+        print(f"done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def register_superres(sub: argparse._SubParsersAction) -> Callable[[argparse.Namespace], int]:
+    """Add ``s2sr superres INPUT OUTPUT [...]``; returns its handler."""
+    p = sub.add_parser(
+        "superres",
+        help="super-resolve a scene folder, GeoTIFF or NetCDF cube into a GeoTIFF/COG (streamed, all cores)",
+        description="Super-resolve a whole scene tile by tile (seamless: the same tiling as the openEO UDF) into "
+        "a GeoTIFF at the model's output resolution.",
+        epilog=_SUPERRES_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", metavar="INPUT", help="scene folder, .tif/.tiff or .nc")
+    p.add_argument("output", metavar="OUTPUT", help="output GeoTIFF (.tif)")
+    _add_model_args(p)
+    p.add_argument(
+        "--tile",
+        type=_positive_int,
+        default=DEFAULT_TILE,
+        help=f"tile size in input pixels (default {DEFAULT_TILE}; rounded up to align with the 256 px output blocks)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=_nonneg_int,
+        default=None,
+        help="tiling margin in input pixels (default: the model's receptive field // 2; less gives seams)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "input"),
+        default="float32",
+        help="output data type: float32 DN with NaN nodata (default) or the input's type (rounded, clipped)",
+    )
+    p.add_argument(
+        "--cog",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="Cloud-Optimized GeoTIFF with overviews (auto: when the output exceeds 2048 px)",
+    )
+    p.add_argument(
+        "--dn-scale",
+        type=float,
+        default=None,
+        help="reflectance = (DN + add_offset) / dn_scale, when the input does not say (GeoTIFF/NetCDF)",
+    )
+    p.add_argument("--add-offset", type=float, default=None, help="see --dn-scale")
+    p.add_argument(
+        "--variable", default=None, help="NetCDF data variable (when several have a bands dimension)"
+    )
+    _add_quiet(p)
+    return _cmd_superres
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import render_text, run_demo
+
+    report = run_demo(args.out, model=args.model, engine=args.engine, threads=args.threads)
+    if not getattr(args, "quiet", False):
+        print(render_text(report))
+        print(f"outputs in {args.out}")
+    return 0
+
+
+def register_demo(sub: argparse._SubParsersAction) -> Callable[[argparse.Namespace], int]:
+    """Add ``s2sr demo [--out DIR]``; returns its handler."""
+    p = sub.add_parser(
+        "demo",
+        help="super-resolve the bundled real Sentinel-2 sample through the openEO UDF: GeoTIFF, PNG, metrics",
+        description="Super-resolve the bundled Sentinel-2 sample (256 x 256 px, 10 bands) with the default model "
+        "through udf/sr_udf.py and the local openEO back-end emulator.",
+        epilog=_DEMO_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--out", default="s2sr-demo", metavar="DIR", help="output folder (default ./s2sr-demo)")
+    _add_model_args(p, device=False)
+    _add_quiet(p)
+    return _cmd_demo

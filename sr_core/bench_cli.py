@@ -18,14 +18,15 @@ What is measured (``benchmarks/README.md`` has the full description)
    ``Conv``) / seconds, against the peak of the cores used (:func:`cpu_info`, :func:`peak_gflops`).
 3. **Whole path** (:func:`bench_whole_path`): ``udf/sr_udf.py`` run by the local back-end emulator
    (``udf.local.apply_neighborhood_local``, sequential chunks) on a NetCDF cube read from disk, plus the write
-   of the result as a tiled, compressed GeoTIFF, against the bare forward pass over the same scene
-   (tiles with the same core and the model's margin, no glue). Overhead = ``whole / bare - 1``; the forward
-   time spent inside the path is measured too, so the overhead splits into extra network work (the
-   apply_neighborhood overlap is rounded up to a multiple of 16 px) and glue + I/O.
-4. **Peak RSS at two scene sizes** (:func:`bench_rss`), each in a fresh child process (``os.wait4``
-   resource usage of that child): the streaming CLI ``s2sr superres`` when it exists, else the emulator
-   streaming its result into a NetCDF file (``out_path``). A straight line through the two points
-   extrapolates to a full tile.
+   of the result as a tiled, compressed GeoTIFF; and (:func:`bench_superres_path`) ``s2sr superres`` from a
+   scene folder to a GeoTIFF. Each against the bare forward pass over the same scene (tiles with the same
+   core and the model's margin, no glue). Overhead = ``whole / bare - 1``, split into extra network work
+   (e.g. the apply_neighborhood overlap rounded up to a multiple of 16 px), reading, UDF glue, emulator and
+   writing, from timers around those steps.
+4. **Peak RSS at two scene sizes** (:func:`bench_rss`), each in a fresh child process that reports its own
+   ``VmHWM`` at exit: the streaming CLI ``s2sr superres`` when it exists, else the emulator streaming its
+   result into a NetCDF file (``out_path``). A straight line through the two points extrapolates to a full
+   tile (when both scenes have at least :data:`MIN_EXTRAPOLATION_PX` px).
 
 Peak RSS of the in-process measurements comes from ``VmHWM`` of ``/proc/self/status``, reset before each
 configuration through ``/proc/self/clear_refs`` (Linux); elsewhere it is the process-wide peak
@@ -124,6 +125,8 @@ GPU_PEAK_TFLOPS = {
     "A100": {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
 }
 SCHEMA = "s2sr-throughput/1"
+#: Smallest RSS scene size (10 m px) from which the peak RSS is extrapolated to a full tile.
+MIN_EXTRAPOLATION_PX = 1024
 DESCRIPTION = (
     "Throughput benchmark: bare forward pass per model x engine x threads x tile (x CUDA precision x batch), "
     "whole path (UDF + emulator + GeoTIFF) vs bare forward, peak RSS at two scene sizes; JSON + Markdown "
@@ -1429,8 +1432,8 @@ def bench_rss(
     Path: ``s2sr superres SCENE_FOLDER OUT.tif --model --engine --threads`` when :func:`superres_available`
     (and not ``force_emulator``), else the emulator (upscale mode, ``threads`` chunk workers with 1 engine
     thread each) streaming into NetCDF (``out_path``). Also measured: a child that only imports the stack
-    (``baseline``). The fit ``rss = a + b * pixels`` through the two largest sizes gives ``full_tile_bytes``
-    at :data:`FULL_TILE_PX`."""
+    (``baseline``). The line through the two largest sizes (slope clipped at 0) gives ``full_tile_bytes`` at
+    :data:`FULL_TILE_PX` when the smaller one has at least :data:`MIN_EXTRAPOLATION_PX` px."""
     folder = Path(folder).resolve()
     log = log or (lambda s: None)
     sizes = parse_int_list(list(sizes), "rss sizes", minimum=2)
@@ -1485,8 +1488,12 @@ def bench_rss(
         a, b = ok[-2], ok[-1]
         slope = (b["peak_rss_bytes"] - a["peak_rss_bytes"]) / (b["pixels"] - a["pixels"])
         res["bytes_per_pixel"] = slope
-        res["full_tile_bytes"] = b["peak_rss_bytes"] + max(slope, 0.0) * (FULL_TILE_PX**2 - b["pixels"])
         res["growth"] = b["peak_rss_bytes"] / a["peak_rss_bytes"] - 1.0
+        if a["scene_px"] >= MIN_EXTRAPOLATION_PX:
+            res["full_tile_bytes"] = b["peak_rss_bytes"] + max(slope, 0.0) * (FULL_TILE_PX**2 - b["pixels"])
+        else:
+            res["extrapolation"] = (f"not extrapolated: scenes below {MIN_EXTRAPOLATION_PX} px are only a few "
+                                    "tiles, their memory is fixed costs and per-tile buffers")
     return res
 
 
@@ -1533,7 +1540,8 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "value": value, "unit": "bytes", "limit": TARGET_RSS_BYTES,
                 "pass": bool(value <= TARGET_RSS_BYTES and (worst or 0) <= TARGET_RSS_BYTES),
                 "detail": f"{rss['path']}: " + ", ".join(f"{p['scene_px']} px -> {p['peak_rss_bytes'] / 1e6:.0f} MB" for p in ok)
-                          + (f"; extrapolated to a full tile {value / 1e6:.0f} MB" if "full_tile_bytes" in rss else ""),
+                          + (f"; extrapolated to a full tile {value / 1e6:.0f} MB" if "full_tile_bytes" in rss
+                             else "; measured sizes only (too small to extrapolate)"),
             })
     return out
 
@@ -1650,6 +1658,8 @@ def markdown_report(results: dict[str, Any]) -> str:
                 L.append(f"| {p['scene_px']} | {p['output_px']} | {p['peak_rss_bytes'] / 1e6:.0f} MB | {p['wall_s']:.1f} s |")
         if "full_tile_bytes" in rss:
             L.append(f"| 10980 (extrapolated, linear) | {10980 * 2} | {rss['full_tile_bytes'] / 1e6:.0f} MB | |")
+        elif rss.get("extrapolation"):
+            L += ["", rss["extrapolation"] + "."]
     if results.get("notes"):
         L += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
     return "\n".join(L) + "\n"

@@ -64,10 +64,7 @@ def test_demo_writes_geotiff_png_and_report(demo_run, pkg):
     assert report["model"]["name"] == card.name and report["model"]["version"] == card.version
     assert report["model"]["sha256"] == card.sha256 and report["model"]["file"] == "model.onnx"
     assert report["udf"]["file"] == "udf/sr_udf.py" and report["udf"]["mode"] == "upscale"
-    assert (report["udf"]["size"], report["udf"]["overlap"]) == (
-        128,
-        16,
-    )  # recommended_neighborhood, margin 6
+    assert (report["udf"]["size"], report["udf"]["overlap"]) == (256, 16)  # recommended_neighborhood, margin 6
     m = report["metrics"]
     assert list(m["consistency_l1"]) == list(MODEL_BANDS_10)
     assert set(m["spectral_consistency_deg"]) == {"10m", "20m"}

@@ -35,11 +35,12 @@ def card(margin: int, scale: int = 2, name: str = "m"):
 @pytest.mark.parametrize(
     "margin, mode, expect",
     [
-        (6, "resampled", (256, 16)),  # need 12 px at 5 m -> 16
-        (6, "upscale", (128, 16)),  # need 6 px at 10 m -> 16
-        (8, "resampled", (256, 16)),  # 16 exactly
-        (9, "resampled", (256, 32)),  # 18 -> 32
-        (70, "resampled", (288, 144)),  # 140 -> 144; size at least 2 * overlap
+        (6, "resampled", (512, 16)),  # need 12 px at 5 m -> 16
+        (6, "upscale", (256, 16)),  # need 6 px at 10 m -> 16
+        (8, "resampled", (512, 16)),  # 16 exactly
+        (9, "resampled", (512, 32)),  # 18 -> 32
+        (70, "upscale", (256, 80)),  # 70 -> 80
+        (140, "upscale", (288, 144)),  # 140 -> 144; size at least 2 * overlap
     ],
 )
 def test_neighborhood_from_the_receptive_field(margin, mode, expect):

@@ -100,15 +100,20 @@ def read_udf(udf: Any) -> tuple[Any, str | None, dict | None]:
 
 
 def open_cube(path: str | os.PathLike) -> Any:
-    """Lazily open a NetCDF cube (one data variable, or one variable per band as openEO writes them)."""
+    """Lazily open a NetCDF cube (one data variable, or one variable per band as openEO writes them).
+
+    One variable: xarray's lazy indexing without dask (a window read costs ~0.02 s against ~0.3 s through
+    dask's graph). One variable per band: dask, so that stacking them stays lazy."""
     import xarray as xr
 
-    ds = xr.open_dataset(path, chunks={})
+    ds = xr.open_dataset(path)
     names = [v for v in ds.data_vars if v not in ("crs", "spatial_ref") and ds[v].ndim >= 2]
     if not names:
         raise ValueError(f"{path}: no raster variable found")
     if len(names) == 1:
         return ds[names[0]]
+    ds.close()
+    ds = xr.open_dataset(path, chunks={})
     return ds[names].to_array(dim="bands")
 
 

@@ -367,5 +367,40 @@ def render_card_markdown(card: ModelCard) -> str:
     if card.training:
         lines += ["", "## Training", "", "```json", json.dumps(card.training, indent=2), "```"]
     if card.validation:
-        lines += ["", "## Validation", "", "```json", json.dumps(card.validation, indent=2), "```"]
+        lines += ["", "## Validation", ""] + _validation_markdown(card.validation)
     return "\n".join(lines) + "\n"
+
+
+def _fmt(v: Any, nd: int = 2) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and v != v) else f"{v:+.{nd}f}" if nd else str(v)
+
+
+def _validation_markdown(val: dict[str, Any]) -> list[str]:
+    """Tables of a card's ``validation`` (as written by ``s2sr evaluate --update-card``); raw JSON otherwise."""
+    summ = val.get("summary")
+    if not isinstance(summ, dict) or "wald" not in summ:
+        return ["```json", json.dumps(val, indent=2), "```"]
+    out = [val.get("protocol", ""), "", f"Scenes: {', '.join(val.get('scenes', []))}", "",
+           "| degradation | bands | mean gain (dB) | min gain (dB) | SSIM SR / bicubic |", "|---|---|---|---|---|"]
+    for dname, groups in summ["wald"].items():
+        for g, x in groups.items():
+            out.append(f"| {dname} | {g} | {_fmt(x.get('mean_gain_db_native'))} | {_fmt(x.get('min_gain_db_native'))} "
+                       f"| {x.get('mean_ssim_sr', float('nan')):.4f} / {x.get('mean_ssim_bicubic', float('nan')):.4f} |")
+    fr = summ.get("full_resolution") or {}
+    if fr:
+        out += ["", "Full resolution (real inputs): reflectance consistency L1 of the degraded SR against the input, "
+                "largest spatial shift, high-frequency energy ratio SR / bicubic.", "",
+                "| bands | consistency L1 SR (bicubic) | max shift (px) | HF ratio |", "|---|---|---|---|"]
+        for g, x in fr.items():
+            out.append(f"| {g} | {x.get('mean_consistency_l1_sr', float('nan')):.5f} "
+                       f"({x.get('mean_consistency_l1_bicubic', float('nan')):.5f}) | "
+                       f"{x.get('max_shift_px', float('nan')):.3f} | {x.get('mean_hf_ratio', float('nan')):.2f} |")
+    rows = val.get("wald_per_band") or []
+    if rows:
+        out += ["", "Per scene and band (gain over native bicubic, dB):", "",
+                "| degradation | scene | band | PSNR SR | PSNR bicubic | gain |", "|---|---|---|---|---|---|"]
+        for r in rows:
+            out.append(f"| {r.get('degradation')} | {r.get('scene')} | {r.get('band')} | "
+                       f"{r.get('psnr_sr', float('nan')):.2f} | {r.get('psnr_bicubic_native', float('nan')):.2f} | "
+                       f"{_fmt(r.get('gain_db_native'))} |")
+    return out

@@ -70,7 +70,7 @@ def test_resampled_graph_offline(pkg):
     assert n["resample_spatial"]["arguments"]["resolution"] == 5.0
     assert n["resample_spatial"]["arguments"]["method"] == "near"
     an = n["apply_neighborhood"]["arguments"]
-    assert an["size"] == [{"dimension": "x", "value": 256, "unit": "px"}, {"dimension": "y", "value": 256, "unit": "px"}]
+    assert an["size"] == [{"dimension": "x", "value": 512, "unit": "px"}, {"dimension": "y", "value": 512, "unit": "px"}]
     assert an["overlap"] == [{"dimension": "x", "value": 16, "unit": "px"}, {"dimension": "y", "value": 16, "unit": "px"}]
     run = an["process"]["process_graph"]["runudf1"]["arguments"]
     assert run["udf"] == UDF_FILE.read_text()
@@ -88,7 +88,7 @@ def test_upscale_graph_uses_python_jep_and_the_native_grid(pkg):
     n = nodes(build_process_graph(**AOI, model=pkg, mode="upscale", format="netcdf", extra_bands=(), threads=2))
     assert "resample_spatial" not in n
     an = n["apply_neighborhood"]["arguments"]
-    assert an["size"][0]["value"] == 128 and an["overlap"][0]["value"] == 16
+    assert an["size"][0]["value"] == 256 and an["overlap"][0]["value"] == 16
     run = an["process"]["process_graph"]["runudf1"]["arguments"]
     assert run["runtime"] == "Python-Jep" and run["context"]["mode"] == "upscale" and run["context"]["threads"] == 2
     assert n["save_result"]["arguments"]["format"] == "netCDF"

@@ -15,7 +15,13 @@ def _train(args: argparse.Namespace) -> int:
     if args.out_dir:
         cfg.out_dir = args.out_dir
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    tr = train(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), log=log)
+    tr = train(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), log=log,
+               max_steps=args.max_steps)
+    if not tr.last_run["finished"]:
+        if not args.quiet:
+            print(f"stopped after {args.max_steps} steps at step {tr.global_step}; continue with --resume",
+                  file=sys.stderr)
+        return 0
     if args.export:
         card = tr.export(args.export, checkpoint=args.checkpoint)
         if not args.quiet:
@@ -27,6 +33,8 @@ def register_train(sub: argparse._SubParsersAction):
     s = sub.add_parser("train", help="train a model from a YAML config (Wald protocol on real scenes)")
     s.add_argument("config", help="YAML training config (see configs/)")
     s.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt if present")
+    s.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this many steps in this call (checkpointed; continue with --resume)")
     s.add_argument("--out-dir", help="override the config's out_dir")
     s.add_argument("--export", metavar="DIR", help="write a model package (weights + ONNX + card) when done")
     s.add_argument("--checkpoint", default="best.pt", help="checkpoint to export (best.pt or last.pt)")

@@ -224,7 +224,9 @@ class Trainer:
                     self._tb.add_scalar(k, v, row["step"])
 
     # ----------------------------------------------------------------- run
-    def run(self) -> dict[str, Any]:
+    def run(self, max_steps: int | None = None) -> dict[str, Any]:
+        """Run the remaining stages; with ``max_steps`` stop (after a checkpoint) once that many steps were done
+        in this call, so a long training can be split over several sessions (resume with ``--resume``)."""
         try:
             from torch.utils.tensorboard import SummaryWriter  # optional
 
@@ -238,6 +240,7 @@ class Trainer:
         except ImportError:  # pragma: no cover
             tqdm = None
         self.model.train()
+        done_here = 0
         while self.stage_idx < len(self.cfg.stages):
             stage = self.cfg.stages[self.stage_idx]
             self._make_optimizer(stage)
@@ -259,6 +262,13 @@ class Trainer:
             t_last = time.time()
             run_l = {}
             while self.stage_step < stage.steps:
+                if max_steps is not None and done_here >= max_steps:
+                    self.save("last.pt")
+                    if bar is not None:
+                        bar.close()
+                    return {"global_step": self.global_step, "best_score": self.best_score,
+                            "elapsed_s": self.elapsed, "finished": False}
+                done_here += 1
                 for g in self._opt.param_groups:
                     g["lr"] = self._lr_at(stage, self.stage_step)
                 batch = sampler.batch()
@@ -275,6 +285,11 @@ class Trainer:
                 else:
                     wts = weights
                 loss = sum(wts[k] * v for k, v in terms.items())
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss at step {self.global_step} (stage {stage.name!r}): {terms}; lower the "
+                        "stage's lr and resume from best.pt"
+                    )
                 self._opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -327,7 +342,8 @@ class Trainer:
             self.save("last.pt")
         if self._tb is not None:
             self._tb.close()
-        return {"global_step": self.global_step, "best_score": self.best_score, "elapsed_s": self.elapsed}
+        return {"global_step": self.global_step, "best_score": self.best_score, "elapsed_s": self.elapsed,
+                "finished": True}
 
     def export(self, out_dir: str | Path, *, checkpoint: str = "best.pt", description: str = "",
                validation: dict | None = None, training_extra: dict | None = None) -> ModelCard:
@@ -366,11 +382,12 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
-          log: Callable[[str], None] | None = print) -> Trainer:
-    """Build a :class:`Trainer`, resume from ``out_dir/last.pt`` if asked and present, and run every stage."""
+          log: Callable[[str], None] | None = print, max_steps: int | None = None) -> Trainer:
+    """Build a :class:`Trainer`, resume from ``out_dir/last.pt`` if asked and present, and run the stages
+    (all of them, or ``max_steps`` steps)."""
     tr = Trainer(cfg, progress=progress, log=log)
     last = Path(cfg.out_dir) / "last.pt"
     if resume and last.is_file():
         tr.load(last)
-    tr.run()
+    tr.last_run = tr.run(max_steps=max_steps)
     return tr

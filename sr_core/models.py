@@ -375,11 +375,21 @@ def _fmt(v: Any, nd: int = 2) -> str:
     return "n/a" if v is None or (isinstance(v, float) and v != v) else f"{v:+.{nd}f}" if nd else str(v)
 
 
+def _num(v: Any) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and v != v) else f"{v:.2f}"
+
+
 def _validation_markdown(val: dict[str, Any]) -> list[str]:
     """Tables of a card's ``validation`` (as written by ``s2sr evaluate --update-card``); raw JSON otherwise."""
     summ = val.get("summary")
     if not isinstance(summ, dict) or "wald" not in summ:
-        return ["```json", json.dumps(val, indent=2), "```"]
+        head = {k: v for k, v in val.items() if k != "wald_per_band"}
+        out = ["```json", json.dumps(head, indent=2), "```"]
+        if val.get("wald_per_band"):
+            out += ["", "| degradation | scene | band | PSNR SR | PSNR bicubic | gain |", "|---|---|---|---|---|---|"]
+            out += [f"| {r.get('degradation')} | {r.get('scene')} | {r.get('band')} | {_num(r.get('psnr_sr'))} | "
+                    f"{_num(r.get('psnr_bicubic'))} | {_fmt(r.get('gain_db'))} |" for r in val["wald_per_band"]]
+        return out
     out = [val.get("protocol", ""), "", f"Scenes: {', '.join(val.get('scenes', []))}", "",
            "| degradation | bands | mean gain (dB) | min gain (dB) | SSIM SR / bicubic |", "|---|---|---|---|---|"]
     for dname, groups in summ["wald"].items():
@@ -400,7 +410,8 @@ def _validation_markdown(val: dict[str, Any]) -> list[str]:
         out += ["", "Per scene and band (gain over native bicubic, dB):", "",
                 "| degradation | scene | band | PSNR SR | PSNR bicubic | gain |", "|---|---|---|---|---|---|"]
         for r in rows:
+            bic = r.get("psnr_bicubic_native", r.get("psnr_bicubic"))
+            gain = r.get("gain_db_native", r.get("gain_db"))
             out.append(f"| {r.get('degradation')} | {r.get('scene')} | {r.get('band')} | "
-                       f"{r.get('psnr_sr', float('nan')):.2f} | {r.get('psnr_bicubic_native', float('nan')):.2f} | "
-                       f"{_fmt(r.get('gain_db_native'))} |")
+                       f"{_num(r.get('psnr_sr'))} | {_num(bic)} | {_fmt(gain)} |")
     return out

@@ -8,6 +8,7 @@ handlers import the library (:mod:`sr_core.superres`, :mod:`sr_core.demo`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -83,6 +84,10 @@ def _add_model_args(p: argparse.ArgumentParser, *, device: bool = True) -> None:
 
 
 def _cmd_superres(args: argparse.Namespace) -> int:
+    # GDAL's block cache defaults to 5 % of the RAM and, filled by the window writes, made the peak RSS grow
+    # with the scene (1.6 GB at 2560 px, measured); 128 MB keeps it flat (0.56 GB at 2560 px). It must be set
+    # before GDAL's first I/O in the process, hence here; a user's own GDAL_CACHEMAX wins.
+    os.environ.setdefault("GDAL_CACHEMAX", "128")
     from .superres import superresolve_file
 
     quiet = bool(getattr(args, "quiet", False))

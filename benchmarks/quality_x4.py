@@ -22,7 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--update-card", action="store_true")
     args = p.parse_args(argv)
 
-    import torch
 
     from sr_core.models import ModelCard, load_torch_model, render_card_markdown, resolve_model
     from sr_core.training.config import TrainConfig

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def _cmd_archs(args: argparse.Namespace) -> int:
@@ -20,7 +20,7 @@ def _cmd_archs(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .models import load_card, list_models, resolve_model
+    from .models import list_models, load_card, resolve_model
 
     names = list_models()
     if not names:

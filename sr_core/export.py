@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
-__all__ = ["export_onnx", "onnx_session", "check_onnx_parity", "DEFAULT_OPSET"]
+__all__ = ["DEFAULT_OPSET", "check_onnx_parity", "export_onnx", "onnx_session"]
 
 DEFAULT_OPSET = 17
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,16 +36,16 @@ __all__ = [
     "DEFAULT_MODEL",
     "WEIGHTS_DIR",
     "ModelCard",
-    "SRModel",
+    "ModelFileError",
     "Predictor",
+    "SRModel",
     "list_models",
-    "resolve_model",
     "load_card",
-    "load_torch_model",
     "load_predictor",
+    "load_torch_model",
+    "resolve_model",
     "save_model_package",
     "sha256_file",
-    "ModelFileError",
 ]
 
 DEFAULT_MODEL = "s2sr-x2-10band"
@@ -109,7 +111,7 @@ class ModelCard:
         return self.receptive_field // 2
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "ModelCard":
+    def from_json(cls, path: str | os.PathLike) -> ModelCard:
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -199,7 +201,7 @@ def load_torch_model(name_or_path: str | os.PathLike | None = None, *, verify: b
     path = folder / card.files.get("weights", "model.pt")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
+    except Exception as e:
         raise ModelFileError(f"model {card.name!r}: cannot load weights {path}: {e}") from e
     for key, want in (("arch", card.arch), ("arch_kwargs", card.arch_kwargs)):
         if ckpt.get(key) != want:
@@ -296,7 +298,7 @@ def _build_predictor(folder: Path, engine: str, threads: int | None, device: str
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     try:
         sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-    except Exception as e:  # noqa: BLE001 - ORT raises its own exception types
+    except Exception as e:
         raise ModelFileError(f"model {card.name!r}: cannot load ONNX file {path}: {e}") from e
     inp = sess.get_inputs()[0]
     if len(inp.shape) != 4 or inp.shape[1] != len(card.bands):
@@ -372,11 +374,11 @@ def render_card_markdown(card: ModelCard) -> str:
 
 
 def _fmt(v: Any, nd: int = 2) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and v != v) else f"{v:+.{nd}f}" if nd else str(v)
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:+.{nd}f}" if nd else str(v)
 
 
 def _num(v: Any) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and v != v) else f"{v:.2f}"
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
 
 
 def _validation_markdown(val: dict[str, Any]) -> list[str]:

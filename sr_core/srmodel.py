@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from .archs import get_arch
 
@@ -28,14 +28,14 @@ class SRModel(nn.Module):
         idx = torch.tensor(list(out_index), dtype=torch.long)
         self.register_buffer("out_mean", self.mean[:, idx].clone())
         self.register_buffer("out_std", self.std[:, idx].clone())
-        self.scale = int(getattr(net, "scale"))
-        self.receptive_field = int(getattr(net, "receptive_field"))
+        self.scale = int(net.scale)
+        self.receptive_field = int(net.receptive_field)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return self.net((lr - self.mean) / self.std) * self.out_std + self.out_mean
 
     @classmethod
-    def from_card(cls, card, state_dict: dict[str, torch.Tensor] | None = None) -> "SRModel":
+    def from_card(cls, card, state_dict: dict[str, torch.Tensor] | None = None) -> SRModel:
         """Build the wrapped network of a :class:`sr_core.models.ModelCard`, optionally loading weights."""
         net = get_arch(card.arch, **card.arch_kwargs)
         out_index = [card.bands.index(b) for b in card.out_bands]

@@ -6,8 +6,8 @@ import functools
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 SUPPORTED_SCALES = (2, 3, 4)
 
@@ -48,7 +48,7 @@ def _cubic(t: float, a: float = -0.75) -> float:
     return 0.0
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bicubic_phase_weights(scale: int) -> tuple[tuple[float, ...], ...]:
     """1-D weights (scale phases x 5 taps at LR offsets -2..2) of half-pixel bicubic upsampling (a = -0.75)."""
     rows = []

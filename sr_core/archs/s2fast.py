@@ -20,8 +20,8 @@ Receptive field (LR pixels): radius ``r = 1 (head) + 2 * num_blocks + 1 (tail)``
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from . import register_arch
 from ._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale

@@ -30,7 +30,7 @@ from typing import Any
 
 from .data import Region
 
-__all__ = ["ModelConfig", "DataConfig", "StageConfig", "TrainConfig", "LOSS_TERMS", "TASKS"]
+__all__ = ["LOSS_TERMS", "TASKS", "DataConfig", "ModelConfig", "StageConfig", "TrainConfig"]
 
 #: Loss terms a stage may weight (see sr_core.training.loop):
 LOSS_TERMS = (
@@ -137,7 +137,7 @@ class TrainConfig:
     val_crop: int | None = 256  # validate on at most this many 10 m px per side per scene (None = whole)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> TrainConfig:
         data = dict(data)
         _check_keys("top-level", data, cls)
         m = data.pop("model")
@@ -161,7 +161,7 @@ class TrainConfig:
         return cfg
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
         import yaml
 
         path = Path(path)

@@ -15,23 +15,22 @@ flips and 90-degree rotations (they keep radiometry).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..bands import BANDS_10M, BANDS_20M
 
 __all__ = [
-    "SceneTensors",
+    "PatchSampler",
     "Region",
+    "SceneTensors",
+    "WaldBatch",
     "load_scene_tensors",
     "make_wald_input",
-    "PatchSampler",
-    "WaldBatch",
 ]
 
 
@@ -250,11 +249,3 @@ def wald_scene_input(scene: SceneTensors, degrade_fn=None, task: str = "x2_10ban
     lr10 = fn(hr10, 2, BANDS_10M)
     lr40 = fn(hr20, 2, BANDS_20M)
     return WaldBatch(make_wald_input(lr10, lr40), hr10, hr20, lr10, lr40)
-
-
-def psnr_gain_inputs(batch: WaldBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bicubic baselines on the target grids: ``(bicubic x2 of lr10, bicubic x2 of lr40)``."""
-    b10 = F.interpolate(batch.lr10, scale_factor=2, mode="bicubic", align_corners=False)
-    b20 = F.interpolate(batch.lr40, scale_factor=2, mode="bicubic", align_corners=False)
-    return b10, b20
-

@@ -13,11 +13,12 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from ..archs import get_arch
 from ..bands import BANDS_10M, BANDS_20M
@@ -26,7 +27,7 @@ from .config import LOSS_TERMS, TASKS, StageConfig, TrainConfig
 from .data import PatchSampler, SceneTensors, WaldBatch, load_scene_tensors
 from .wald import summarize, wald_evaluate
 
-__all__ = ["Trainer", "train", "band_statistics"]
+__all__ = ["Trainer", "band_statistics", "train"]
 
 
 def band_statistics(scenes: list[SceneTensors], task: str = "x2_10band") -> tuple[list[float], list[float]]:

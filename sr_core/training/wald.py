@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..bands import BANDS_10M, BANDS_20M
 from .data import SceneTensors, WaldBatch, wald_scene_input
 
-__all__ = ["DEGRADATIONS", "wald_evaluate", "summarize"]
+__all__ = ["DEGRADATIONS", "summarize", "wald_evaluate"]
 
 
 def _mtf_gaussian(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
@@ -22,8 +22,8 @@ def _mtf_gaussian(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.T
 
 def _mtf_then_bicubic_aa(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
     """A second, different operator: the MTF Gaussian at half strength followed by a bicubic anti-aliased resize."""
-    from ..degradation import bicubic_antialias_downsample, blur, mtf_to_sigma
     from ..bands import mtf
+    from ..degradation import bicubic_antialias_downsample, blur, mtf_to_sigma
 
     sig = [0.5 * float(mtf_to_sigma(mtf(b), ratio)) for b in bands]
     return bicubic_antialias_downsample(blur(hr, sig, ratio), ratio)

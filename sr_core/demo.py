@@ -76,82 +76,12 @@ def _resolve(model: Any) -> Path:
 # ------------------------------------------------------------------------------------------------ figure
 
 
-def _stretch(rgb: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    return np.clip((rgb - lo[:, None, None]) / np.maximum(hi - lo, 1e-12)[:, None, None], 0, 1).transpose(
-        1, 2, 0
-    )
+def plot_comparison(lr_rgb: np.ndarray, bicubic_rgb: np.ndarray, sr_rgb: np.ndarray, path: str | os.PathLike,
+                    **kw: Any) -> Path:
+    """The demo's side-by-side PNG: :func:`sr_core.evaluation.figures.plot_rgb_comparison`."""
+    from .evaluation.figures import plot_rgb_comparison
 
-
-def _zoom_origin(img: np.ndarray, size: int) -> tuple[int, int]:
-    """Top-left of the most textured of 3 x 3 candidate windows (mean absolute gradient of the band mean)."""
-    g = np.nan_to_num(img.mean(0))
-    h, w = g.shape
-    best, pos = -1.0, (0, 0)
-    for fy in (0.25, 0.5, 0.75):
-        for fx in (0.25, 0.5, 0.75):
-            y = int(min(max(fy * h - size / 2, 0), h - size))
-            x = int(min(max(fx * w - size / 2, 0), w - size))
-            c = g[y : y + size, x : x + size]
-            v = float(np.abs(np.diff(c, axis=0)).mean() + np.abs(np.diff(c, axis=1)).mean())
-            if v > best:
-                best, pos = v, (y, x)
-    return pos
-
-
-def plot_comparison(
-    lr_rgb: np.ndarray,
-    bicubic_rgb: np.ndarray,
-    sr_rgb: np.ndarray,
-    path: str | os.PathLike,
-    *,
-    title: str = "",
-    zoom: int | None = None,
-    labels: tuple[str, str, str] = ("input 10 m (nearest)", "bicubic", "super-resolved"),
-) -> Path:
-    """Side-by-side PNG: ``lr_rgb`` ``(3, h, w)`` nearest-upsampled, ``bicubic_rgb`` and ``sr_rgb``
-    ``(3, s h, s w)`` (reflectance, R G B), one 2-98 % per-channel stretch from the input for all panels, a
-    second row of zoomed crops (``zoom`` output pixels, default a quarter of the smaller side)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    lr, bic, sr = (np.asarray(a, dtype=np.float64) for a in (lr_rgb, bicubic_rgb, sr_rgb))
-    if lr.ndim != 3 or lr.shape[0] != 3 or bic.shape != sr.shape or sr.shape[0] != 3:
-        raise ValueError(
-            f"expected lr (3, h, w) and bicubic/sr (3, H, W), got {lr.shape}, {bic.shape}, {sr.shape}"
-        )
-    s = sr.shape[1] // lr.shape[1]
-    if s < 1 or sr.shape[1:] != (s * lr.shape[1], s * lr.shape[2]):
-        raise ValueError(f"sr {sr.shape} is not an integer multiple of lr {lr.shape}")
-    near = lr.repeat(s, axis=1).repeat(s, axis=2)
-    flat = lr.reshape(3, -1)
-    flat = flat[:, np.isfinite(flat).all(0)]
-    if flat.shape[1] == 0:
-        lo, hi = np.zeros(3), np.ones(3)
-    else:
-        lo, hi = np.percentile(flat, 2, axis=1), np.percentile(flat, 98, axis=1)
-    H, W = sr.shape[1:]
-    z = min(zoom if zoom is not None else max(16, min(H, W) // 4), H, W)
-    y, x = _zoom_origin(sr, z)
-    fig = Figure(figsize=(12, 8.4), dpi=100)
-    FigureCanvasAgg(fig)
-    for j, (img, name) in enumerate(zip((near, bic, sr), labels)):
-        ax = fig.add_subplot(2, 3, j + 1)
-        ax.imshow(_stretch(img, lo, hi), interpolation="nearest")
-        ax.add_patch(Rectangle((x - 0.5, y - 0.5), z, z, fill=False, edgecolor="yellow", linewidth=1.2))
-        ax.set_title(name, fontsize=10)
-        ax.set_axis_off()
-        ax2 = fig.add_subplot(2, 3, j + 4)
-        ax2.imshow(_stretch(img[:, y : y + z, x : x + z], lo, hi), interpolation="nearest")
-        ax2.set_title(f"{name}, zoom", fontsize=9)
-        ax2.set_axis_off()
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92, wspace=0.04, hspace=0.1)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return plot_rgb_comparison(lr_rgb, bicubic_rgb, sr_rgb, path, **kw)
 
 
 # ------------------------------------------------------------------------------------------------ metrics

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..bands import MODEL_BANDS_10
 
-__all__ = ["plot_histograms", "plot_power_spectra", "plot_triptych"]
+__all__ = ["plot_histograms", "plot_power_spectra", "plot_rgb_comparison", "plot_triptych"]
 
 
 def _new_figure(w: float, h: float):
@@ -30,7 +30,7 @@ def _stretch(rgb: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def _zoom_window(img: np.ndarray, size: int) -> tuple[int, int]:
     """Top-left of the most structured of 3 x 3 candidate windows (mean absolute gradient of the band mean)."""
-    g = img.mean(0)
+    g = np.nan_to_num(img.mean(0))
     h, w = g.shape
     best, pos = -1.0, (0, 0)
     for fy in (0.25, 0.5, 0.75):
@@ -42,6 +42,54 @@ def _zoom_window(img: np.ndarray, size: int) -> tuple[int, int]:
             if s > best:
                 best, pos = s, (y, x)
     return pos
+
+
+def plot_rgb_comparison(
+    lr_rgb: np.ndarray,
+    bicubic_rgb: np.ndarray,
+    sr_rgb: np.ndarray,
+    path: str | Path,
+    *,
+    title: str = "",
+    zoom: int | None = None,
+    labels: tuple[str, str, str] = ("input 10 m (nearest)", "bicubic", "super-resolved"),
+) -> Path:
+    """Side-by-side PNG: ``lr_rgb`` ``(3, h, w)`` nearest-upsampled, ``bicubic_rgb`` and ``sr_rgb``
+    ``(3, s h, s w)`` (reflectance, R G B), one 2-98 % per-channel stretch from the input for all panels, a
+    second row of zoomed crops (``zoom`` output pixels, default a quarter of the smaller side, at least 16)."""
+    lr, bic, sr = (np.asarray(a, dtype=np.float64) for a in (lr_rgb, bicubic_rgb, sr_rgb))
+    if lr.ndim != 3 or lr.shape[0] != 3 or bic.shape != sr.shape or sr.shape[0] != 3:
+        raise ValueError(
+            f"expected lr (3, h, w) and bicubic/sr (3, H, W), got {lr.shape}, {bic.shape}, {sr.shape}"
+        )
+    s = sr.shape[1] // lr.shape[1]
+    if s < 1 or sr.shape[1:] != (s * lr.shape[1], s * lr.shape[2]):
+        raise ValueError(f"sr {sr.shape} is not an integer multiple of lr {lr.shape}")
+    near = lr.repeat(s, axis=1).repeat(s, axis=2)
+    flat = lr.reshape(3, -1)
+    flat = flat[:, np.isfinite(flat).all(0)]
+    if flat.shape[1] == 0:
+        lo, hi = np.zeros(3), np.ones(3)
+    else:
+        lo, hi = np.percentile(flat, 2, axis=1), np.percentile(flat, 98, axis=1)
+    H, W = sr.shape[1:]
+    z = min(zoom if zoom is not None else max(16, min(H, W) // 4), H, W)
+    y, x = _zoom_window(sr, z)
+    fig = _new_figure(12, 8.4)
+    for j, (img, name) in enumerate(zip((near, bic, sr), labels)):
+        ax = fig.add_subplot(2, 3, j + 1)
+        ax.imshow(_stretch(img, lo, hi), interpolation="nearest")
+        ax.add_patch(_rect(x, y, z))
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+        ax2 = fig.add_subplot(2, 3, j + 4)
+        ax2.imshow(_stretch(img[:, y : y + z, x : x + z], lo, hi), interpolation="nearest")
+        ax2.set_title(f"{name}, zoom", fontsize=9)
+        ax2.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92, wspace=0.04, hspace=0.1)
+    return _save(fig, path)
 
 
 def plot_triptych(
@@ -70,31 +118,10 @@ def plot_triptych(
             f"expected lr (10, h, w) and bicubic/sr (10, 2h, 2w), got {lr.shape}, {bicubic.shape}, {sr.shape}"
         )
     rgb_idx = [MODEL_BANDS_10.index(b) for b in ("B04", "B03", "B02")]
-    near = lr.repeat(2, axis=1).repeat(2, axis=2)
-    panels = [near[rgb_idx], bicubic[rgb_idx], sr[rgb_idx]]
-    flat = lr[rgb_idx].reshape(3, -1)
-    flat = flat[:, np.isfinite(flat).all(0)]
-    lo, hi = np.percentile(flat, 2, axis=1), np.percentile(flat, 98, axis=1)
-    H, W = sr.shape[-2:]
-    z = zoom if zoom is not None else max(16, min(H, W) // 4)
-    z = min(z, H, W)
-    y, x = _zoom_window(sr[rgb_idx], z)
-    fig = _new_figure(12, 8.4)
-    names = ("input 10 m (nearest)", "bicubic x2", "super-resolved x2")
-    for j, (p, n) in enumerate(zip(panels, names)):
-        ax = fig.add_subplot(2, 3, j + 1)
-        ax.imshow(_stretch(p, lo, hi), interpolation="nearest")
-        ax.add_patch(_rect(x, y, z))
-        ax.set_title(n, fontsize=10)
-        ax.set_axis_off()
-        ax2 = fig.add_subplot(2, 3, j + 4)
-        ax2.imshow(_stretch(p[:, y : y + z, x : x + z], lo, hi), interpolation="nearest")
-        ax2.set_title(f"{n}, zoom", fontsize=9)
-        ax2.set_axis_off()
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92, wspace=0.04, hspace=0.1)
-    return _save(fig, path)
+    return plot_rgb_comparison(
+        lr[rgb_idx], bicubic[rgb_idx], sr[rgb_idx], path, title=title, zoom=zoom,
+        labels=("input 10 m (nearest)", "bicubic x2", "super-resolved x2"),
+    )
 
 
 def _save(fig: Any, path: str | Path) -> Path:

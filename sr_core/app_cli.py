@@ -24,7 +24,7 @@ INPUT is one of
     DN_SCALE/ADD_OFFSET (or --dn-scale/--add-offset); bands the model does not use are ignored;
   * an openEO NetCDF cube (t, bands, y, x) with dn_scale/add_offset_dn attributes (or the options): one output
     per date, OUTPUT_<date>.tif, when it holds several dates.
-OUTPUT is a tiled DEFLATE GeoTIFF at the target resolution (a COG with overviews when larger than 2048 px):
+OUTPUT is a tiled ZSTD-compressed GeoTIFF at the target resolution (a COG with overviews when larger than 2048 px):
 bounds identical to the input's, band descriptions = band names, the input's DN convention (tags DN_SCALE,
 ADD_OFFSET), nodata preserved (NaN; with --dtype input the input's nodata value, 0 when it has none), tags
 S2SR_MODEL, S2SR_MODEL_VERSION, S2SR_MODEL_SHA256. Tiles are streamed: memory stays flat with scene size.
@@ -107,6 +107,7 @@ def _cmd_superres(args: argparse.Namespace) -> int:
         add_offset=args.add_offset,
         variable=args.variable,
         progress=not quiet,
+        compress=args.compress,
     )
     if not quiet:
         for p in paths:
@@ -151,6 +152,12 @@ def register_superres(sub: argparse._SubParsersAction) -> Callable[[argparse.Nam
         choices=("auto", "yes", "no"),
         default="auto",
         help="Cloud-Optimized GeoTIFF with overviews (auto: when the output exceeds 2048 px)",
+    )
+    p.add_argument(
+        "--compress",
+        choices=("zstd", "deflate", "lzw", "none"),
+        default="zstd",
+        help="GeoTIFF compression (default zstd level 1: fast, GDAL >= 2.3; deflate for older readers)",
     )
     p.add_argument(
         "--dn-scale",

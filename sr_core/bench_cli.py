@@ -801,7 +801,8 @@ def _write_netcdf(da: Any, path: Path) -> Path:
 
 
 def _write_geotiff(da: Any, path: Path) -> Path:
-    """Write a ``(bands, y, x)`` float result as a tiled, DEFLATE-compressed float32 GeoTIFF (NaN nodata,
+    """Write a ``(bands, y, x)`` float result as a tiled float32 GeoTIFF compressed like ``s2sr superres``'s
+    default (ZSTD level 1, floating-point predictor; NaN nodata,
     band descriptions = band names), in 256-row strips so the write itself stays small."""
     import numpy as np
     import rasterio
@@ -814,7 +815,7 @@ def _write_geotiff(da: Any, path: Path) -> Path:
     nb, h, w = da.shape
     profile = {"driver": "GTiff", "width": w, "height": h, "count": nb, "dtype": "float32", "nodata": float("nan"),
                "crs": da.attrs.get("crs", "EPSG:32633"), "transform": transform, "tiled": True, "blockxsize": 256,
-               "blockysize": 256, "compress": "deflate", "predictor": 3, "BIGTIFF": "IF_SAFER"}
+               "blockysize": 256, "compress": "zstd", "zstd_level": 1, "predictor": 3, "BIGTIFF": "IF_SAFER"}
     with rasterio.open(path, "w", **profile) as dst:
         for r0 in range(0, h, 256):
             r1 = min(h, r0 + 256)

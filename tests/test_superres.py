@@ -126,6 +126,18 @@ def crop_scene(sample, tmp: Path, y0: int, x0: int, h: int, w: int, **kw) -> Pat
 # ------------------------------------------------------------------------------------------------ the sample
 
 
+@pytest.mark.parametrize("compress,codec", [("deflate", "DEFLATE"), ("lzw", "LZW"), ("none", None)])
+def test_compress_option_same_values(tmp_path, pred, compress, codec):
+    src = sample_scene_path()
+    a = S.superresolve_file(src, tmp_path / "a.tif", model=pred, tile=128)[0]
+    b = S.superresolve_file(src, tmp_path / "b.tif", model=pred, tile=128, compress=compress)[0]
+    with rasterio.open(a) as da, rasterio.open(b) as db:
+        assert db.compression is None if codec is None else db.compression.value == codec
+        np.testing.assert_array_equal(da.read(), db.read())  # lossless either way
+    with pytest.raises(ValueError, match="compress must be one of"):
+        S.superresolve_file(src, tmp_path / "c.tif", model=pred, compress="jpeg")
+
+
 def test_sample_scene_folder_georef_bands_tags_and_values(tmp_path, pkg, pred, sample):
     src = sample_scene_path()
     out = S.superresolve_file(src, tmp_path / "sr.tif", model=pred, tile=128)
@@ -141,7 +153,7 @@ def test_sample_scene_folder_georef_bands_tags_and_values(tmp_path, pkg, pred, s
         assert [d.tags(i + 1)["BANDNAME"] for i in range(d.count)] == list(MODEL_BANDS_10)
         tags = d.tags()
         assert d.dtypes[0] == "float32" and np.isnan(d.nodata)
-        assert d.block_shapes[0] == (256, 256) and d.compression.value == "DEFLATE"
+        assert d.block_shapes[0] == (256, 256) and d.compression.value == "ZSTD"
         sr = d.read()
     meta = json.loads((src / "scene.json").read_text())
     assert float(tags["DN_SCALE"]) == meta["dn_scale"] and float(tags["ADD_OFFSET"]) == meta["add_offset"]

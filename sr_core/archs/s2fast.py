@@ -15,15 +15,23 @@ s=2: 0.26 MFLOP, about 65 kFLOP per output pixel.
 Receptive field (LR pixels): radius ``r = 1 (head) + 2 * num_blocks + 1 (tail)``, every output pixel of the
 ``s x s`` block of an LR pixel depends on the tail output at that pixel only; the bicubic base has radius 2.
 ``receptive_field = 2 * r + 1`` (r >= 4 > 2 since num_blocks >= 1).
+
+Optional consistency projection (``project_mtf``, one MTF at the input Nyquist frequency for each of the first
+``len(project_mtf)`` output bands): the output of those bands is corrected towards ``degrade(sr) == lr`` by
+:class:`~sr_core.projection.ConsistencyProjection` (regularisation ``project_lambda``, ``project_taps`` LR taps
+per side). It widens the radius by the projection's own reach (:attr:`ConsistencyProjection.radius`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import register_arch
+from ..projection import ConsistencyProjection
 from ._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
 
 __all__ = ["S2Fast"]
@@ -53,6 +61,9 @@ class S2Fast(nn.Module):
         num_features: int = 32,
         num_blocks: int = 6,
         res_scale: float = 1.0,
+        project_mtf: Sequence[float] | None = None,
+        project_lambda: float = 0.1,
+        project_taps: int = 4,
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = check_channels(in_channels, out_channels)
@@ -68,6 +79,17 @@ class S2Fast(nn.Module):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
         radius = 1 + 2 * num_blocks + 1
+        self.projection: ConsistencyProjection | None = None
+        if project_mtf is not None:
+            if isinstance(project_mtf, (str, bytes)) or not 1 <= len(project_mtf) <= self.out_channels:
+                raise ValueError(
+                    f"project_mtf must list one MTF per projected band (1 to out_channels={self.out_channels}), "
+                    f"got {project_mtf!r}"
+                )
+            self.projection = ConsistencyProjection(
+                list(project_mtf), ratio=self.scale, lam=project_lambda, taps=project_taps
+            )
+            radius += self.projection.radius
         self.receptive_field = 2 * radius + 1
 
     def flops_per_lr_pixel(self) -> int:
@@ -79,4 +101,7 @@ class S2Fast(nn.Module):
         check_lr(lr, self.in_channels)
         feat = self.head(lr)
         res = self.tail(self.body(feat) + feat)
-        return bicubic_upsample(lr, self.scale, self.out_channels) + F.pixel_shuffle(res, self.scale)
+        sr = bicubic_upsample(lr, self.scale, self.out_channels) + F.pixel_shuffle(res, self.scale)
+        if self.projection is not None:
+            sr = self.projection(sr, lr[:, : self.out_channels])
+        return sr

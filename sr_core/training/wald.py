@@ -21,12 +21,17 @@ def _mtf_gaussian(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.T
 
 
 def _mtf_then_bicubic_aa(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
-    """A second, different operator: the MTF Gaussian at half strength followed by a bicubic anti-aliased resize."""
+    """A second, different operator: the MTF Gaussian at half strength followed by a bicubic anti-aliased resize.
+
+    The blur is zero-phase (odd kernel, ``blur(..., ratio=1)``): the decimation alone sets the sampling
+    phase (block centres, like :func:`~sr_core.degradation.degrade`), so the two operators differ in their
+    kernels and not by a systematic sub-pixel shift.
+    """
     from ..bands import mtf
     from ..degradation import bicubic_antialias_downsample, blur, mtf_to_sigma
 
     sig = [0.5 * float(mtf_to_sigma(mtf(b), ratio)) for b in bands]
-    return bicubic_antialias_downsample(blur(hr, sig, ratio), ratio)
+    return bicubic_antialias_downsample(blur(hr, sig, 1), ratio)
 
 
 #: Named degradation operators for the evaluation: the training operator and an unseen one.

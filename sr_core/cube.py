@@ -317,20 +317,32 @@ def _block_first(n: int, factor: int, phase: int) -> np.ndarray:
 
 
 def replication_mismatches(a: np.ndarray, factor: int, axis: int) -> list[int]:
-    """For each phase ``p`` in ``0..factor-1``: how many values of ``a`` differ from the first value of their
-    block when ``a`` is cut into blocks ``[p + k*factor, p + (k+1)*factor)`` along ``axis`` (partial blocks at
-    both ends included; NaN equals NaN). Zero mismatches = nearest-replicated by ``factor`` with that phase.
+    """For each phase ``p`` in ``0..factor-1``: how many neighbouring pairs ``(i - 1, i)`` along ``axis`` that lie
+    in the same block ``[p + k*factor, p + (k+1)*factor)`` hold different values (partial blocks at both ends
+    included; NaN equals NaN). Zero = nearest-replicated by ``factor`` with that phase.
+
+    One comparison of ``a`` with itself shifted by one pixel, counted per residue ``i mod factor``: no copy of
+    ``a`` per phase (this runs on every UDF chunk).
     """
     a = np.asarray(a)
-    n = a.shape[axis]
-    counts = []
-    for p in range(factor):
-        ref = np.take(a, _block_first(n, factor, p), axis=axis)
-        same = ref == a
-        if a.dtype.kind == "f":
-            same |= np.isnan(ref) & np.isnan(a)
-        counts.append(int(same.size - np.count_nonzero(same)))
-    return counts
+    ax = axis % a.ndim
+    n = a.shape[ax]
+    if n < 2:
+        return [0] * factor
+    lo = [slice(None)] * a.ndim
+    hi = [slice(None)] * a.ndim
+    lo[ax], hi[ax] = slice(0, n - 1), slice(1, n)
+    prev, cur = a[tuple(lo)], a[tuple(hi)]
+    diff = prev != cur
+    if a.dtype.kind == "f":
+        diff &= ~(np.isnan(prev) & np.isnan(cur))
+    other = tuple(d for d in range(a.ndim) if d != ax)
+    per_index = np.count_nonzero(diff, axis=other) if other else diff.astype(np.int64)  # pair (i-1, i), i = 1..n-1
+    residue = np.arange(1, n) % factor
+    by_residue = np.bincount(residue, weights=per_index, minlength=factor).astype(np.int64)
+    total = int(by_residue.sum())
+    # pair (i-1, i) crosses a block boundary of phase p exactly when i = p (mod factor)
+    return [total - int(by_residue[p % factor]) for p in range(factor)]
 
 
 def replication_phase(a: np.ndarray, factor: int, axis: int) -> int | None:
@@ -381,7 +393,8 @@ def _recover_grid(x: np.ndarray, labels: Sequence[str], predictor: Any) -> tuple
             ]
             raise ValueError(
                 f"pixels are not {s}x{s} nearest-replicated along {name} (bands {', '.join(bad)}; "
-                f"{counts[p]} of {x.size} values break every block phase). " + _resample_hint(s, input_res)
+                f"{counts[p]} neighbouring pixel pairs differ inside blocks of the best phase). "
+                + _resample_hint(s, input_res)
             )
         phases.append(p)
     rows = native_indices(h, s, phases[0])
@@ -611,7 +624,7 @@ def superresolve_dataarray(
     arr = vals if has_t else vals[None]  # (T, B, H, W)
     t, b, h, w = arr.shape
     check_chunk(predictor, mode, (h, w), overlap)
-    x = arr[:, idx].astype(np.float32)  # DN, (T, C, H, W)
+    x = np.take(arr, idx, axis=1).astype(np.float32, copy=False)  # DN, (T, C, H, W)
     model_labels = [canon[i] for i in idx]
 
     if mode == "resampled":
@@ -788,6 +801,7 @@ def load_misr_predictor(
 
 
 def _build_misr(folder: Any, engine: str, threads: int | None) -> MISRPredictor:
+    from . import misr as _misr  # noqa: F401 - registers the multi-image archs of sr_core.misr
     from . import models
 
     if engine == "torch":
@@ -852,8 +866,82 @@ def _temporal_fill(refl: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.
     return filled.astype(np.float32, copy=False), any_valid
 
 
+class MISRWarning(UserWarning):
+    """A MISR chunk was handled in a degraded way (a single usable date: single-image fallback)."""
+
+
+#: Default multi-image model package of the MISR UDF.
+DEFAULT_MISR_MODEL = "s2sr-misr-x2"
+#: Context keys of the MISR UDF on top of :func:`parse_context` ``kind="misr"``.
+_MISR_EXTRA_KEYS = ("anchor", "sisr_model")
+
+
+def stack_dates(das: Sequence["xarray.DataArray"], *, atol: float = 1e-6) -> "xarray.DataArray":
+    """Stack per-date DataArrays ``(bands, y, x)`` (each with a scalar or length-1 ``t``) into ``(t, bands, y, x)``.
+
+    All dates must share the grid: the same ``y``/``x`` sizes and coordinates (within ``atol`` of the pixel
+    spacing) and the same band labels; otherwise ``ValueError`` names the first date that differs and how.
+    """
+    import xarray as xr
+
+    if not das:
+        raise ValueError("stack_dates: no DataArray given")
+    ref = das[0]
+    out = []
+    for k, da in enumerate(das):
+        lab = str(np.asarray(da.coords["t"].values).reshape(-1)[0]) if "t" in da.coords else f"#{k}"
+        for d in _SPATIAL:
+            if d not in da.dims or d not in ref.dims:
+                raise ValueError(f"date {lab}: no {d!r} dimension")
+            if da.sizes[d] != ref.sizes[d]:
+                raise ValueError(f"date {lab} is on a different grid: {d} has {da.sizes[d]} pixels, the first date "
+                                 f"{ref.sizes[d]}; resample all dates onto one grid first")
+            if d in da.coords and d in ref.coords:
+                a, b = np.asarray(da.coords[d].values, float), np.asarray(ref.coords[d].values, float)
+                step = abs(float(b[1] - b[0])) if b.size > 1 else 1.0
+                if np.max(np.abs(a - b)) > atol * max(step, 1.0):
+                    raise ValueError(f"date {lab} is on a different grid: its {d} coordinates differ from the "
+                                     f"first date's by up to {np.max(np.abs(a - b)):g}; resample all dates onto "
+                                     "one grid first")
+        if [str(v) for v in da.coords["bands"].values] != [str(v) for v in ref.coords["bands"].values]:
+            raise ValueError(f"date {lab}: band labels differ from the first date's")
+        x = da
+        if "t" in x.dims:
+            if x.sizes["t"] != 1:
+                raise ValueError(f"date {lab}: expected one date per DataArray, got t of size {x.sizes['t']}")
+        else:
+            x = x.expand_dims("t") if "t" not in x.coords else x.expand_dims(t=[x.coords["t"].values])
+        x = x.assign_coords({d: ref.coords[d] for d in _SPATIAL if d in ref.coords})
+        out.append(x)
+    return xr.concat(out, dim="t")
+
+
+def _pick_anchor(anchor: Any, labels: list[str], frac: np.ndarray, used: np.ndarray) -> int:
+    """Index (into the chunk's sorted dates) of the anchor date among ``used``."""
+    if anchor in (None, "clearest"):
+        f = frac[used]
+        best = np.flatnonzero(f == f.max())
+        return int(used[best[-1]])  # ties: the latest
+    if anchor == "latest":
+        return int(used[-1])
+    if anchor == "first":
+        return int(used[0])
+    if isinstance(anchor, (int, np.integer)) and not isinstance(anchor, bool):
+        k = int(anchor) % len(labels) if -len(labels) <= int(anchor) < len(labels) else None
+        if k is None:
+            raise ValueError(f"anchor index {anchor} out of range for a chunk of {len(labels)} dates")
+    else:
+        matches = [i for i, lab in enumerate(labels) if lab == str(anchor) or lab.startswith(str(anchor))]
+        if not matches:
+            raise ValueError(f"anchor {anchor!r} matches no date of the chunk {labels}")
+        k = matches[0]
+    if k not in set(used.tolist()):
+        raise ValueError(f"anchor date {labels[k]} has too few valid pixels to be used (min_valid)")
+    return k
+
+
 def misr_dataarray(
-    da: "xarray.DataArray",
+    da: "xarray.DataArray | Sequence[xarray.DataArray]",
     *,
     predictor: MISRPredictor,
     mode: str = "resampled",
@@ -865,22 +953,38 @@ def misr_dataarray(
     tile: int | None = None,
     dilate: int | str = 0,
     overlap: int | None = None,
+    anchor: Any = "clearest",
+    sisr: Any = None,
 ) -> "xarray.DataArray":
     """Multi-image super-resolution of a chunk ``(t, bands, y, x)``: the ``t`` revisits become ONE date.
 
-    Per date and pixel, valid = all model bands valid (NaN / ``nodata``) and, when a band labelled ``SCL`` is
-    present, its class not in ``scl_invalid``. A date is used when at least ``min_valid`` of its pixels are
-    valid (and at least one); its invalid pixels are filled with the per-pixel median of the valid dates. Pixels
-    valid on no used date are NaN in the output. With more used dates than the model takes, the dates with the
-    most valid pixels are kept (in time order). Output: the model's ``out_bands`` (input labels), one ``t`` label
-    (the latest date of the chunk), same grid (``resampled``) or ``scale`` times finer (``upscale``); other
-    bands (SCL, ...) are dropped. Without a ``t`` dim the chunk is one revisit and the result has no ``t``.
+    ``da`` may also be a list of per-date DataArrays (:func:`stack_dates`: all on one grid, else ``ValueError``).
+    Dates are sorted by ``t`` first. Per date and pixel, valid = all model bands valid (NaN / ``nodata``) and,
+    when a band labelled ``SCL`` is present, its class not in ``scl_invalid``. A date is used when at least
+    ``min_valid`` of its pixels are valid (and at least one); its invalid pixels are filled with the per-pixel
+    median of the valid dates. With more used dates than the model takes, the dates with the most valid pixels
+    are kept (the anchor always). The anchor (``"clearest"`` (default; ties: the latest), ``"latest"``,
+    ``"first"``, an index into the sorted dates or a date label / prefix such as ``"2018-05-13"``) is fed first:
+    the output is on its grid and in its radiometry, and carries its ``t`` label. Pixels valid on no used date
+    are NaN. Output: the model's ``out_bands`` (input labels), same grid (``resampled``) or ``scale`` times finer
+    (``upscale``); other bands (SCL, ...) are dropped. Without a ``t`` dim the chunk is one revisit and the
+    result has no ``t``.
+
+    A single usable date: a :class:`MISRWarning`, and the date is super-resolved by ``sisr`` (a single-image
+    :class:`sr_core.models.Predictor` whose bands the chunk holds), else by the MISR network on one frame.
     """
     import xarray as xr
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if not isinstance(da, xr.DataArray):
+        da = stack_dates(list(da))
     in_dims = check_dims(da)
+    if "t" in da.dims and "t" in da.coords and da.sizes["t"] > 1:
+        tv = np.asarray(da.coords["t"].values)
+        order = np.argsort(tv, kind="stable")
+        if (order != np.arange(tv.size)).any():
+            da = da.isel(t=order)
     name = predictor.card.name
     labels = [str(v) for v in np.asarray(da.coords["bands"].values)]
     idx = select_bands(labels, predictor.bands, model=f"model {name!r}")
@@ -890,6 +994,8 @@ def misr_dataarray(
     vals = np.asarray(work.values)
     arr = vals if has_t else vals[None]
     t, _, h, w = arr.shape
+    t_labels = ([str(v) for v in np.asarray(work.coords["t"].values)] if has_t and "t" in work.coords
+                else [str(k) for k in range(t)])
     check_chunk(predictor, mode, (h, w), overlap)
     s = predictor.scale
     x = arr[:, idx].astype(np.float32)
@@ -905,15 +1011,37 @@ def misr_dataarray(
     hh, ww = x.shape[-2:]
     frac = valid.reshape(t, -1).mean(axis=1)
     used = np.flatnonzero((frac >= min_valid) & (frac > 0))
+    a = _pick_anchor(anchor, t_labels, frac, used) if used.size else t - 1
     if predictor.frames is not None and used.size > predictor.frames:
-        best = np.argsort(-frac[used], kind="stable")[: predictor.frames]
-        used = np.sort(used[best])
+        rest = used[used != a]
+        best = rest[np.argsort(-frac[rest], kind="stable")[: predictor.frames - 1]]
+        used = np.sort(np.concatenate([[a], best]))
     c_out = len(predictor.out_bands)
-    if used.size == 0:
+    if used.size == 1:
+        use_sisr = sisr is not None and all(b in set(canon) for b in sisr.bands)
+        warnings.warn(
+            f"MISR chunk with a single usable date ({t_labels[a]}): single-image super-resolution of that date "
+            f"({'model ' + repr(sisr.card.name) if use_sisr else 'the MISR network on one frame'})",
+            MISRWarning, stacklevel=2)
+        if use_sisr:
+            one = (work.isel(t=[a]) if has_t else work).astype(np.float32)
+            if scl_pos:
+                sv = np.asarray(one.values)[:, scl_pos[0]] if has_t else np.asarray(one.values)[scl_pos[0]]
+                bad = ~np.isfinite(sv) | np.isin(sv, np.asarray(list(scl_invalid), dtype=np.float32))
+                one = one.where(~xr.DataArray(bad, dims=[d for d in one.dims if d != "bands"]))
+            y = superresolve_dataarray(one, predictor=sisr, mode=mode, dn_scale=dn_scale, add_offset=add_offset,
+                                       nodata=nodata, tile=tile, dilate=dilate)
+            keep = [labels[canon.index(normalize_band_name(ob))] for ob in predictor.out_bands]
+            y = y.sel(bands=keep).astype(_out_dtype(vals.dtype))
+            y.attrs = dict(da.attrs)
+            return y.transpose(*in_dims)
+    sr = None
+    if sr is None and used.size == 0:
         sr = np.full((1, c_out, s * hh, s * ww), np.nan, np.float32)
-    else:
-        refl = dn_to_reflectance(x[used], dn_scale=dn_scale, add_offset=add_offset)
-        filled, any_valid = _temporal_fill(refl, valid[used])
+    elif sr is None:
+        order = [a] + [k for k in used.tolist() if k != a]
+        refl = dn_to_reflectance(x[order], dn_scale=dn_scale, add_offset=add_offset)
+        filled, any_valid = _temporal_fill(refl, valid[order])
         tu, c = filled.shape[:2]
         mask = np.ones((1, tu), dtype=bool)
 
@@ -926,9 +1054,9 @@ def misr_dataarray(
         else:
             y = tiled_apply(fn, flat, scale=s, tile=int(tile), margin=predictor.margin)
         sr = finalize_output(np.asarray(y, np.float32), any_valid[None], s, dilate=_dilation(dilate, predictor))
-    sr = reflectance_to_dn(sr, dn_scale=dn_scale, add_offset=add_offset)[0]  # (C_out, sh, sw)
+    sr_dn = reflectance_to_dn(sr, dn_scale=dn_scale, add_offset=add_offset)[0]  # (C_out, sh, sw)
     if mode == "resampled":
-        sr = sr[:, -off_y : -off_y + h, -off_x : -off_x + w]
+        sr_dn = sr_dn[:, -off_y : -off_y + h, -off_x : -off_x + w]
         f = 1
     else:
         f = s
@@ -937,7 +1065,7 @@ def misr_dataarray(
         k = canon.index(normalize_band_name(ob))
         out_labels.append(labels[k])
     odt = _out_dtype(vals.dtype)
-    out = sr.astype(odt, copy=False)
+    out = sr_dn.astype(odt, copy=False)
     coords = _other_coords(work, drop_t=True)
     coords["bands"] = out_labels
     coords.update(_spatial_coords(work, f))
@@ -945,25 +1073,74 @@ def misr_dataarray(
     if has_t:
         out = out[None]
         dims = ["t"] + dims
-        coords["t"] = np.asarray(work.coords["t"].values)[-1:] if "t" in work.coords else [0]
+        coords["t"] = np.asarray(work.coords["t"].values)[a : a + 1] if "t" in work.coords else [0]
     res = xr.DataArray(out, dims=dims, coords=coords, name=da.name, attrs=dict(da.attrs))
     return res.transpose(*in_dims)
 
 
+def parse_misr_context(context: Mapping[str, Any] | None) -> tuple[UdfOptions, dict[str, Any]]:
+    """:func:`parse_context` ``kind="misr"`` with the MISR defaults and extra keys.
+
+    ``model`` defaults to :data:`DEFAULT_MISR_MODEL`. Extra keys: ``anchor`` (``"clearest"`` default,
+    ``"latest"``, ``"first"``, a date index or a date label / prefix) and ``sisr_model`` (the single-image model
+    of the single-date fallback; default ``sr_core.models.DEFAULT_MODEL``; null = the MISR network on one frame).
+    Returns ``(options, extras)``.
+    """
+    if context is not None and not isinstance(context, Mapping):
+        raise ValueError(f"the UDF context must be a dict, got {type(context).__name__}")
+    c = dict(context or {})
+    extras = {k: c.pop(k) for k in _MISR_EXTRA_KEYS if k in c}
+    c.setdefault("model", DEFAULT_MISR_MODEL)
+    try:
+        opts = parse_context(c, kind="misr")
+    except ValueError as e:
+        if "unknown UDF context key" in str(e):
+            raise ValueError(f"{e}, {', '.join(_MISR_EXTRA_KEYS)}") from None
+        raise
+    anc = extras.get("anchor", "clearest")
+    if isinstance(anc, bool) or not isinstance(anc, (str, int, np.integer)) or (isinstance(anc, str) and not anc):
+        raise ValueError(f"context['anchor'] must be 'clearest', 'latest', 'first', a date index or a date label, "
+                         f"got {anc!r}")
+    extras["anchor"] = anc
+    sm = extras.get("sisr_model", "__default__")
+    if sm is not None and sm != "__default__" and (not isinstance(sm, (str, os.PathLike)) or not str(sm)):
+        raise ValueError(f"context['sisr_model'] must be a model name or package path, or null; got {sm!r}")
+    extras["sisr_model"] = sm
+    return opts, extras
+
+
 def misr_udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) -> "xarray.DataArray":
-    """The whole ``apply_datacube`` of ``udf/misr_udf.py``."""
-    opts = parse_context(context, kind="misr")
+    """The whole ``apply_datacube`` of ``udf/misr_udf.py`` (context: :func:`parse_misr_context`)."""
+    opts, extras = parse_misr_context(context)
     predictor = load_misr_predictor(opts.model, engine=opts.engine, threads=opts.threads)
-    return misr_dataarray(
-        cube,
-        predictor=predictor,
-        mode=opts.mode,
-        dn_scale=opts.dn_scale,
-        add_offset=opts.add_offset,
-        nodata=opts.nodata,
-        scl_invalid=opts.scl_invalid,
-        min_valid=opts.min_valid,
-        tile=opts.tile,
-        dilate=opts.dilate,
-        overlap=opts.overlap,
-    )
+    sm = extras["sisr_model"]
+
+    def _sisr() -> Any:
+        from .models import DEFAULT_MODEL, load_predictor
+
+        name = DEFAULT_MODEL if sm == "__default__" else sm
+        return None if name is None else load_predictor(name, engine=opts.engine, threads=opts.threads)
+
+    kw = dict(predictor=predictor, mode=opts.mode, dn_scale=opts.dn_scale, add_offset=opts.add_offset,
+              nodata=opts.nodata, scl_invalid=opts.scl_invalid, min_valid=opts.min_valid, tile=opts.tile,
+              dilate=opts.dilate, overlap=opts.overlap, anchor=extras["anchor"])
+    return misr_dataarray(cube, sisr=_LazySISR(_sisr) if sm is not None else None, **kw)
+
+
+class _LazySISR:
+    """Loads the single-image fallback model only when a chunk needs it."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._p: Any = None
+
+    def _get(self) -> Any:
+        if self._p is None:
+            self._p = self._factory()
+        return self._p
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._get()(x)

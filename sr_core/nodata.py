@@ -227,4 +227,7 @@ def finalize_output(
         raise ValueError(
             f"sr spatial size {a.shape[-2:]} is not scale={scale} times the valid mask's {v.shape[-2:]}"
         )
+    if v.all():
+        _check_mask_layout(a, np.broadcast_to(True, v.shape[:-2] + a.shape[-2:]), "sr", "valid_hr")
+        return a
     return restore_nodata(a, upsample_mask(dilate_invalid(v, dilate), scale), fill)

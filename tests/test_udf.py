@@ -412,3 +412,30 @@ def test_apply_metadata_divides_the_resolution_in_upscale_mode(pkg):
     assert [d.crs for d in up.spatial_dimensions] == [32631, 32631]
     same = ns["apply_metadata"](md, {"model": str(pkg)})
     assert [d.step for d in same.spatial_dimensions] == [10, 10]
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_replication_mismatches_equals_pairwise_brute_force(factor):
+    from sr_core.cube import replication_mismatches, replication_phase
+
+    rng = np.random.default_rng(factor)
+    for phase in range(factor):
+        base = rng.random((2, 3, 6, 8)).astype(np.float32)
+        base[1, 2, 2, :] = np.nan  # a nodata row: NaN equals NaN inside a replicated block
+        a = np.repeat(np.repeat(base, factor, axis=-1), factor, axis=-2)
+        a = a[..., (factor - phase) % factor :, (factor - phase) % factor :][..., :17, :19].copy()
+        for axis in (-2, -1):
+            got = replication_mismatches(a, factor, axis)
+            n = a.shape[axis]
+            want = []
+            for p in range(factor):
+                c = 0
+                for i in range(1, n):
+                    if (i - p) % factor == 0:
+                        continue
+                    x, y = np.take(a, i, axis=axis), np.take(a, i - 1, axis=axis)
+                    c += int(np.count_nonzero((x != y) & ~(np.isnan(x) & np.isnan(y))))
+                want.append(c)
+            assert got == want
+            assert replication_phase(a, factor, axis) == phase
+            assert got[phase] == 0 and min(got[p] for p in range(factor) if p != phase) > 0

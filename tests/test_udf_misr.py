@@ -35,12 +35,12 @@ def cube(seed: int, dates: int = 3, h: int = 10, w: int = 10):
     return da
 
 
-def test_misr_reduces_t_to_the_latest_date_and_engines_agree(hrn):
+def test_misr_reduces_t_to_the_anchor_date_and_engines_agree(hrn):
     da = cube(1)
     a = sc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale"})
     b = sc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale", "engine": "torch"})
     assert a.dims == ("t", "bands", "y", "x") and a.shape == (1, 10, 20, 20)
-    assert a.t.values[0] == da.t.values[-1]
+    assert a.t.values[0] == da.t.values[-1]  # all dates equally clear: the anchor is the latest
     assert list(a.bands.values) == list(da.bands.values[:10])  # SCL dropped
     assert np.isfinite(a.values).all()
     assert np.abs(a.values - b.values).max() <= 1e-4 * DN  # ONNX with fixed T=4 (one padded revisit) == torch
@@ -83,7 +83,7 @@ def test_mostly_invalid_dates_are_left_out(hrn):
     a = sc.misr_udf_apply(bad, ctx)
     b = sc.misr_udf_apply(da.isel(t=[0, 1]), ctx)
     np.testing.assert_allclose(a.values, b.values, atol=1e-4 * DN)
-    assert a.t.values[0] == da.t.values[-1]
+    assert a.t.values[0] == da.t.values[1]  # the anchor: the (latest) clearest of the used dates
 
 
 def test_pixels_invalid_on_every_date_stay_nodata_and_all_invalid_skips_the_model(hrn):
@@ -138,3 +138,127 @@ def test_misr_apply_metadata_keeps_the_output_bands_and_divides_the_step(hrn):
     assert up.band_names == labels[:10] and [d.step for d in up.spatial_dimensions] == [5.0, 5.0]
     same = ns["apply_metadata"](md, {"model": str(hrn)})
     assert same.band_names == labels[:10] and [d.step for d in same.spatial_dimensions] == [10, 10]
+
+
+# ------------------------------------------------------------------------------------------- issue #6 additions
+
+
+@pytest.fixture(scope="session")
+def anchor_zero(tmp_path_factory) -> Path:
+    """An anchor-referenced HighRes-net with all weights 0: its output is exactly bicubic(anchor)."""
+    import sr_core.misr  # noqa: F401 - registers highresnet_anchor
+
+    folder = tmp_path_factory.mktemp("misr_models") / "zero-anchor-x2"
+    make_package(folder, arch="highresnet_anchor", weight_std=0.0, onnx=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sisr_pkg(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("misr_models") / "tiny-edsr-x2"
+    make_package(folder, arch="edsr", seed=8)
+    return folder
+
+
+def _bicubic_dn(da_date) -> np.ndarray:
+    import torch
+
+    from sr_core.archs._common import bicubic_upsample
+
+    x = torch.from_numpy(np.asarray(da_date.values[:10], np.float64))[None] / DN
+    return bicubic_upsample(x, 2).numpy()[0] * DN
+
+
+def test_default_model_and_context_keys():
+    opts, extra = sc.parse_misr_context({})
+    assert opts.model == sc.DEFAULT_MISR_MODEL == "s2sr-misr-x2" and extra["anchor"] == "clearest"
+    assert sc.parse_misr_context({"anchor": "2024-06-06", "sisr_model": None})[1] == {"anchor": "2024-06-06",
+                                                                                      "sisr_model": None}
+    with pytest.raises(ValueError, match="anchor"):
+        sc.parse_misr_context({"anchor": 1.5})
+    with pytest.raises(ValueError, match="unknown UDF context key.*anchor"):
+        sc.parse_misr_context({"anchr": "clearest"})
+
+
+def test_shipped_model_is_the_default(tmp_path):
+    from sr_core.models import list_models
+
+    if "s2sr-misr-x2" not in list_models():
+        pytest.skip("s2sr-misr-x2 not shipped in this checkout")
+    da = cube(11, dates=3, h=24, w=24)
+    out = sc.misr_udf_apply(da, {"mode": "upscale"})
+    assert out.shape == (1, 4, 48, 48) and list(out.bands.values) == ["B02", "B03", "B04", "B08"]
+    assert np.isfinite(out.values).all()
+
+
+def test_anchor_is_fed_first_and_labels_the_output(anchor_zero):
+    da = cube(12, dates=4)
+    ctx = {"model": str(anchor_zero), "mode": "upscale", "engine": "torch"}
+    da[0, 10, :2, :] = 9.0  # date 0 partly cloudy
+    da[3, 10, :1, :] = 9.0  # date 3 a little cloudy: the clearest are dates 1 and 2 -> the later one (2)
+    out = sc.misr_udf_apply(da, ctx)
+    assert out.t.values[0] == da.t.values[2]
+    np.testing.assert_allclose(out.values[0, :4], _bicubic_dn(da.isel(t=2))[:4], rtol=0, atol=1e-3 * DN)
+    chosen = sc.misr_udf_apply(da, {**ctx, "anchor": str(da.t.values[1])[:10]})
+    assert chosen.t.values[0] == da.t.values[1]
+    np.testing.assert_allclose(chosen.values[0, :4], _bicubic_dn(da.isel(t=1))[:4], rtol=0, atol=1e-3 * DN)
+    assert sc.misr_udf_apply(da, {**ctx, "anchor": "latest"}).t.values[0] == da.t.values[3]
+    with pytest.raises(ValueError, match="matches no date"):
+        sc.misr_udf_apply(da, {**ctx, "anchor": "1999-01-01"})
+
+
+def test_unsorted_dates_are_sorted(hrn):
+    da = cube(13, dates=3)
+    ctx = {"model": str(hrn), "mode": "upscale", "engine": "torch", "anchor": "first"}
+    a = sc.misr_udf_apply(da, ctx)
+    b = sc.misr_udf_apply(da.isel(t=[2, 0, 1]), ctx)
+    np.testing.assert_array_equal(a.values, b.values)
+    assert b.t.values[0] == da.t.values[0]
+
+
+def test_single_date_falls_back_to_sisr_with_a_warning(hrn, sisr_pkg):
+    from sr_core.models import load_predictor
+
+    da = cube(14, dates=3)
+    da[1:, 10] = 9.0  # only date 0 is usable
+    ctx = {"model": str(hrn), "mode": "upscale", "engine": "torch", "sisr_model": str(sisr_pkg)}
+    with pytest.warns(sc.MISRWarning, match="single usable date"):
+        out = sc.misr_udf_apply(da, ctx)
+    ref = sc.superresolve_dataarray(da.isel(t=[0]), predictor=load_predictor(sisr_pkg, engine="torch"),
+                                    mode="upscale")
+    assert out.t.values[0] == da.t.values[0] and out.shape == (1, 10, 20, 20)
+    np.testing.assert_allclose(out.values, ref.values[:, :10], rtol=0, atol=1e-6 * DN)
+    with pytest.warns(sc.MISRWarning, match="MISR network on one frame"):
+        one = sc.misr_udf_apply(da, {**ctx, "sisr_model": None})
+    assert one.shape == (1, 10, 20, 20) and np.isfinite(one.values).all()
+
+
+def test_frames_on_different_grids_are_refused(hrn):
+    da = cube(15, dates=2)
+    d0, d1 = da.isel(t=0), da.isel(t=1)
+    ok = sc.stack_dates([d0, d1])
+    np.testing.assert_array_equal(ok.values, da.values)
+    shifted = d1.assign_coords(x=d1.x + 10.0)
+    with pytest.raises(ValueError, match="different grid.*x coordinates"):
+        sc.misr_udf_apply(sc.stack_dates([d0, shifted]), {"model": str(hrn)})
+    with pytest.raises(ValueError, match="different grid: y has 8 pixels"):
+        sc.stack_dates([d0, d1.isel(y=slice(0, 8))])
+    out = sc.misr_dataarray([d0, d1], predictor=sc.load_misr_predictor(hrn, engine="torch"), mode="upscale")
+    assert out.shape == (1, 10, 20, 20)
+
+
+def test_misr_process_graph(hrn):
+    from udf.process_graph import build_process_graph
+
+    aoi = dict(west=5.0, south=51.0, east=5.05, north=51.04, start="2024-06-01", end="2024-07-01")
+    cube_ = build_process_graph(**aoi, model=hrn, misr=True, anchor="latest")
+    n = {v["process_id"]: v for v in cube_.flat_graph().values()}
+    assert not ({"reduce_dimension", "aggregate_temporal", "aggregate_temporal_period"} & set(n))
+    an = n["apply_neighborhood"]["arguments"]
+    assert an["size"][-1] == {"dimension": "t", "value": None}
+    run = an["process"]["process_graph"]["runudf1"]["arguments"]
+    assert run["udf"] == UDF_FILE.read_text() and run["context"]["anchor"] == "latest"
+    opts, extra = sc.parse_misr_context(run["context"])  # valid for the UDF itself
+    assert extra["anchor"] == "latest" and opts.model == "tiny-highresnet-x2"
+    with pytest.raises(ValueError, match="misr=True"):
+        build_process_graph(**aoi, model=hrn, anchor="latest")

@@ -25,7 +25,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         west=args.west, south=args.south, east=args.east, north=args.north, start=args.start, end=args.end,
         model=args.model, mode=args.mode, format=args.format, size=args.size, overlap=args.overlap,
         engine=args.engine, threads=args.threads, extra_bands=args.extra_band,
-        max_cloud_cover=args.max_cloud_cover, collection=args.collection,
+        max_cloud_cover=args.max_cloud_cover, collection=args.collection, misr=args.misr, anchor=args.anchor,
     )
     text = process_graph_json(cube)
     if args.output and args.output != "-":
@@ -81,6 +81,11 @@ def _add_graph(sub: Any) -> Callable[[argparse.Namespace], int]:
     s.add_argument("--no-extra-bands", action="store_true", help="load no pass-through band")
     s.add_argument("--max-cloud-cover", type=float, default=None, help="scene cloud cover filter (percent)")
     s.add_argument("--collection", default="SENTINEL2_L2A")
+    s.add_argument("--misr", action="store_true",
+                   help="multi-image graph: fuse all dates of --start..--end into one (udf/misr_udf.py, model "
+                   "default s2sr-misr-x2, whole t dimension per chunk, no reduction before the UDF)")
+    s.add_argument("--anchor", default=None,
+                   help="with --misr: the output date: clearest (default), latest, first, or a date YYYY-MM-DD")
     s.add_argument("-o", "--output", default=None, help="write the JSON here instead of stdout")
     s.add_argument("--job-options", default=None, help="also write the batch job options (JSON) to this file")
     s.add_argument("--archive", action="append", default=[],

@@ -12,7 +12,7 @@ model bands finite (and ``!= nodata``) and, when a band labelled ``SCL`` is pres
 ``scl_invalid`` (clouds, shadows, cirrus, no data). Dates with less than ``min_valid`` valid pixels are left
 out; the invalid pixels of the others are filled with the per-pixel median of the valid dates. Pixels valid
 on no date are NaN in the output. Output: the model's ``out_bands`` (the input's labels, DN), ``t`` reduced
-to one label (the latest date of the chunk); ``SCL`` and other pass-through bands are dropped.
+to one label (the anchor date: by default the clearest); ``SCL`` and other pass-through bands are dropped.
 
 Context keys: those of ``udf/sr_udf.py`` (``mode``, ``model``, ``engine``, ``dn_scale``, ``add_offset``,
 ``threads``, ``nodata``, ``overlap``, ``tile``, ``dilate``) plus
@@ -20,10 +20,16 @@ Context keys: those of ``udf/sr_udf.py`` (``mode``, ``model``, ``engine``, ``dn_
 =============  ========================  ===========================================================
 scl_invalid    [0, 1, 3, 8, 9, 10]       SCL classes that invalidate a pixel
 min_valid      0.25                      minimum valid fraction of a date in the chunk to use it
+anchor         "clearest"                the date whose grid, radiometry and ``t`` label the output
+                                         takes: "clearest", "latest", "first", an index or a date
+sisr_model     the default SISR model    single-image model for a chunk with one usable date (a
+                                         warning is emitted); null = the MISR network on one frame
 =============  ========================  ===========================================================
 
-``model`` has no default multi-image package: name one (a HighRes-net or RAMS package; ONNX files need the
-inputs ``lr`` ``(N, T, C, H, W)`` and ``mask`` ``(N, T)``).
+``model`` defaults to the shipped multi-image package ``s2sr-misr-x2`` (HighRes-net, B02 B03 B04 B08, x2,
+up to 8 revisits); any HighRes-net or RAMS package works (ONNX files need the inputs ``lr``
+``(N, T, C, H, W)`` and ``mask`` ``(N, T)``). Dates are sorted by ``t``; the anchor is fed first; with more
+usable dates than the model takes, the clearest are kept.
 """
 
 import os
@@ -49,7 +55,7 @@ from sr_core import cube as _s2sr_cube  # noqa: E402
 def apply_metadata(metadata, context: dict):
     """Cube metadata after this UDF: the model's output bands; resolution divided by the scale in
     ``upscale`` mode."""
-    opts = _s2sr_cube.parse_context(context, kind="misr")
+    opts, _ = _s2sr_cube.parse_misr_context(context)
     from sr_core.models import load_card
 
     card = load_card(opts.model, verify=False)

@@ -133,11 +133,19 @@ def build_process_graph(
     dn_scale: float = 10000.0,
     add_offset: float = 0.0,
     max_cloud_cover: float | None = None,
+    misr: bool = False,
+    anchor: str | int | None = None,
 ) -> Any:
     """The ``save_result`` :class:`openeo.DataCube` of the super-resolution graph (see the module docstring).
 
     ``model`` (shipped name or package folder; default model if None) is read locally for its bands, scale and
     receptive field. ``extra_bands`` are loaded with the 20 m bands and passed through by the UDF.
+
+    ``misr=True``: the multi-image graph. The whole date range is loaded with no temporal reduction before the
+    UDF; ``apply_neighborhood`` runs ``udf/misr_udf.py`` on chunks holding the whole ``t`` dimension (size
+    ``{"dimension": "t", "value": null}``), which fuses the dates into one (the ``anchor`` date: ``"clearest"`` by
+    default, see the UDF). ``model`` defaults to ``s2sr-misr-x2``; ``SCL`` (the default extra band) gives the
+    per-date cloud/shadow validity.
     """
     import openeo
     from openeo.rest.datacube import DataCube
@@ -153,6 +161,10 @@ def build_process_graph(
     fmt = _format(format)
     if max_cloud_cover is not None and not (0 <= max_cloud_cover <= 100):
         raise ValueError(f"max_cloud_cover must be a percentage in [0, 100], got {max_cloud_cover!r}")
+    if misr and model is None:
+        from sr_core.cube import DEFAULT_MISR_MODEL
+
+        model = DEFAULT_MISR_MODEL
     card = load_card(model, verify=False)
     size, overlap = neighborhood_for(card, mode, size=size, overlap=overlap)
     res = float(card.input_resolution_m)
@@ -188,11 +200,18 @@ def build_process_graph(
     }
     if threads is not None:
         context["threads"] = int(threads)
+    if misr and anchor is not None:
+        context["anchor"] = anchor
+    elif anchor is not None:
+        raise ValueError("anchor is a multi-image option: pass misr=True")
     runtime = "Python" if mode == "resampled" else "Python-Jep"
-    udf = openeo.UDF(udf_code("sr"), runtime=runtime, context=context)
+    udf = openeo.UDF(udf_code("misr" if misr else "sr"), runtime=runtime, context=context)
+    sizes = [{"dimension": "x", "value": size, "unit": "px"}, {"dimension": "y", "value": size, "unit": "px"}]
+    if misr:
+        sizes.append({"dimension": "t", "value": None})  # the whole time series in each chunk
     cube = cube.apply_neighborhood(
         process=udf,
-        size=[{"dimension": "x", "value": size, "unit": "px"}, {"dimension": "y", "value": size, "unit": "px"}],
+        size=sizes,
         overlap=[
             {"dimension": "x", "value": overlap, "unit": "px"},
             {"dimension": "y", "value": overlap, "unit": "px"},

@@ -111,8 +111,78 @@ def add_evaluate_arguments(p: Any) -> Any:
         action="store_true",
         help="write the summary (and the per-scene, per-band gains) into the package's card.json / card.md",
     )
+    p.add_argument(
+        "--tasks",
+        nargs="*",
+        default=None,
+        metavar="TASK_NET",
+        help="task-based assessment instead of the image-quality one (sr_core.tasks.assess): task networks "
+        "(folders / shipped names; default: the shipped task-unet and task-unetpp); writes "
+        "<out>/tasks_<model>.json/.md",
+    )
+    p.add_argument(
+        "--task-models",
+        nargs="+",
+        default=[],
+        metavar="MODEL",
+        help="with --tasks: further SR models to compare (package folders, shipped names or training "
+        "checkpoints runs/<run>/best.pt)",
+    )
+    p.add_argument(
+        "--misr",
+        action="store_true",
+        help="multi-image evaluation (sr_core.misr.evaluate): MISR vs SISR / bicubic / registered-mean baselines "
+        "on simulated 8-frame stacks, cloud test, real-series Wald check; --model defaults to s2sr-misr-x2; "
+        "writes <out>/quality_misr_<model>.json/.md",
+    )
+    p.add_argument("--sisr-model", default=None, help="with --misr: the single-image model to compare "
+                   "(default: the default model)")
+    p.add_argument("--stacks", type=int, default=6, help="with --misr: simulated stacks per validation scene")
+    p.add_argument("--patch", type=int, default=128, help="with --misr: crop size of a stack, 10 m px")
+    p.add_argument("--task-report", default=None, metavar="NAME",
+                   help="with --tasks: report file name stem (default tasks_<model>)")
     p.add_argument("--quiet", action="store_true", help="print only errors")
     return p
+
+
+def _run_misr(args: Any, log: Any) -> int:
+    from ..models import DEFAULT_MODEL
+    from ..misr.evaluate import run_misr_evaluation, write_report
+
+    from ..cube import DEFAULT_MISR_MODEL
+
+    res = run_misr_evaluation(
+        args.model or DEFAULT_MISR_MODEL, sisr_model=args.sisr_model or DEFAULT_MODEL, root=args.root,
+        scenes=args.scenes or None, stacks=args.stacks, patch=args.patch, engine=args.engine, threads=args.threads,
+        log=log,
+    )
+    jp, mp = write_report(res, args.out)
+    if not getattr(args, "quiet", False):
+        for k, v in res["targets"].items():
+            print(f"{k}: {v['value']:+.3f} (target {v['target']}: {'met' if v['met'] else 'NOT met'})")
+        print(f"wrote {jp} and {mp}")
+    return 0
+
+
+def _run_tasks(args: Any, model: Any, scenes: list, root: str, log: Any) -> int:
+    from ..tasks.assess import run_task_assessment
+
+    nets = list(args.tasks) or ["task-unet", "task-unetpp"]
+    models = {Path(str(model)).name: model}
+    for m in getattr(args, "task_models", []) or []:
+        p = Path(m)
+        key = p.parent.name if p.suffix == ".pt" else p.name
+        models[key] = m
+    res, jp, mp = run_task_assessment(
+        models, {Path(n).name: n for n in nets}, scenes, args.out, name=getattr(args, "task_report", None) or f"tasks_{Path(str(model)).name}",
+        root=root, border=args.border, progress=log,
+    )
+    if not getattr(args, "quiet", False):
+        for ref, by_tn in res["summary"]["mean_task_dice"].items():
+            for tn, by_src in by_tn.items():
+                print(f"{ref:14s} {tn:12s} mean Dice " + "  ".join(f"{k} {v:.3f}" for k, v in by_src.items()))
+        print(f"wrote {jp} and {mp}")
+    return 0
 
 
 def run_from_args(args: Any) -> int:
@@ -120,6 +190,9 @@ def run_from_args(args: Any) -> int:
     from ..models import DEFAULT_MODEL
     from .core import parse_scene_spec, run_evaluation
 
+    if getattr(args, "misr", False):
+        quiet = bool(getattr(args, "quiet", False))
+        return _run_misr(args, (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr, flush=True)))
     model = args.model if args.model is not None else DEFAULT_MODEL
     root = args.root
     if args.sample:
@@ -134,6 +207,8 @@ def run_from_args(args: Any) -> int:
         scenes = default_val_scenes(model, args.config)
     quiet = bool(getattr(args, "quiet", False))
     log = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    if getattr(args, "tasks", None) is not None:
+        return _run_tasks(args, model, scenes, root, log)
     res, jp, mp = run_evaluation(
         model,
         scenes,

@@ -8,15 +8,17 @@ import sys
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..misr.train import MISRTrainConfig, is_misr_config, train_misr
     from .config import TrainConfig
     from .loop import train
 
-    cfg = TrainConfig.from_yaml(args.config)
+    misr = is_misr_config(args.config)  # `kind: misr` configs train multi-image networks (sr_core.misr)
+    cfg = MISRTrainConfig.from_yaml(args.config) if misr else TrainConfig.from_yaml(args.config)
     if args.out_dir:
         cfg.out_dir = args.out_dir
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    tr = train(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), log=log,
-               max_steps=args.max_steps)
+    tr = (train_misr if misr else train)(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(),
+                                         log=log, max_steps=args.max_steps)
     if not tr.last_run["finished"]:
         if not args.quiet:
             print(f"stopped after {args.max_steps} steps at step {tr.global_step}; continue with --resume",

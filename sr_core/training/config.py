@@ -30,7 +30,7 @@ from typing import Any
 
 from .data import Region
 
-__all__ = ["LOSS_TERMS", "TASKS", "DataConfig", "ModelConfig", "StageConfig", "TrainConfig"]
+__all__ = ["LOSS_TERMS", "TASKS", "TASK_KEYS", "DataConfig", "ModelConfig", "StageConfig", "TrainConfig"]
 
 #: Loss terms a stage may weight (see sr_core.training.loop):
 LOSS_TERMS = (
@@ -39,8 +39,17 @@ LOSS_TERMS = (
     "consistency",  # L1(degrade(sr), lr): radiometric consistency with the input
     "colour",  # colour-matching head objective (0.9 consistency + 0.1 L1 after the head)
     "gan",  # relativistic average GAN with a U-Net discriminator on high-pass inputs
-    "dice",  # task-driven Dice against a frozen task model (needs task_model)
+    "dice",  # task-driven Dice(task(sr), task(hr)) through a frozen task network (stage.task.model)
+    "task_feature",  # feature-space variant: L1 between the frozen task network's features of sr and hr
 )
+
+#: Keys of a stage's ``task`` mapping (task-driven training, sr_core.tasks):
+#: model: task network (folder / task_net.pt / shipped name, sr_core.tasks.nets.load_task_net);
+#: tasks: names of the task channels used by "dice" and by the selection (default: all);
+#: hard: Dice target = thresholded task(hr) instead of its probabilities; layers: feature layers of
+#: "task_feature" (default enc0, enc1, enc2); select: task-aware patch selection, draw select x batch_size
+#: patches and keep the batch_size with the densest task-mask boundaries (1 = off).
+TASK_KEYS = ("model", "tasks", "hard", "layers", "select")
 
 
 def _check_keys(kind: str, data: dict[str, Any], cls: type) -> None:
@@ -109,11 +118,21 @@ class StageConfig:
     gan: dict[str, Any] = field(default_factory=dict)  # discriminator kwargs, d_lr, highpass sigma
     dynamic_weighting: dict[str, float] | None = None  # proportions relative to l1, rescaled each "epoch"
     epoch_steps: int = 200
+    task: dict[str, Any] = field(default_factory=dict)  # task-driven terms / selection, keys TASK_KEYS
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.losses) - set(LOSS_TERMS))
         if unknown:
             raise ValueError(f"stage {self.name!r}: unknown loss terms {unknown}; valid: {list(LOSS_TERMS)}")
+        bad = sorted(set(self.task) - set(TASK_KEYS))
+        if bad:
+            raise ValueError(f"stage {self.name!r}: unknown task keys {bad}; valid: {list(TASK_KEYS)}")
+        sel = self.task.get("select", 1)
+        if isinstance(sel, bool) or not isinstance(sel, int) or sel < 1:
+            raise ValueError(f"stage {self.name!r}: task.select must be an int >= 1, got {sel!r}")
+        needs = any(self.losses.get(k, 0) for k in ("dice", "task_feature")) or sel > 1
+        if needs and not self.task.get("model"):
+            raise ValueError(f"stage {self.name!r}: the dice / task_feature terms and task.select need task.model")
         if self.steps < 0:
             raise ValueError(f"stage {self.name!r}: steps must be >= 0, got {self.steps}")
 
@@ -135,6 +154,9 @@ class TrainConfig:
     val_every: int = 500
     ckpt_every: int = 250
     val_crop: int | None = 256  # validate on at most this many 10 m px per side per scene (None = whole)
+    # warm start: network weights (and normalisation) of a model package folder, a shipped model name or a
+    # training checkpoint; the architecture may add parameter-free layers (e.g. the consistency projection)
+    init_from: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> TrainConfig:

@@ -80,6 +80,62 @@ def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], 
     return out
 
 
+def _task_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], tn: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Task-driven terms on the 10 m bands (output grid): "dice" = soft Dice(task(sr), task(hr)) over the
+    selected task channels (sigmoid), "task_feature" = L1 between the task network's features."""
+    from ..losses import task_dice_loss, task_feature_loss
+
+    out: dict[str, torch.Tensor] = {}
+    sr10 = sr[:, :4]
+    if weights.get("dice", 0):
+        out["dice"] = task_dice_loss(sr10, batch.hr10, tn["channels"], activation="sigmoid", hard=tn["hard"])
+    if weights.get("task_feature", 0):
+        out["task_feature"] = task_feature_loss(sr10, batch.hr10, tn["features"])
+    return out
+
+
+def _cat_batches(batches: list[WaldBatch]) -> WaldBatch:
+    def cat(name: str) -> torch.Tensor | None:
+        v = [getattr(b, name) for b in batches]
+        return None if v[0] is None else torch.cat(v)
+
+    return WaldBatch(cat("lr"), cat("hr10"), cat("hr20"), cat("lr10"), cat("lr40"))
+
+
+def _select_batch(batch: WaldBatch, keep: int, tn: dict[str, Any]) -> WaldBatch:
+    """Task-aware patch selection: keep the ``keep`` patches with the highest task scores (densest
+    boundaries of the task network's masks on hr, :func:`sr_core.tasks.assess.task_patch_scores`)."""
+    from ..tasks.assess import task_patch_scores
+
+    scores = task_patch_scores(tn["channels"], batch.hr10)
+    idx = torch.argsort(scores, descending=True, stable=True)[:keep]
+
+    def take(v: torch.Tensor | None) -> torch.Tensor | None:
+        return None if v is None else v[idx]
+
+    return WaldBatch(take(batch.lr), take(batch.hr10), take(batch.hr20), take(batch.lr10), take(batch.lr40))
+
+
+def _init_weights(source: str, task: str) -> tuple[list[float], list[float], dict[str, torch.Tensor]]:
+    """Normalisation and network state dict of a warm start: package folder / shipped name / checkpoint file."""
+    from ..models import load_card, resolve_model
+
+    path = Path(source)
+    if path.is_file():  # a training checkpoint (last.pt / best.pt)
+        st = torch.load(path, map_location="cpu", weights_only=False)
+        if "model" not in st or "mean" not in st:
+            raise ValueError(f"init_from {source}: not a training checkpoint (no 'model'/'mean' entries)")
+        state = {k[len("net."):]: v for k, v in st["model"].items() if k.startswith("net.")}
+        return list(st["mean"]), list(st["std"]), state
+    folder = resolve_model(source)
+    card = load_card(folder)
+    if list(card.bands) != list(TASKS[task]["bands"]):
+        raise ValueError(f"init_from {source}: model bands {card.bands} do not fit data.task {task!r}")
+    ckpt = torch.load(folder / card.files.get("weights", "model.pt"), map_location="cpu", weights_only=True)
+    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    return list(card.mean), list(card.std), state
+
+
 class Trainer:
     """Runs the stages of a :class:`TrainConfig`. ``progress=False`` silences the progress bar."""
 
@@ -106,6 +162,9 @@ class Trainer:
         if getattr(net, "scale", None) != spec["scale"] or getattr(net, "in_channels", None) != nb:
             raise ValueError(f"data.task {self.task!r} trains {nb}-band x{spec['scale']} models: arch_kwargs need "
                              f"in_channels={nb}, scale={spec['scale']}")
+        if cfg.init_from:
+            self.mean, self.std, init_state = _init_weights(cfg.init_from, self.task)
+            net.load_state_dict(init_state)
         self.model = SRModel(net, self.mean, self.std, list(range(nb)))
         self.extra: dict[str, nn.Module] = {}
         self.stage_idx = 0
@@ -204,8 +263,26 @@ class Trainer:
     def _val_score(self, summ: dict[str, float]) -> float:
         return summ.get("mtf_gaussian/10m/mean_gain_db", 0.0) + 0.25 * summ.get("mtf_gaussian/20m/mean_gain_db", 0.0)
 
+    def _task_net(self, stage: StageConfig) -> dict[str, Any]:
+        """The frozen task network of a stage and its views (channel subset, feature extractor)."""
+        from ..losses._utils import freeze
+        from ..tasks.nets import TaskFeatures, load_task_net
+        from ..tasks.assess import TaskChannels
+
+        net, names = load_task_net(stage.task["model"])
+        freeze(net)
+        tasks = list(stage.task.get("tasks") or names)
+        unknown = [t for t in tasks if t not in names]
+        if unknown:
+            raise ValueError(f"stage {stage.name!r}: task.tasks {unknown} not among the task network's {names}")
+        layers = stage.task.get("layers") or ("enc0", "enc1", "enc2")
+        return {"net": net, "channels": TaskChannels(net, [names.index(t) for t in tasks]),
+                "features": TaskFeatures(net, layers), "hard": bool(stage.task.get("hard", False)),
+                "select": int(stage.task.get("select", 1))}
+
     def _log_fields(self) -> list[str]:
-        fields = ["step", "stage", "lr", "elapsed_s", *LOSS_TERMS, "d_loss"]
+        terms = [t for t in LOSS_TERMS if t != "task_feature" or any("task_feature" in s.losses for s in self.cfg.stages)]
+        fields = ["step", "stage", "lr", "elapsed_s", *terms, "d_loss"]
         for dname in ("mtf_gaussian",):
             for group in ("10m", "20m"):
                 fields += [f"{dname}/{group}/mean_gain_db", f"{dname}/{group}/min_gain_db"]
@@ -242,6 +319,16 @@ class Trainer:
             tqdm = None
         self.model.train()
         done_here = 0
+        if self.cfg.init_from and self.global_step == 0 and self.stage_step == 0 and self.stage_idx == 0:
+            # a warm start is a candidate too: validate it first, so best.pt is never worse than the start
+            summ = self.validate()
+            if summ:
+                row = {"step": 0, "stage": "init", "lr": 0.0, "elapsed_s": 0.0, **summ}
+                row["val_score"] = self.best_score = self._val_score(summ)
+                self.save("best.pt")
+                self.log(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
+                self._log_row(row)
+            self.model.train()
         while self.stage_idx < len(self.cfg.stages):
             stage = self.cfg.stages[self.stage_idx]
             self._make_optimizer(stage)
@@ -256,6 +343,7 @@ class Trainer:
                 task=self.task,
             )
             weights = dict(stage.losses)
+            tn = self._task_net(stage) if stage.task else None
             dyn = None
             if stage.dynamic_weighting:
                 dyn = DynamicLossWeighting(reference="l1", proportions=dict(stage.dynamic_weighting))
@@ -273,8 +361,13 @@ class Trainer:
                 for g in self._opt.param_groups:
                     g["lr"] = self._lr_at(stage, self.stage_step)
                 batch = sampler.batch()
+                if tn is not None and tn["select"] > 1:
+                    pool = _cat_batches([batch] + [sampler.batch() for _ in range(tn["select"] - 1)])
+                    batch = _select_batch(pool, batch.hr10.shape[0], tn)
                 sr = self.model(batch.lr)
                 terms = _wald_losses(sr, batch, weights, self.extra)
+                if tn is not None:
+                    terms.update(_task_losses(sr, batch, weights, tn))
                 if weights.get("gan", 0):
                     disc = self.extra["disc"]
                     real = disc(batch.hr10)  # the discriminator high-pass filters its inputs itself

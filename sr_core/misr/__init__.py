@@ -1,0 +1,12 @@
+"""Multi-image super-resolution (MISR): simulated revisit stacks, training, evaluation (issue #6).
+
+Submodules: :mod:`.stacks` (pure stack simulation and model-input helpers), :mod:`.train` (trainer and
+``s2sr train`` dispatch for MISR configs), :mod:`.evaluate` (``s2sr evaluate --misr``).
+"""
+
+from . import arch as _arch  # noqa: F401 - registers "highresnet_anchor"
+from .arch import AnchorHighResNet
+from .stacks import MISRStack, anchor_first, cloud_mask, fill_invalid, shifted_degrade, simulate_batch, simulate_stack
+
+__all__ = ["AnchorHighResNet", "MISRStack", "anchor_first", "cloud_mask", "fill_invalid", "shifted_degrade", "simulate_batch",
+           "simulate_stack"]

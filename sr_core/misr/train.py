@@ -1,0 +1,534 @@
+"""MISR training: HighRes-net / RAMS on simulated revisit stacks of real Sentinel-2 crops.
+
+A YAML config (``configs/s2sr-misr-x2.yaml``) with ``kind: misr``; ``s2sr train CONFIG`` dispatches here. The
+run reuses :class:`sr_core.training.loop.Trainer` (checkpoints ``last.pt``/``best.pt`` with optimiser and RNG
+state, ``--resume``, ``--max-steps``, ``log.csv``, warm-up + cosine learning rate) and its patch selection
+(:class:`sr_core.training.data.PatchSampler`: structured, nodata-free crops, flips/rotations); only the sample
+(a stack from :func:`sr_core.misr.stacks.simulate_stack`) and the losses differ.
+
+Sample: an HR crop of ``patch`` 10 m pixels of the model bands; per stack the band MTFs are jittered by
+``mtf_jitter`` (relative, one draw per stack: same sensor for all frames); ``frames`` revisits with the stack
+parameters of ``data.stack``; anchor first (:func:`anchor_first`); cloudy pixels filled with the temporal median
+(:func:`fill_invalid`); then up to ``drop_frames`` non-anchor frames per stack are marked unusable (whole-frame
+clouds). The network sees ``(filled - mean) / std`` and the frame mask; ``sr = net(...) * std + mean``.
+
+Loss terms (stage ``losses``): ``l1`` (L1 to the HR target), ``cl1`` / ``cmse`` (brightness-bias corrected, shift
+search ``loss_kwargs``: ``border``, ``max_shift``), ``consistency`` (L1 between ``degrade(sr)`` and the anchor frame
+on its clear pixels: radiometric consistency to the anchor), ``shiftnet`` (cL1 after a jointly trained ShiftNet
+registration of ``sr`` onto ``hr``, :func:`sr_core.archs.shiftnet.shift_corrected_loss`). Pixels clear in no frame
+are left out of every term.
+
+Validation: fixed simulated stacks (seed ``val_seed``) of the validation scenes; score = mean over stacks and
+bands of cPSNR(MISR) - cPSNR(bicubic of the anchor) in dB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..archs import get_arch
+from ..bands import normalize_band_names
+from ..bands import mtf as band_mtf
+from ..models import ModelCard, SRModel, save_model_package, sha256_file
+from ..training.config import _check_keys
+from ..training.data import PatchSampler, Region, load_scene_tensors
+from ..training.loop import Trainer, band_statistics
+from .stacks import anchor_first, fill_invalid, simulate_stack
+
+__all__ = [
+    "MISR_LOSS_TERMS",
+    "MISRDataConfig",
+    "MISRStageConfig",
+    "MISRTrainConfig",
+    "MISRTrainer",
+    "is_misr_config",
+    "make_batch",
+    "misr_forward",
+    "train_misr",
+]
+
+MISR_LOSS_TERMS = ("l1", "cl1", "cmse", "consistency", "shiftnet")
+_BANDS_10M = ("B02", "B03", "B04", "B08")
+
+
+@dataclass
+class MISRModelConfig:
+    arch: str
+    arch_kwargs: dict[str, Any]
+    name: str = "s2sr-misr-x2"
+    version: str = "1.0.0"
+    bands: list[str] = field(default_factory=lambda: list(_BANDS_10M))
+
+
+@dataclass
+class MISRDataConfig:
+    root: str = "../shared/data/s2"
+    train: list[Any] = field(default_factory=list)
+    val: list[Any] = field(default_factory=list)
+    patch: int = 64  # HR (10 m) pixels; the frames are patch / scale
+    batch_size: int = 8
+    frames: int = 8
+    mtf_jitter: float = 0.1
+    drop_frames: int = 3  # at most this many non-anchor frames per stack marked unusable
+    stack: dict[str, Any] = field(default_factory=dict)  # keyword arguments of simulate_stack
+    min_structure: float = 2e-3
+    val_patch: int = 96
+    val_stacks: int = 4  # per validation scene
+    val_seed: int = 1234
+
+    def regions(self, which: str) -> list[Region | str]:
+        out: list[Region | str] = []
+        for item in getattr(self, which):
+            if isinstance(item, str):
+                out.append(item)
+            elif isinstance(item, dict):
+                out.append(Region(**item))
+            else:
+                raise ValueError(f"data.{which}: entries are scene ids or {{scene, y0, y1, x0, x1}}, got {item!r}")
+        return out
+
+
+@dataclass
+class MISRStageConfig:
+    name: str
+    steps: int
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup: int = 50
+    losses: dict[str, float] = field(default_factory=lambda: {"l1": 1.0})
+    loss_kwargs: dict[str, Any] = field(default_factory=lambda: {"border": 2, "max_shift": 0})
+    batch_size: int | None = None
+    patch: int | None = None
+    gan: dict[str, Any] = field(default_factory=dict)  # unused (Trainer._make_optimizer reads it)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.losses) - set(MISR_LOSS_TERMS))
+        if unknown:
+            raise ValueError(f"stage {self.name!r}: unknown MISR loss terms {unknown}; valid: {list(MISR_LOSS_TERMS)}")
+        if self.steps < 0:
+            raise ValueError(f"stage {self.name!r}: steps must be >= 0, got {self.steps}")
+
+
+@dataclass
+class MISRTrainConfig:
+    model: MISRModelConfig
+    data: MISRDataConfig
+    stages: list[MISRStageConfig]
+    kind: str = "misr"
+    seed: int = 0
+    out_dir: str = "runs/misr"
+    threads: int | None = None
+    log_every: int = 25
+    val_every: int = 200
+    ckpt_every: int = 100
+    init_from: str | None = None  # a training checkpoint (last.pt / best.pt) to warm-start the network
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> MISRTrainConfig:
+        data = dict(data)
+        _check_keys("top-level", data, cls)
+        if data.get("kind", "misr") != "misr":
+            raise ValueError(f"kind must be 'misr' for a MISR config, got {data.get('kind')!r}")
+        m = data.pop("model")
+        _check_keys("model", m, MISRModelConfig)
+        d = data.pop("data", {})
+        _check_keys("data", d, MISRDataConfig)
+        stages = []
+        for s in data.pop("stages"):
+            _check_keys("stage", s, MISRStageConfig)
+            stages.append(MISRStageConfig(**s))
+        mcfg = MISRModelConfig(**m)
+        mcfg.bands = list(normalize_band_names(mcfg.bands))
+        cfg = cls(model=mcfg, data=MISRDataConfig(**d), stages=stages, **data)
+        if base_dir is not None:
+            if not Path(cfg.data.root).is_absolute():
+                cfg.data.root = str((base_dir / cfg.data.root).resolve())
+            if not Path(cfg.out_dir).is_absolute():
+                cfg.out_dir = str((base_dir / cfg.out_dir).resolve())
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> MISRTrainConfig:
+        import yaml
+
+        with open(path) as f:
+            data = yaml.safe_load(f)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a training config is a YAML mapping")
+        return cls.from_dict(data, base_dir=Path.cwd())
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def is_misr_config(path: str | Path) -> bool:
+    """True when the YAML file at ``path`` says ``kind: misr``."""
+    import yaml
+
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    return isinstance(data, dict) and data.get("kind") == "misr"
+
+
+# ------------------------------------------------------------------------------------------------ samples
+
+
+def make_batch(
+    hr: torch.Tensor,
+    *,
+    generator: torch.Generator,
+    bands: list[str],
+    frames: int,
+    scale: int,
+    stack: dict[str, Any],
+    mtf_jitter: float = 0.0,
+    drop_frames: int = 0,
+) -> dict[str, torch.Tensor]:
+    """Simulated stacks of the HR crops ``hr`` ``(N, C, H, W)``, anchor first, ready for the network.
+
+    Returns ``lr`` ``(N, K, C, h, w)`` (cloudy pixels filled), ``frame_mask`` ``(N, K)`` bool, ``pixel_mask``
+    ``(N, K, h, w)`` (clear pixels), ``any_valid`` ``(N, h, w)``, ``anchor`` ``(N, C, h, w)`` (NaN where cloudy),
+    ``hr``. Draw order per sample: MTF jitter, the stack (:func:`simulate_stack`), then the dropped frames.
+    """
+    base = torch.tensor([band_mtf(b) for b in bands], dtype=torch.float64)
+    lrs, masks, anchors = [], [], []
+    for i in range(hr.shape[0]):
+        u = (torch.rand(len(bands), generator=generator, dtype=torch.float64) * 2 - 1) * mtf_jitter
+        m = (base * (1 + u)).clamp(0.02, 0.98)
+        st = simulate_stack(hr[i], generator=generator, frames=frames, ratio=scale, mtf=m.tolist(), **stack)
+        lrs.append(st.lr)
+        masks.append(st.mask)
+        anchors.append(st.anchor)
+    lr, pmask = anchor_first(torch.stack(lrs), torch.stack(masks), torch.tensor(anchors))
+    anchor = lr[:, 0].clone()
+    filled, fmask, any_valid = fill_invalid(lr, pmask)
+    if drop_frames and frames > 1:
+        for i in range(hr.shape[0]):
+            nd = int(torch.randint(min(drop_frames, frames - 1) + 1, (1,), generator=generator))
+            if nd:
+                perm = torch.randperm(frames - 1, generator=generator)[:nd] + 1
+                fmask[i, perm] = False
+        # pixels clear only in dropped frames: fill again from the remaining frames
+        pm = pmask & fmask[:, :, None, None]
+        pm[:, 0] = pmask[:, 0]
+        filled, _, any_valid = fill_invalid(torch.where(pm[:, :, None], lr, torch.nan), pm)
+    return {"lr": filled, "frame_mask": fmask, "pixel_mask": pmask, "any_valid": any_valid, "anchor": anchor,
+            "hr": hr}
+
+
+def misr_forward(model: SRModel, lr: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+    """``net((lr - mean) / std, frame_mask) * std + mean`` for a wrapped multi-image network."""
+    return model.net((lr - model.mean) / model.std, frame_mask) * model.out_std + model.out_mean
+
+
+def _hr_mask(any_valid: torch.Tensor, scale: int) -> torch.Tensor:
+    return any_valid.repeat_interleave(scale, -2).repeat_interleave(scale, -1)[:, None]
+
+
+def misr_losses(
+    sr: torch.Tensor, batch: dict[str, torch.Tensor], weights: dict[str, float], *, scale: int,
+    bands: list[str], loss_kwargs: dict[str, Any], shiftnet: nn.Module | None = None,
+) -> dict[str, torch.Tensor]:
+    """The weighted terms of a stage (see the module docstring); zero-weight terms are not computed."""
+    from ..losses import cl1_loss, cmse_loss, consistency_loss, l1_loss
+
+    hr = batch["hr"]
+    m = _hr_mask(batch["any_valid"], scale).expand_as(hr)
+    out: dict[str, torch.Tensor] = {}
+    if weights.get("l1", 0):
+        out["l1"] = l1_loss(sr, hr, mask=m)
+    if weights.get("cl1", 0):
+        out["cl1"] = cl1_loss(sr, hr, mask=m, **loss_kwargs)
+    if weights.get("cmse", 0):
+        out["cmse"] = cmse_loss(sr, hr, mask=m, **loss_kwargs)
+    if weights.get("consistency", 0):
+        a = batch["anchor"]
+        am = batch["pixel_mask"][:, 0:1].expand_as(a)
+        out["consistency"] = consistency_loss(sr, torch.nan_to_num(a), scale, bands=bands, mask=am)
+    if weights.get("shiftnet", 0):
+        from ..archs.shiftnet import shift_corrected_loss
+
+        if shiftnet is None:
+            raise ValueError("loss 'shiftnet' needs the ShiftNet module")
+        kw = {"border": int(loss_kwargs.get("border", 2)), "max_shift": 0}
+        out["shiftnet"] = shift_corrected_loss(sr, hr, shiftnet, lambda a, b, mask=None: cl1_loss(a, b, mask=mask, **kw),
+                                               mask=m[:, :1], border=int(loss_kwargs.get("border", 2)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ trainer
+
+
+class MISRTrainer(Trainer):
+    """:class:`sr_core.training.loop.Trainer` for multi-image networks on simulated stacks."""
+
+    def __init__(self, cfg: MISRTrainConfig, *, progress: bool = True, log: Callable[[str], None] | None = None):
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress = progress
+        self.log = log or (lambda s: None)
+        if cfg.threads:
+            torch.set_num_threads(int(cfg.threads))
+        torch.manual_seed(cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        bands = list(cfg.model.bands)
+        if bands != list(_BANDS_10M):
+            raise ValueError(f"model.bands: MISR training crops the 10 m bands {list(_BANDS_10M)}, got {bands}")
+        self.bands = bands
+        root = cfg.data.root
+        self.train_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("train")]
+        self.val_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("val")]
+        if not self.train_scenes:
+            raise ValueError("data.train lists no scene")
+        self.task = "misr"
+        self.mean, self.std = band_statistics(self.train_scenes, "x4_rgbn")
+        net = get_arch(cfg.model.arch, **cfg.model.arch_kwargs)
+        if getattr(net, "in_channels", None) != len(bands):
+            raise ValueError(f"arch_kwargs need in_channels={len(bands)} (model.bands), got {net.in_channels}")
+        self.scale = int(net.scale)
+        self.model = SRModel(net, self.mean, self.std, list(range(len(bands))))
+        if cfg.init_from:
+            st = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
+            self.mean, self.std = list(st["mean"]), list(st["std"])
+            self.model.load_state_dict(st["model"])
+        self.extra: dict[str, nn.Module] = {}
+        self.stage_idx = 0
+        self.stage_step = 0
+        self.global_step = 0
+        self.best_score = -math.inf
+        self.elapsed = 0.0
+        self.history: list[dict] = []
+        self._opt = None
+        self._d_opt = None
+        self._val_batches: list[dict[str, torch.Tensor]] | None = None
+
+    def _batch(self, sampler: PatchSampler, generator: torch.Generator, n: int) -> dict[str, torch.Tensor]:
+        hr = torch.stack([sampler._draw_one()[0] for _ in range(n)])
+        d = self.cfg.data
+        return make_batch(hr, generator=generator, bands=self.bands, frames=d.frames, scale=self.scale,
+                          stack=d.stack, mtf_jitter=d.mtf_jitter, drop_frames=d.drop_frames)
+
+    def validation_batches(self) -> list[dict[str, torch.Tensor]]:
+        """Fixed validation stacks (``val_stacks`` per scene, seed ``val_seed``, no dropped frames)."""
+        if self._val_batches is None:
+            g = torch.Generator().manual_seed(self.cfg.data.val_seed)
+            out = []
+            for sc in self.val_scenes:
+                sampler = PatchSampler([sc], patch=self.cfg.data.val_patch, batch_size=1, generator=g,
+                                       random_degradation=False, min_structure=self.cfg.data.min_structure,
+                                       task="x4_rgbn")
+                hr = torch.stack([sampler._draw_one()[0] for _ in range(self.cfg.data.val_stacks)])
+                d = self.cfg.data
+                out.append(make_batch(hr, generator=g, bands=self.bands, frames=d.frames, scale=self.scale,
+                                      stack=d.stack, mtf_jitter=0.0, drop_frames=0))
+            self._val_batches = out
+        return self._val_batches
+
+    def validate(self) -> dict[str, float]:
+        from ..archs._common import bicubic_upsample
+        from ..metrics import cpsnr
+
+        if not self.val_scenes:
+            return {}
+        self.model.eval()
+        gains, psnrs = [], []
+        with torch.no_grad():
+            for b in self.validation_batches():
+                sr = misr_forward(self.model, b["lr"], b["frame_mask"])
+                bic = bicubic_upsample(b["lr"][:, 0], self.scale)
+                m = _hr_mask(b["any_valid"], self.scale).expand_as(b["hr"])
+                p_sr = cpsnr(sr, b["hr"], data_range=1.0, mask=m, border=4, max_shift=1)
+                p_bi = cpsnr(bic, b["hr"], data_range=1.0, mask=m, border=4, max_shift=1)
+                gains.append((p_sr - p_bi).mean(dim=1))
+                psnrs.append(p_sr.mean(dim=1))
+        self.model.train()
+        g = torch.cat(gains)
+        return {"val/cpsnr_db": float(torch.cat(psnrs).mean()), "val/gain_db": float(g.mean()),
+                "val/min_gain_db": float(g.min())}
+
+    def _val_score(self, summ: dict[str, float]) -> float:
+        return summ.get("val/gain_db", 0.0)
+
+    def _log_fields(self) -> list[str]:
+        return ["step", "stage", "lr", "elapsed_s", *MISR_LOSS_TERMS, "val/cpsnr_db", "val/gain_db",
+                "val/min_gain_db", "val_score"]
+
+    def _make_optimizer(self, stage: MISRStageConfig) -> None:  # type: ignore[override]
+        params = list(self.model.parameters())
+        if stage.losses.get("shiftnet", 0):
+            from ..archs.shiftnet import ShiftNet
+
+            self.extra.setdefault("shiftnet", ShiftNet(in_channels=len(self.bands)))
+            params += list(self.extra["shiftnet"].parameters())
+        self._opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
+        st = getattr(self, "_resume_state", None)
+        if st is not None and st.get("opt") is not None and st["stage_idx"] == self.stage_idx:
+            for k, sd in st.get("extra", {}).items():
+                if k in self.extra:
+                    self.extra[k].load_state_dict(sd)
+            self._opt.load_state_dict(st["opt"])
+        self._resume_state = None
+
+    def run(self, max_steps: int | None = None) -> dict[str, Any]:
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # optional
+
+            self._tb = SummaryWriter(str(self.out / "tb"))
+        except Exception:  # noqa: BLE001 - tensorboard not installed
+            self._tb = None
+        self.model.train()
+        done_here = 0
+        while self.stage_idx < len(self.cfg.stages):
+            stage = self.cfg.stages[self.stage_idx]
+            self._make_optimizer(stage)
+            sampler = PatchSampler(self.train_scenes, patch=stage.patch or self.cfg.data.patch, batch_size=1,
+                                   generator=self.gen, random_degradation=False,
+                                   min_structure=self.cfg.data.min_structure, task="x4_rgbn")
+            bs = stage.batch_size or self.cfg.data.batch_size
+            t_last = time.time()
+            run_l: dict[str, float] = {}
+            while self.stage_step < stage.steps:
+                if max_steps is not None and done_here >= max_steps:
+                    self.save("last.pt")
+                    return {"global_step": self.global_step, "best_score": self.best_score,
+                            "elapsed_s": self.elapsed, "finished": False}
+                done_here += 1
+                for g in self._opt.param_groups:
+                    g["lr"] = self._lr_at(stage, self.stage_step)
+                batch = self._batch(sampler, self.gen, bs)
+                sr = misr_forward(self.model, batch["lr"], batch["frame_mask"])
+                terms = misr_losses(sr, batch, stage.losses, scale=self.scale, bands=self.bands,
+                                    loss_kwargs=stage.loss_kwargs, shiftnet=self.extra.get("shiftnet"))
+                loss = sum(stage.losses[k] * v for k, v in terms.items())
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss at step {self.global_step} ({stage.name!r}): {terms}")
+                self._opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self._opt.step()
+                for k, v in terms.items():
+                    run_l[k] = run_l.get(k, 0.0) + float(v.detach())
+                run_l["_n"] = run_l.get("_n", 0) + 1
+                self.stage_step += 1
+                self.global_step += 1
+                now = time.time()
+                self.elapsed += now - t_last
+                t_last = now
+                end = self.stage_step == stage.steps
+                do_val = self.stage_step % self.cfg.val_every == 0 or end
+                if do_val or self.stage_step % self.cfg.log_every == 0 or end:
+                    n = run_l.pop("_n")
+                    row = {"step": self.global_step, "stage": stage.name, "lr": self._opt.param_groups[0]["lr"],
+                           "elapsed_s": round(self.elapsed, 1)}
+                    row.update({k: v / n for k, v in run_l.items()})
+                    run_l = {}
+                    if do_val:
+                        summ = self.validate()
+                        row.update(summ)
+                        row["val_score"] = score = self._val_score(summ)
+                        if score > self.best_score:
+                            self.best_score = score
+                            self.save("best.pt")
+                        t_last = time.time()  # validation time is not training time
+                    self.log(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}))
+                    self._log_row(row)
+                if self.stage_step % self.cfg.ckpt_every == 0:
+                    self.save("last.pt")
+            self.stage_idx += 1
+            self.stage_step = 0
+            self.save("last.pt")
+        if self._tb is not None:
+            self._tb.close()
+        return {"global_step": self.global_step, "best_score": self.best_score, "elapsed_s": self.elapsed,
+                "finished": True}
+
+    def export(self, out_dir: str | Path, *, checkpoint: str = "best.pt", description: str = "",
+               validation: dict | None = None, training_extra: dict | None = None) -> ModelCard:
+        """Model package: ``model.pt``, ``model.onnx`` (inputs ``lr`` (N, K, C, H, W), ``mask`` (N, K) float 0/1,
+        ``K = data.frames`` fixed), ``card.json``/``card.md``."""
+        import platform
+
+        st = torch.load(self.out / checkpoint, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(st["model"])
+        self.model.eval()
+        net = self.model.net
+        d = self.cfg.data
+        card = ModelCard(
+            name=self.cfg.model.name, version=self.cfg.model.version, arch=self.cfg.model.arch,
+            arch_kwargs=self.cfg.model.arch_kwargs, bands=list(self.bands), out_bands=list(self.bands),
+            scale=int(net.scale), input_resolution_m=10.0, receptive_field=int(net.receptive_field),
+            mean=[float(v) for v in st["mean"]], std=[float(v) for v in st["std"]],
+            description=description or (
+                f"Multi-image x{net.scale} super-resolution of the 10 m bands (B02, B03, B04, B08) from up to "
+                f"{d.frames} revisits (frame 0 = anchor: output on its grid and in its radiometry), "
+                f"{self.cfg.model.arch}, trained on simulated revisit stacks of real Sentinel-2 crops."),
+            training={
+                "kind": "misr",
+                "frames": d.frames,
+                "anchor": "frame 0 (the clearest revisit unless chosen)",
+                "config": self.cfg.to_dict(),
+                "checkpoint": checkpoint,
+                "steps": st["global_step"],
+                "train_time_s": round(st.get("elapsed", 0.0), 1),
+                "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                            "python": platform.python_version(), "torch": torch.__version__},
+                "train_regions": [s.id for s in self.train_scenes],
+                "val_regions": [s.id for s in self.val_scenes],
+                **(training_extra or {}),
+            },
+            validation=validation or {},
+        )
+        card = save_model_package(self.model, card, out_dir, export_onnx_file=False)
+        export_misr_onnx(self.model, Path(out_dir) / "model.onnx", frames=d.frames)
+        card.files["onnx"] = "model.onnx"
+        out = Path(out_dir)
+        card.sha256 = {f: sha256_file(out / f) for f in card.files.values()}
+        card.write_json(out / "card.json")
+        from ..models import render_card_markdown
+
+        (out / "card.md").write_text(render_card_markdown(card))
+        return card
+
+
+class _MISRGraph(nn.Module):
+    def __init__(self, m: SRModel) -> None:
+        super().__init__()
+        self.m = m
+
+    def forward(self, lr: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return misr_forward(self.m, lr, mask)
+
+
+def export_misr_onnx(model: SRModel, path: str | Path, *, frames: int, size: int = 24) -> Path:
+    """ONNX file of a wrapped multi-image network: inputs ``lr`` ``(N, frames, C, H, W)`` reflectance and
+    ``mask`` ``(N, frames)`` float 0/1; output ``sr``; batch and spatial sizes dynamic, ``frames`` fixed."""
+    from ..export import export_onnx
+
+    c = int(model.mean.shape[1])
+    example = (torch.zeros(1, frames, c, size, size), torch.ones(1, frames))
+    export_onnx(_MISRGraph(model.eval()), path, example, input_names=("lr", "mask"), output_names=("sr",),
+                dynamic_dims={"lr": {0: "batch", 3: "lr_height", 4: "lr_width"}, "mask": {0: "batch"},
+                              "sr": {0: "batch", 2: "sr_height", 3: "sr_width"}})
+    return Path(path)
+
+
+def train_misr(cfg: MISRTrainConfig, *, resume: bool = False, progress: bool = True,
+               log: Callable[[str], None] | None = print, max_steps: int | None = None) -> MISRTrainer:
+    """Build a :class:`MISRTrainer`, resume from ``out_dir/last.pt`` if asked and present, run the stages."""
+    tr = MISRTrainer(cfg, progress=progress, log=log)
+    last = Path(cfg.out_dir) / "last.pt"
+    if resume and last.is_file():
+        tr.load(last)
+    tr.last_run = tr.run(max_steps=max_steps)
+    return tr

@@ -1109,7 +1109,8 @@ def bench_whole_path(
         nc = _write_netcdf(cube, tmp / "input.nc")
         lr_refl = np.asarray(cube.values[:, ::factor, ::factor], dtype=np.float32) / np.float32(10000.0)
         del cube
-        context = {"model": str(folder), "engine": engine, "threads": threads, "mode": mode, "overlap": overlap}
+        context = {"model": str(folder), "engine": engine, "threads": threads, "mode": mode, "overlap": overlap,
+                   "size": size}
         runtime = "Python" if mode == "resampled" else "Python-Jep"
         acc = {"forward": 0.0, "read": 0.0, "udf": 0.0, "write": 0.0, "px": 0}
 

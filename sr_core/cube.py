@@ -106,6 +106,7 @@ class UdfOptions:
     threads: int | None = None
     nodata: float | None = None
     overlap: int | None = None
+    size: int | None = None
     tile: int | None = None
     dilate: int | str = 0
     # MISR only
@@ -113,7 +114,8 @@ class UdfOptions:
     min_valid: float = 0.25
 
 
-_SR_KEYS = ("mode", "model", "engine", "dn_scale", "add_offset", "threads", "nodata", "overlap", "tile", "dilate")
+_SR_KEYS = ("mode", "model", "engine", "dn_scale", "add_offset", "threads", "nodata", "overlap", "size", "tile",
+            "dilate")
 _MISR_KEYS = _SR_KEYS + ("scl_invalid", "min_valid")
 
 
@@ -146,6 +148,10 @@ def parse_context(context: Mapping[str, Any] | None, *, kind: str = "sr") -> Udf
     ``threads``     intra-op threads of the engine (int >= 1); default null = the engine's default.
     ``nodata``      a nodata value besides NaN (number); default null (NaN only).
     ``overlap``     the apply_neighborhood overlap in chunk pixels, for the overlap check; default null.
+    ``size``        the apply_neighborhood size in chunk pixels; default null. With ``overlap``, a chunk of
+                    exactly ``size + 2 * overlap`` pixels is known to carry a context band that the back-end
+                    discards: the network then runs only where its output is kept (see
+                    :func:`superresolve_dataarray`). Chunks of any other shape are processed whole.
     ``tile``        run the chunk in tiles of this many model-grid pixels (int >= 1); default null = whole chunk.
     ``dilate``      grow nodata by this many model-grid pixels on the output (int >= 0), or ``"rf"`` = the
                     model's margin (drop every output pixel whose receptive field saw a filled value);
@@ -186,6 +192,7 @@ def parse_context(context: Mapping[str, Any] | None, *, kind: str = "sr") -> Udf
     nodata = c.get("nodata")
     out["nodata"] = None if nodata is None else _num("nodata", nodata)
     out["overlap"] = _int_or_none("overlap", c.get("overlap"), 0)
+    out["size"] = _int_or_none("size", c.get("size"), 1)
     out["tile"] = _int_or_none("tile", c.get("tile"), 1)
     dilate = c.get("dilate", 0)
     if dilate != "rf" and (isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0):
@@ -500,6 +507,7 @@ def superresolve_array(
     valid: np.ndarray | None = None,
     tile: int | None = None,
     dilate: int | str = 0,
+    context: int = 0,
 ) -> np.ndarray:
     """Super-resolve reflectance ``lr`` ``(N, C, h, w)`` (the predictor's bands) with nodata handling.
 
@@ -507,6 +515,13 @@ def superresolve_array(
     with the nearest valid pixel, samples without valid pixels are skipped, the model runs on the whole
     sample edge-padded by its margin (or in ``tile`` x ``tile`` tiles, same result), and invalid pixels
     (grown by ``dilate``) become NaN. Returns float32 ``(N, C_out, s*h, s*w)``.
+
+    ``context`` (input px): a band of that width along every edge is context only, its output will be
+    discarded by the caller (the overlap of an apply_neighborhood chunk). When ``context`` >= the model's
+    margin (and ``tile`` is None) the model runs once on the inner part grown by the margin, without padding:
+    the output inside the band is exact (identical to a run with padding: only real pixels are in the
+    receptive field) and the band itself holds the nearest-upsampled input (cheap, radiometrically valid
+    filler), which saves the padded border's network work (~35 % at the default chunk size).
     """
     x = np.asarray(lr, dtype=np.float32)
     if x.ndim != 4:
@@ -525,7 +540,21 @@ def superresolve_array(
         return np.full((n, c, s * h, s * w), np.nan, dtype=np.float32)
     filled, _ = fill_nodata(x[keep], valid[keep])
     filled = np.ascontiguousarray(filled, dtype=np.float32)
-    if tile is None:
+    if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 0:
+        raise ValueError(f"context must be an integer >= 0, got {context!r}")
+    ctx = int(context)
+    if tile is None and ctx >= m and h > 2 * ctx and w > 2 * ctx:
+        k = ctx - m  # input px of the band that not even the receptive field needs
+        inner = filled[:, :, k : h - k, k : w - k]
+        names = [normalize_band_name(b) for b in getattr(predictor, "bands", ())]
+        outs = [normalize_band_name(b) for b in getattr(predictor, "out_bands", ())]
+        src = [names.index(b) for b in outs] if names and outs else list(range(c_out or filled.shape[1]))
+        y = np.repeat(np.repeat(filled[:, src], s, axis=-2), s, axis=-1)
+        core = np.asarray(predictor(np.ascontiguousarray(inner)), dtype=np.float32)
+        # the model's output on the inner part: exact from m px inside its edge, i.e. on the non-context part
+        y[:, :, s * ctx : s * (h - ctx), s * ctx : s * (w - ctx)] = core[:, :, s * m : s * (h - 2 * k - m),
+                                                                         s * m : s * (w - 2 * k - m)]
+    elif tile is None:
         y = whole_apply(predictor, filled, scale=s, margin=m)
     else:
         y = tiled_apply(predictor, filled, scale=s, tile=int(tile), margin=m)
@@ -593,6 +622,7 @@ def superresolve_dataarray(
     tile: int | None = None,
     dilate: int | str = 0,
     overlap: int | None = None,
+    size: int | None = None,
 ) -> "xarray.DataArray":
     """Super-resolve a chunk ``(t, bands, y, x)`` / ``(bands, y, x)`` of DN with ``predictor``.
 
@@ -600,7 +630,12 @@ def superresolve_dataarray(
     ``receptive_field``, ``bands``, ``out_bands`` and ``__call__(np (N, C, H, W)) -> np``). Output: the input's
     dims, band labels and band order; the model's ``out_bands`` super-resolved, every other band passed
     through (``resampled``: unchanged; ``upscale``: nearest-upsampled). See the module docstring for units,
-    dtypes, nodata and coordinates. ``overlap`` (chunk px) only feeds :func:`check_chunk`.
+    dtypes, nodata and coordinates. ``overlap`` (chunk px): the apply_neighborhood overlap, for
+    :func:`check_chunk`. ``size`` (chunk px): the apply_neighborhood size; when both are given and the chunk
+    measures exactly ``size + 2 * overlap`` along y and x, its overlap band (which the back-end discards) holds
+    nearest-upsampled values instead of network output and the network runs only where its output is kept
+    (see :func:`superresolve_array` ``context``); border chunks that a back-end delivers cut to the data cube
+    (any other shape) are processed whole, so no kept pixel ever gets the filler.
     """
     import xarray as xr
 
@@ -634,7 +669,11 @@ def superresolve_dataarray(
         x_lr = x
     valid = _nodata_valid(x_lr, nodata)
     refl = dn_to_reflectance(x_lr, dn_scale=dn_scale, add_offset=add_offset)
-    sr = superresolve_array(refl, predictor, valid=valid, tile=tile, dilate=dilate)
+    # the apply_neighborhood overlap is context only (the back-end discards it): in model-grid px, every
+    # model-grid pixel of the band lies wholly inside the chunk's overlap whatever the block phase
+    full = overlap is not None and size is not None and (h, w) == (size + 2 * overlap,) * 2
+    context = 0 if not (full and overlap) else (overlap // s if mode == "resampled" else overlap)
+    sr = superresolve_array(refl, predictor, valid=valid, tile=tile, dilate=dilate, context=context)
     sr = reflectance_to_dn(sr, dn_scale=dn_scale, add_offset=add_offset)  # NaN stays NaN
     if mode == "resampled":
         sr = sr[:, :, -off_y : -off_y + h, -off_x : -off_x + w]
@@ -726,6 +765,7 @@ def udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) -> "x
         tile=opts.tile,
         dilate=opts.dilate,
         overlap=opts.overlap,
+        size=opts.size,
     )
 
 
@@ -910,8 +950,9 @@ def stack_dates(das: Sequence["xarray.DataArray"], *, atol: float = 1e-6) -> "xa
             if x.sizes["t"] != 1:
                 raise ValueError(f"date {lab}: expected one date per DataArray, got t of size {x.sizes['t']}")
         else:
-            x = x.expand_dims("t") if "t" not in x.coords else x.expand_dims(t=[x.coords["t"].values])
-        x = x.assign_coords({d: ref.coords[d] for d in _SPATIAL if d in ref.coords})
+            tv = x.coords["t"].values if "t" in x.coords else None
+            x = x.expand_dims("t") if tv is None else x.drop_vars("t").expand_dims(t=[tv])
+        x = x.assign_coords({d: (d, np.asarray(ref.coords[d].values)) for d in _SPATIAL if d in ref.coords})
         out.append(x)
     return xr.concat(out, dim="t")
 

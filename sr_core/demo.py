@@ -224,6 +224,7 @@ def run_demo(
         "add_offset": float(scene.add_offset),
         "threads": per_chunk,
         "overlap": overlap,
+        "size": size,
     }
     from udf.local import apply_neighborhood_local
 

@@ -76,7 +76,7 @@ def test_resampled_graph_offline(pkg):
     assert run["udf"] == UDF_FILE.read_text()
     assert run["runtime"] == "Python"
     assert run["context"] == {"mode": "resampled", "model": "tiny-edsr-x2", "engine": "onnx", "dn_scale": 10000.0,
-                              "add_offset": 0.0, "overlap": 16}
+                              "add_offset": 0.0, "overlap": 16, "size": 512}
     assert n["save_result"]["arguments"]["format"] == "GTiff"
     # the embedded context is valid for the UDF itself
     from sr_core.cube import parse_context

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_training import tiny_config
 
 from sr_core.tasks.assess import TaskChannels, mask_boundaries, task_patch_scores
 from sr_core.tasks.nets import build_task_net, save_task_net
 from sr_core.training.config import TrainConfig
-from sr_core.training.loop import Trainer, _select_batch, train
-
-from test_training import tiny_config
+from sr_core.training.loop import _select_batch, train
 
 
 @pytest.fixture

@@ -130,12 +130,14 @@ def test_streaming_to_netcdf_and_process_scheduler_give_the_same_result(tmp_path
     np.testing.assert_array_equal(proc.values, ref.values)
 
 
+@pytest.mark.parametrize("with_size", [False, True], ids=["whole-chunk", "context-band"])
 @pytest.mark.parametrize("size, overlap", [(16, 12), (24, 16), (32, 12)])
-def test_sr_udf_chunked_equals_whole_scene_resampled(pkg, size, overlap):
+def test_sr_udf_chunked_equals_whole_scene_resampled(pkg, size, overlap, with_size):
     """The back-end path: 5 m nearest-resampled cube, chunks with NaN-padded borders, crop; against the UDF
-    on the whole scene at once (no seams, nothing lost at the borders)."""
+    on the whole scene at once (no seams, nothing lost at the borders). With ``size`` in the context the
+    network skips the chunks' overlap band (which the back-end discards): same result."""
     da = nearest_resample(random_s2_cube(22, 20, dates=1, seed=4), 2)  # 44 x 40 px at 5 m
-    ctx = {"model": str(pkg), "overlap": overlap}
+    ctx = {"model": str(pkg), "overlap": overlap, **({"size": size} if with_size else {})}
     whole = sc.udf_apply(da, {"model": str(pkg)})
     chunked = apply_neighborhood_local(da, UDF_FILE, size=size, overlap=overlap, context=ctx)
     assert chunked.shape == whole.shape and chunked.dims == whole.dims
@@ -143,11 +145,13 @@ def test_sr_udf_chunked_equals_whole_scene_resampled(pkg, size, overlap):
     assert np.abs(chunked.values - whole.values).max() <= 1e-4 * DN
 
 
+@pytest.mark.parametrize("with_size", [False, True], ids=["whole-chunk", "context-band"])
 @pytest.mark.parametrize("size, overlap", [(8, 6), (12, 8)])
-def test_sr_udf_chunked_equals_whole_scene_upscale(pkg, size, overlap):
+def test_sr_udf_chunked_equals_whole_scene_upscale(pkg, size, overlap, with_size):
     da = random_s2_cube(20, 18, seed=5)
-    ctx = {"model": str(pkg), "mode": "upscale", "overlap": overlap}
-    whole = sc.udf_apply(da, ctx)
+    ctx = {"model": str(pkg), "mode": "upscale", "overlap": overlap, **({"size": size} if with_size else {})}
+    whole = sc.udf_apply(da, ctx)  # the whole scene is not size + 2 * overlap: processed whole
+    assert np.isfinite(whole.values).all()
     chunked = apply_neighborhood_local(da, UDF_FILE, size=size, overlap=overlap, context=ctx, runtime="Python-Jep")
     assert chunked.shape == whole.shape == (11, 40, 36)
     np.testing.assert_allclose(chunked.x.values, whole.x.values)
@@ -189,3 +193,19 @@ def test_real_sample_through_the_backend_path(pkg):
     chunked = apply_neighborhood_local(hr, UDF_FILE, size=16, overlap=12, context={**ctx, "overlap": 12})
     assert np.isfinite(chunked.values).all()
     assert np.abs(chunked.values - whole.values).max() <= 1e-4 * float(da.attrs["dn_scale"])
+
+
+def test_context_band_is_nearest_filler_and_core_is_exact(pkg):
+    """A chunk of exactly size + 2 * overlap: the core equals the whole-chunk run, the band is the input
+    nearest-upsampled (the back-end discards it); any other shape is processed whole."""
+    da = random_s2_cube(20, 20, seed=9)
+    ov = 6
+    full = sc.udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov})
+    fast = sc.udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov, "size": 8})
+    core = (slice(None), slice(2 * ov, -2 * ov), slice(2 * ov, -2 * ov))
+    assert np.abs(fast.values[core] - full.values[core]).max() <= 1e-4 * DN
+    band = fast.sel(bands="B02").values[: 2 * ov]
+    nearest = np.repeat(np.repeat(da.sel(bands="B02").values[:ov], 2, axis=0), 2, axis=1)
+    np.testing.assert_allclose(band, nearest, rtol=1e-6)
+    other = sc.udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov, "size": 10})
+    np.testing.assert_array_equal(other.values, full.values)

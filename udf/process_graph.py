@@ -197,6 +197,7 @@ def build_process_graph(
         "dn_scale": float(dn_scale),
         "add_offset": float(add_offset),
         "overlap": overlap,
+        "size": size,
     }
     if threads is not None:
         context["threads"] = int(threads)

@@ -146,10 +146,9 @@ def add_evaluate_arguments(p: Any) -> Any:
 
 
 def _run_misr(args: Any, log: Any) -> int:
-    from ..models import DEFAULT_MODEL
-    from ..misr.evaluate import run_misr_evaluation, write_report
-
     from ..cube import DEFAULT_MISR_MODEL
+    from ..misr.evaluate import run_misr_evaluation, write_report
+    from ..models import DEFAULT_MODEL
 
     res = run_misr_evaluation(
         args.model or DEFAULT_MISR_MODEL, sisr_model=args.sisr_model or DEFAULT_MODEL, root=args.root,
@@ -157,6 +156,10 @@ def _run_misr(args: Any, log: Any) -> int:
         log=log,
     )
     jp, mp = write_report(res, args.out)
+    if getattr(args, "update_card", False):
+        from ..misr.evaluate import update_card_validation as _update
+
+        _update(args.model or DEFAULT_MISR_MODEL, res)
     if not getattr(args, "quiet", False):
         for k, v in res["targets"].items():
             print(f"{k}: {v['value']:+.3f} (target {v['target']}: {'met' if v['met'] else 'NOT met'})")

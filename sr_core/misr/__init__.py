@@ -6,7 +6,15 @@ Submodules: :mod:`.stacks` (pure stack simulation and model-input helpers), :mod
 
 from . import arch as _arch  # noqa: F401 - registers "highresnet_anchor"
 from .arch import AnchorHighResNet
-from .stacks import MISRStack, anchor_first, cloud_mask, fill_invalid, shifted_degrade, simulate_batch, simulate_stack
+from .stacks import (
+           MISRStack,
+           anchor_first,
+           cloud_mask,
+           fill_invalid,
+           shifted_degrade,
+           simulate_batch,
+           simulate_stack,
+)
 
 __all__ = ["AnchorHighResNet", "MISRStack", "anchor_first", "cloud_mask", "fill_invalid", "shifted_degrade", "simulate_batch",
            "simulate_stack"]

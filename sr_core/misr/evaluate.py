@@ -216,7 +216,8 @@ def real_series_check(
         lr = torch.where(lvalid[idx][:, None], lr10[idx], torch.nan)[None]
         pm = lvalid[idx][None]
         filled, fmask, any_valid = fill_invalid(lr, pm)
-        y_m = torch.from_numpy(np.asarray(_pad_run(lambda x: misr(x, fmask.numpy()), filled.numpy(), misr_margin,
+        fm_np = fmask.numpy()
+        y_m = torch.from_numpy(np.asarray(_pad_run(lambda x, fm=fm_np: misr(x, fm), filled.numpy(), misr_margin,
                                                    scale, 5)))
         hmask = (valid10[a] & any_valid[0].repeat_interleave(scale, 0).repeat_interleave(scale, 1))[None, None]
         row: dict[str, Any] = {"anchor": dates[a]}
@@ -255,7 +256,7 @@ def run_misr_evaluation(
     The stacks use the stack parameters of the model's training config updated with ``stack_overrides``
     (default ``{"change_prob": 0.0}``: revisits of an unchanged scene, the issue's simulated stacks; the temporal
     change is what the real series tests)."""
-    from ..models import load_card, load_predictor
+    from ..models import load_predictor
     from ..training.data import PatchSampler, Region, load_scene_tensors
 
     t0 = time.time()
@@ -368,3 +369,30 @@ def write_report(result: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
     L += ["", f"Runtime {result['runtime_s']} s."]
     mp.write_text("\n".join(L) + "\n")
     return jp, mp
+
+
+def update_card_validation(model: str | Path, result: dict[str, Any], *, training_extra: dict | None = None) -> Path:
+    """Write the summary of ``result`` (and ``training_extra``) into the package's ``card.json`` / ``card.md``.
+
+    The weights are untouched (their sha256 stay valid); returns the package folder."""
+    from ..models import ModelCard, render_card_markdown, resolve_model
+
+    folder = resolve_model(str(model))
+    card = ModelCard.from_json(folder / "card.json")
+    rs = result.get("real_series") or {}
+    card.validation = {
+        "protocol": "s2sr evaluate --misr (sr_core.misr.evaluate): " + json.dumps(result["protocol"]),
+        "scenes": result["scenes"],
+        "summary": result["summary"],
+        "cloud_test": result["cloud_test"],
+        "real_series": {k: rs[k] for k in ("dates", "crop", "min_misr_minus_sisr_db", "mean_misr_minus_sisr_db",
+                                           "note") if k in rs} | {
+            "per_anchor_cpsnr": {r["anchor"]: {m: r[m]["cpsnr_mean"] for m in ("misr", "sisr", "bicubic") if m in r}
+                                 for r in rs.get("rows", [])}},
+        "targets": result["targets"],
+    }
+    if training_extra:
+        card.training.update(training_extra)
+    card.write_json(folder / "card.json")
+    (folder / "card.md").write_text(render_card_markdown(card))
+    return folder

@@ -34,8 +34,13 @@ import torch.nn.functional as F
 
 from ..bands import mtf as _band_mtf
 from ..bands import normalize_band_names
-from ..degradation import PADDING_MODES, default_psf_size, mtf_to_sigma, subpixel_shift
-from ..degradation import _pad_dim  # shared padding rule of the degradation module
+from ..degradation import (
+    PADDING_MODES,
+    _pad_dim,  # shared padding rule of the degradation module
+    default_psf_size,
+    mtf_to_sigma,
+    subpixel_shift,
+)
 
 __all__ = [
     "MISRStack",

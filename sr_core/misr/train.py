@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from ..archs import get_arch
-from ..bands import normalize_band_names
 from ..bands import mtf as band_mtf
+from ..bands import normalize_band_names
 from ..models import ModelCard, SRModel, save_model_package, sha256_file
 from ..training.config import _check_keys
 from ..training.data import PatchSampler, Region, load_scene_tensors

@@ -205,10 +205,10 @@ def assess_tasks(
     """Run the assessment (see the module docstring). ``models``: display name -> SR model spec (see
     :func:`load_sr_model`) or predictor; ``task_nets``: display name -> task network path / shipped name;
     ``scenes``: scene ids, ``ID[y0:y1,x0:x1]`` strings or region dicts. Returns a JSON-able dict."""
+    from ..archs._common import bicubic_upsample
     from ..bands import BANDS_10M
     from ..evaluation.core import parse_scene_spec
     from ..metrics import cpsnr, cssim, reflectance_consistency
-    from ..archs._common import bicubic_upsample
     from ..training.data import load_scene_tensors, wald_scene_input
 
     log = progress or (lambda s: None)
@@ -386,8 +386,8 @@ def render_tasks_markdown(result: Mapping[str, Any]) -> str:
     """Markdown report of :func:`assess_tasks`."""
     s = result["summary"]
     lines = ["# Task-based assessment", "", result["protocol"], "",
-             f"Scenes: {', '.join(sorted({r['scene'] for r in result['rows']}))}. Border {result['border']} px. "
-             f"Runtime {result['runtime_s']} s.", "", "## Image quality (Wald, 10 m bands, means over scenes)", "",
+             (f"Scenes: {', '.join(sorted({r['scene'] for r in result['rows']}))}. Border {result['border']} px. "
+              f"Runtime {result['runtime_s']} s."), "", "## Image quality (Wald, 10 m bands, means over scenes)", "",
              "| model | cPSNR (dB) | cSSIM | consistency L1 |", "|---|---|---|---|"]
     for m, q in s["quality"].items():
         lines.append(f"| {m} | {_fmt(q['cpsnr'], 2)} | {_fmt(q['cssim'], 4)} | {_fmt(q['consistency_l1'], 5)} |")

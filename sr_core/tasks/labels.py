@@ -255,7 +255,7 @@ def rasterize_osm(
         raise ValueError(f"{path}: no 'fclass' attribute (columns {list(gdf.columns)})")
     if crs is not None and gdf.crs is not None and str(gdf.crs) != str(crs):
         gdf = gdf.to_crs(crs)
-    f = int(round(10.0 / float(resolution)))
+    f = round(10.0 / float(resolution))
     shape = (int(shape10[0]) * f, int(shape10[1]) * f)
     out = {}
     for task, fcls in (classes or OSM_TASKS).items():

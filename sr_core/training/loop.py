@@ -266,8 +266,8 @@ class Trainer:
     def _task_net(self, stage: StageConfig) -> dict[str, Any]:
         """The frozen task network of a stage and its views (channel subset, feature extractor)."""
         from ..losses._utils import freeze
-        from ..tasks.nets import TaskFeatures, load_task_net
         from ..tasks.assess import TaskChannels
+        from ..tasks.nets import TaskFeatures, load_task_net
 
         net, names = load_task_net(stage.task["model"])
         freeze(net)

@@ -369,6 +369,17 @@ def native_indices(n: int, factor: int, phase: int) -> np.ndarray:
     return np.maximum(o + factor * np.arange(m), 0)
 
 
+def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """A regularly spaced index array as a slice (a view instead of a copy when indexing), else unchanged."""
+    if idx.size >= 2:
+        step = int(idx[1] - idx[0])
+        if step > 0 and np.array_equal(np.diff(idx), np.full(idx.size - 1, step)):
+            return slice(int(idx[0]), int(idx[-1]) + 1, step)
+    elif idx.size == 1:
+        return slice(int(idx[0]), int(idx[0]) + 1)
+    return idx
+
+
 def _resample_hint(scale: int, input_res: float) -> str:
     res = input_res / scale
     return (
@@ -406,7 +417,7 @@ def _recover_grid(x: np.ndarray, labels: Sequence[str], predictor: Any) -> tuple
         phases.append(p)
     rows = native_indices(h, s, phases[0])
     cols = native_indices(w, s, phases[1])
-    lr = x[:, :, rows][:, :, :, cols]
+    lr = x[:, :, _as_slice(rows)][:, :, :, _as_slice(cols)]
     # coarser bands (20 m, 60 m) must be replicated on the native grid as well
     bad = []
     for c, lab in enumerate(labels):
@@ -549,8 +560,12 @@ def superresolve_array(
         names = [normalize_band_name(b) for b in getattr(predictor, "bands", ())]
         outs = [normalize_band_name(b) for b in getattr(predictor, "out_bands", ())]
         src = [names.index(b) for b in outs] if names and outs else list(range(c_out or filled.shape[1]))
-        y = np.repeat(np.repeat(filled[:, src], s, axis=-2), s, axis=-1)
         core = np.asarray(predictor(np.ascontiguousarray(inner)), dtype=np.float32)
+        y = np.empty((filled.shape[0], len(src), s * h, s * w), dtype=np.float32)
+        y6 = y.reshape(y.shape[0], y.shape[1], h, s, w, s)  # a view: nearest upsampling writes the band only
+        for rs, cs in ((slice(0, ctx), slice(None)), (slice(h - ctx, h), slice(None)),
+                       (slice(ctx, h - ctx), slice(0, ctx)), (slice(ctx, h - ctx), slice(w - ctx, w))):
+            y6[:, :, rs, :, cs, :] = filled[:, src, rs, cs][:, :, :, None, :, None]
         # the model's output on the inner part: exact from m px inside its edge, i.e. on the non-context part
         y[:, :, s * ctx : s * (h - ctx), s * ctx : s * (w - ctx)] = core[:, :, s * m : s * (h - 2 * k - m),
                                                                          s * m : s * (w - 2 * k - m)]
@@ -558,7 +573,9 @@ def superresolve_array(
         y = whole_apply(predictor, filled, scale=s, margin=m)
     else:
         y = tiled_apply(predictor, filled, scale=s, tile=int(tile), margin=m)
-    y = finalize_output(np.asarray(y, dtype=np.float32), valid[keep], s, dilate=_dilation(dilate, predictor))
+    y = np.asarray(y, dtype=np.float32)
+    # y is ours (a fresh model output or filler array): restore nodata in place
+    y = finalize_output(y, valid[keep], s, dilate=_dilation(dilate, predictor), inplace=y.flags.writeable)
     if keep.all():
         return y.astype(np.float32, copy=False)
     out = np.full((n, y.shape[1], s * h, s * w), np.nan, dtype=np.float32)
@@ -664,7 +681,7 @@ def superresolve_dataarray(
 
     if mode == "resampled":
         rows, cols, off_y, off_x = _recover_grid(x, model_labels, predictor)
-        x_lr = x[:, :, rows][:, :, :, cols]
+        x_lr = x[:, :, _as_slice(rows)][:, :, :, _as_slice(cols)]
     else:
         x_lr = x
     valid = _nodata_valid(x_lr, nodata)
@@ -841,7 +858,6 @@ def load_misr_predictor(
 
 
 def _build_misr(folder: Any, engine: str, threads: int | None) -> MISRPredictor:
-    from . import misr as _misr  # noqa: F401 - registers the multi-image archs of sr_core.misr
     from . import models
 
     if engine == "torch":

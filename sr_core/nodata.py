@@ -171,11 +171,12 @@ def fill_nodata(x: Any, valid: Any) -> tuple[np.ndarray, bool]:
     return out.reshape(a.shape), False
 
 
-def restore_nodata(sr: Any, valid_hr: Any, fill: float | int = np.nan) -> np.ndarray:
+def restore_nodata(sr: Any, valid_hr: Any, fill: float | int = np.nan, *, inplace: bool = False) -> np.ndarray:
     """Set ``fill`` on every band of the invalid HR pixels of ``sr`` ``(..., C, sH, sW)``.
 
     ``valid_hr`` is ``(..., sH, sW)`` bool. Valid pixels are copied unchanged; returns a new array of
-    ``sr``'s dtype (a non-finite ``fill`` needs a floating dtype).
+    ``sr``'s dtype (a non-finite ``fill`` needs a floating dtype), or ``sr`` itself, modified, with
+    ``inplace=True`` (``sr`` must then be a writable numpy array).
     """
     a = _to_numpy(sr, "sr")
     v = _to_numpy(valid_hr, "valid_hr")
@@ -188,7 +189,7 @@ def restore_nodata(sr: Any, valid_hr: Any, fill: float | int = np.nan) -> np.nda
         raise ValueError(
             f"fill={fill!r} cannot be stored in sr of dtype {a.dtype}; use a float sr or a finite fill"
         )
-    out = np.array(a, copy=True)
+    out = a if (inplace and isinstance(sr, np.ndarray) and a is sr) else np.array(a, copy=True)
     bad = ~v[..., None, :, :] if banded else ~v
     out[np.broadcast_to(bad, out.shape)] = fill
     return out
@@ -210,13 +211,14 @@ def prepare_input(x: Any, *, nodata: float | int | None = None) -> tuple[np.ndar
 
 
 def finalize_output(
-    sr: Any, valid: Any, scale: int, *, dilate: int = 0, fill: float | int = np.nan
+    sr: Any, valid: Any, scale: int, *, dilate: int = 0, fill: float | int = np.nan, inplace: bool = False
 ) -> np.ndarray:
     """Put nodata back on the model output ``sr`` ``(..., C_out, sH, sW)``.
 
     ``valid`` is the LR mask ``(..., H, W)`` from :func:`prepare_input`; its invalid region is grown by
     ``dilate`` LR pixels (:func:`dilate_invalid`, e.g. to drop pixels whose receptive field saw filled
-    values), upsampled (:func:`upsample_mask`) and written as ``fill`` (:func:`restore_nodata`).
+    values), upsampled (:func:`upsample_mask`) and written as ``fill`` (:func:`restore_nodata`; into ``sr``
+    itself with ``inplace=True``). When every pixel is valid, ``sr`` itself is returned (no copy).
     """
     scale = _check_int("scale", scale, 1)
     a = _to_numpy(sr, "sr")
@@ -230,4 +232,4 @@ def finalize_output(
     if v.all():
         _check_mask_layout(a, np.broadcast_to(True, v.shape[:-2] + a.shape[-2:]), "sr", "valid_hr")
         return a
-    return restore_nodata(a, upsample_mask(dilate_invalid(v, dilate), scale), fill)
+    return restore_nodata(a, upsample_mask(dilate_invalid(v, dilate), scale), fill, inplace=inplace)

@@ -1,4 +1,4 @@
-"""The anchor-referenced HighRes-net (sr_core.misr.arch, registered as ``highresnet_anchor``)."""
+"""The anchor-referenced HighRes-net (sr_core/archs/highresnet_anchor.py)."""
 
 from __future__ import annotations
 

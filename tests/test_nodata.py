@@ -231,3 +231,21 @@ def test_nan_padded_chunks_equal_whole_scene(gen):
         canvas[(slice(None), *t.out)] = sr[:, rows, cols]
     np.testing.assert_array_equal(canvas, ref)
     assert np.unique(ref).size > 50  # the network is not degenerate
+
+
+def test_finalize_output_inplace_and_all_valid_shortcut():
+    from sr_core.nodata import finalize_output
+
+    rng = np.random.default_rng(0)
+    sr = rng.random((2, 3, 8, 8)).astype(np.float32)
+    valid = np.ones((2, 4, 4), dtype=bool)
+    assert finalize_output(sr, valid, 2) is sr  # nothing to restore: no copy
+    valid[1, 0, 0] = False
+    ref = finalize_output(sr, valid, 2)
+    assert ref is not sr and np.isfinite(sr).all()  # the default never modifies its input
+    out = finalize_output(sr, valid, 2, inplace=True)
+    assert out is sr
+    np.testing.assert_array_equal(out, ref)
+    assert np.isnan(out[1, :, :2, :2]).all() and np.isfinite(out[0]).all()
+    with pytest.raises(ValueError, match="scale=2"):
+        finalize_output(sr, np.ones((2, 3, 3), dtype=bool), 2)

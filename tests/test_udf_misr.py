@@ -146,7 +146,6 @@ def test_misr_apply_metadata_keeps_the_output_bands_and_divides_the_step(hrn):
 @pytest.fixture(scope="session")
 def anchor_zero(tmp_path_factory) -> Path:
     """An anchor-referenced HighRes-net with all weights 0: its output is exactly bicubic(anchor)."""
-    import sr_core.misr  # noqa: F401 - registers highresnet_anchor
 
     folder = tmp_path_factory.mktemp("misr_models") / "zero-anchor-x2"
     make_package(folder, arch="highresnet_anchor", weight_std=0.0, onnx=False)

@@ -35,7 +35,7 @@ def register_arch(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 def _load_all() -> None:
     # Explicit imports: the registry is filled by importing each architecture file.
-    from . import carn, edsr, highresnet, rams, rrdbnet, s2fast, shiftnet, srresnet  # noqa: F401
+    from . import carn, edsr, highresnet, highresnet_anchor, rams, rrdbnet, s2fast, shiftnet, srresnet  # noqa: F401
 
 
 def list_archs() -> list[str]:

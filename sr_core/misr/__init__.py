@@ -4,8 +4,7 @@ Submodules: :mod:`.stacks` (pure stack simulation and model-input helpers), :mod
 ``s2sr train`` dispatch for MISR configs), :mod:`.evaluate` (``s2sr evaluate --misr``).
 """
 
-from . import arch as _arch  # noqa: F401 - registers "highresnet_anchor"
-from .arch import AnchorHighResNet
+from ..archs.highresnet_anchor import AnchorHighResNet
 from .stacks import (
            MISRStack,
            anchor_first,

@@ -281,7 +281,8 @@ def run_misr_evaluation(
     rows_main, rows_cloud, per_scene = [], [], {}
     for reg in regions:
         sc = load_scene_tensors(root, reg)
-        sampler = PatchSampler([sc], patch=patch, batch_size=1, generator=gen, random_degradation=False,
+        p = min(patch, min(sc.shape10) // 4 * 4)  # small scenes (BigEarthNet patches): the largest crop that fits
+        sampler = PatchSampler([sc], patch=p, batch_size=1, generator=gen, random_degradation=False,
                                task="x2_10band")
         srows = []
         for _ in range(stacks):

@@ -7,16 +7,16 @@ encoder can learn to trust a revisit only where it agrees with the anchor (tempo
 An untrained network (zero-initialised last conv) returns exactly the bicubic interpolation of the anchor.
 Frame 0 must be usable (``mask[:, 0]`` True): ``ValueError`` otherwise (eager mode).
 
-Registered on import of :mod:`sr_core.misr` (``get_arch("highresnet_anchor", ...)`` after ``import sr_core.misr``).
+Registered in :mod:`sr_core.archs` like every architecture (``get_arch("highresnet_anchor", ...)``).
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..archs import register_arch
-from ..archs._common import bicubic_upsample, check_lr
-from ..archs.highresnet import HighResNet, _tracing, revisit_mask
+from . import register_arch
+from ._common import bicubic_upsample, check_lr
+from .highresnet import HighResNet, _tracing, revisit_mask
 
 __all__ = ["AnchorHighResNet"]
 

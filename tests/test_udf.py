@@ -439,3 +439,16 @@ def test_replication_mismatches_equals_pairwise_brute_force(factor):
             assert got == want
             assert replication_phase(a, factor, axis) == phase
             assert got[phase] == 0 and min(got[p] for p in range(factor) if p != phase) > 0
+
+
+def test_replication_mismatches_nan_payloads():
+    # NaNs with different bit patterns inside one block still count as equal (the bitwise fast path falls back)
+    from sr_core.cube import replication_mismatches
+
+    a = np.repeat(np.arange(6, dtype=np.float32), 2)[None].copy()
+    bits = a.view(np.uint32)
+    bits[0, 2] = 0x7FC00000
+    bits[0, 3] = 0x7FC00001  # another quiet NaN
+    assert np.isnan(a[0, 2]) and np.isnan(a[0, 3])
+    assert replication_mismatches(a, 2, -1) == [0, 5]
+    assert replication_mismatches(a.astype(np.float64), 2, -1) == [0, 5]

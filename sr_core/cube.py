@@ -307,8 +307,14 @@ def dn_to_reflectance(dn: np.ndarray, *, dn_scale: float, add_offset: float) -> 
     )
 
 
-def reflectance_to_dn(refl: np.ndarray, *, dn_scale: float, add_offset: float) -> np.ndarray:
-    """``refl * dn_scale - add_offset`` as float32 (the inverse of :func:`dn_to_reflectance`)."""
+def reflectance_to_dn(refl: np.ndarray, *, dn_scale: float, add_offset: float, inplace: bool = False) -> np.ndarray:
+    """``refl * dn_scale - add_offset`` as float32 (the inverse of :func:`dn_to_reflectance`); with
+    ``inplace=True`` and a writable float32 ``refl``, computed into ``refl`` itself (no temporary arrays)."""
+    if inplace and isinstance(refl, np.ndarray) and refl.dtype == np.float32 and refl.flags.writeable:
+        np.multiply(refl, np.float32(dn_scale), out=refl)
+        if add_offset:
+            np.subtract(refl, np.float32(add_offset), out=refl)
+        return refl
     return (np.asarray(refl, dtype=np.float32) * np.float32(dn_scale) - np.float32(add_offset)).astype(
         np.float32, copy=False
     )
@@ -701,7 +707,7 @@ def superresolve_dataarray(
     full = overlap is not None and size is not None and (h, w) == (size + 2 * overlap,) * 2
     context = 0 if not (full and overlap) else (overlap // s if mode == "resampled" else overlap)
     sr = superresolve_array(refl, predictor, valid=valid, tile=tile, dilate=dilate, context=context)
-    sr = reflectance_to_dn(sr, dn_scale=dn_scale, add_offset=add_offset)  # NaN stays NaN
+    sr = reflectance_to_dn(sr, dn_scale=dn_scale, add_offset=add_offset, inplace=True)  # NaN stays NaN
     if mode == "resampled":
         sr = sr[:, :, -off_y : -off_y + h, -off_x : -off_x + w]
         f = 1

@@ -1093,7 +1093,7 @@ def superresolve_source(
                 refl = _run_tile(predictor, source, w, outer, dn, len(out_bands))
                 del dn
                 values = _cast(
-                    reflectance_to_dn(refl, dn_scale=source.dn_scale, add_offset=source.add_offset),
+                    reflectance_to_dn(refl, dn_scale=source.dn_scale, add_offset=source.add_offset, inplace=True),
                     out_dtype,
                     out_nodata,
                 )

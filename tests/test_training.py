@@ -163,3 +163,30 @@ def test_mismatching_arch_is_rejected(tmp_path):
     cfg["model"] = {**cfg["model"], "arch_kwargs": {"in_channels": 10, "scale": 3, "num_features": 8, "num_blocks": 1}}
     with pytest.raises(ValueError, match="scale=2"):
         Trainer(TrainConfig.from_dict(cfg), progress=False)
+
+
+def test_warm_start_trainable_prefixes_and_frozen_band_rows(tmp_path):
+    # stage 1: a tiny run; stage 2 warm-starts from it, validates the start first, and trains only the tail rows
+    # of the 20 m bands: the 10 m outputs stay bit-identical, the 20 m outputs change
+    tr1 = train(TrainConfig.from_dict(tiny_config(tmp_path / "a")), progress=False, log=None)
+    ckpt = tmp_path / "a" / "run" / "last.pt"
+    cfg2 = tiny_config(tmp_path / "b", init_from=str(ckpt), stages=[{
+        "name": "tail20", "steps": 3, "lr": 1e-2, "warmup": 1, "losses": {"l1": 1.0, "consistency": 1.0},
+        "trainable": ["net.tail"], "freeze_bands": list(BANDS_10M)}])
+    tr2 = train(TrainConfig.from_dict(cfg2), progress=False, log=None)
+    log = (tmp_path / "b" / "run" / "log.csv").read_text().splitlines()
+    assert log[1].startswith("0,init,")  # the warm start was validated before any step
+    x = torch.rand(1, 10, 20, 20, generator=torch.Generator().manual_seed(0)) * 0.3
+    with torch.no_grad():
+        a, b = tr1.model.eval()(x), tr2.model.eval()(x)
+    torch.testing.assert_close(a[:, :4], b[:, :4], rtol=0, atol=0)
+    assert (a[:, 4:] - b[:, 4:]).abs().max() > 1e-6
+    sd1, sd2 = tr1.model.state_dict(), tr2.model.state_dict()
+    changed = [k for k in sd1 if not torch.equal(sd1[k], sd2[k])]
+    assert changed and all(k.startswith("net.tail") for k in changed)
+    with pytest.raises(ValueError, match="match no parameter"):
+        train(TrainConfig.from_dict(tiny_config(tmp_path / "c", stages=[{
+            "name": "x", "steps": 1, "trainable": ["net.nope"]}])), progress=False, log=None)
+    with pytest.raises(ValueError, match="freeze_bands needs trainable"):
+        train(TrainConfig.from_dict(tiny_config(tmp_path / "d", stages=[{
+            "name": "x", "steps": 1, "freeze_bands": ["B02"]}])), progress=False, log=None)

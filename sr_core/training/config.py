@@ -119,6 +119,10 @@ class StageConfig:
     dynamic_weighting: dict[str, float] | None = None  # proportions relative to l1, rescaled each "epoch"
     epoch_steps: int = 200
     task: dict[str, Any] = field(default_factory=dict)  # task-driven terms / selection, keys TASK_KEYS
+    # fine-tune only the parameters whose names start with one of these prefixes (e.g. "net.tail"); None = all
+    trainable: list[str] | None = None
+    # output bands whose rows of the sub-pixel tail conv stay fixed (S2Fast-style `net.tail`; needs trainable)
+    freeze_bands: list[str] | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.losses) - set(LOSS_TERMS))

@@ -219,8 +219,49 @@ class Trainer:
         self._resume_state = st
 
     # ----------------------------------------------------------------- pieces
+    def _trainable_params(self, stage: StageConfig) -> list[nn.Parameter]:
+        """Parameters the stage trains (``stage.trainable`` prefixes); rows of frozen bands masked by a grad hook."""
+        named = dict(self.model.named_parameters())
+        if stage.trainable is None:
+            if stage.freeze_bands:
+                raise ValueError(f"stage {stage.name!r}: freeze_bands needs trainable (e.g. ['net.tail'])")
+            return list(named.values())
+        bad = [p for p in stage.trainable if not any(n.startswith(p) for n in named)]
+        if bad:
+            raise ValueError(f"stage {stage.name!r}: trainable prefixes {bad} match no parameter of the model")
+        keep = [p for n, p in named.items() if any(n.startswith(t) for t in stage.trainable)]
+        for n, p in named.items():
+            p.requires_grad_(any(n.startswith(t) for t in stage.trainable))
+        if stage.freeze_bands:
+            from ..bands import normalize_band_name
+
+            net = self.model.net
+            tail = getattr(net, "tail", None)
+            bands = [normalize_band_name(b) for b in self.cfg.model.bands]
+            s = int(net.scale)
+            if not isinstance(tail, nn.Conv2d) or tail.out_channels != len(bands) * s * s:
+                raise ValueError(f"stage {stage.name!r}: freeze_bands needs a sub-pixel tail conv `net.tail` with "
+                                 f"{len(bands)} x {s * s} output rows (S2Fast); {self.cfg.model.arch} has none")
+            unknown = [b for b in stage.freeze_bands if normalize_band_name(b) not in bands]
+            if unknown:
+                raise ValueError(f"stage {stage.name!r}: freeze_bands {unknown} are not output bands {bands}")
+            rows = torch.zeros(tail.out_channels, dtype=torch.bool)
+            for b in stage.freeze_bands:
+                k = bands.index(normalize_band_name(b))
+                rows[k * s * s : (k + 1) * s * s] = True  # pixel-shuffle layout: band k owns rows k*s^2 ...
+            for p in (tail.weight, tail.bias):
+                if p is not None and p.requires_grad:
+                    self._hooks.append(p.register_hook(
+                        lambda g, m=rows: g.masked_fill(m.view(-1, *([1] * (g.dim() - 1))), 0.0)))
+        return keep
+
     def _make_optimizer(self, stage: StageConfig) -> None:
-        params = list(self.model.parameters())
+        for h in getattr(self, "_hooks", []):
+            h.remove()
+        self._hooks: list[Any] = []
+        for p in self.model.parameters():
+            p.requires_grad_(True)
+        params = self._trainable_params(stage)
         if "colour" in stage.losses:
             from ..losses import ColourMatchingHead
 

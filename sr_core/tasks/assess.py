@@ -200,11 +200,14 @@ def assess_tasks(
     root: str | Path = "../shared/data/s2",
     border: int = 8,
     full_resolution_osm: bool = True,
+    instance_f1: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the assessment (see the module docstring). ``models``: display name -> SR model spec (see
     :func:`load_sr_model`) or predictor; ``task_nets``: display name -> task network path / shipped name;
-    ``scenes``: scene ids, ``ID[y0:y1,x0:x1]`` strings or region dicts. Returns a JSON-able dict."""
+    ``scenes``: scene ids, ``ID[y0:y1,x0:x1]`` strings or region dicts. ``instance_f1=False`` skips the
+    object matching (its dense IoU matrix grows with the square of the number of objects: slow on large scenes
+    with thousands of built-up blobs). Returns a JSON-able dict."""
     from ..archs._common import bicubic_upsample
     from ..bands import BANDS_10M
     from ..evaluation.core import parse_scene_spec
@@ -276,14 +279,14 @@ def assess_tasks(
             for src, m in masks.items():
                 for k, task in enumerate(TASK_NAMES):
                     base = {"scene": st.id, "task_net": tname, "input": src, "task": task}
-                    sc = segmentation_scores(m[k], labels[k], valid, instances=task == "builtup")
+                    sc = segmentation_scores(m[k], labels[k], valid, instances=instance_f1 and task == "builtup")
                     sc["dice_vs_task_hr"] = float(segmentation_scores(m[k], masks["hr"][k], valid)["dice"])
                     rows.append({**base, "reference": "auto", **sc})
                     if osm is not None:
                         rows.append({**base, "reference": "osm_10m",
-                                     **segmentation_scores(m[k], osm[k], valid, instances=task == "builtup")})
+                                     **segmentation_scores(m[k], osm[k], valid, instances=instance_f1 and task == "builtup")})
         if osm_info is not None and full_resolution_osm:
-            rows += _full_res_osm(st, osm_info, preds, nets, border, log)
+            rows += _full_res_osm(st, osm_info, preds, nets, border, log, instance_f1)
     result = {
         "protocol": "Wald x2 (MTF degradation) on the validation scenes; task masks sigmoid >= 0.5 on the 10 m "
         "bands; references: automatic masks of the real 10 m image (auto) and OSM polygons (osm_10m, osm_5m)",
@@ -299,7 +302,7 @@ def assess_tasks(
     return result
 
 
-def _full_res_osm(st, osm_info, preds, nets, border, log) -> list[dict]:
+def _full_res_osm(st, osm_info, preds, nets, border, log, instance_f1: bool = True) -> list[dict]:
     """Real inputs: task net on the real 10 m image (vs OSM 10 m) and on x2 outputs (vs OSM 5 m)."""
     from ..archs._common import bicubic_upsample
     from ..training.data import make_wald_input
@@ -320,13 +323,13 @@ def _full_res_osm(st, osm_info, preds, nets, border, log) -> list[dict]:
         for k, task in enumerate(TASK_NAMES):
             rows.append({"scene": st.id, "task_net": tname, "input": "hr", "task": task, "reference": "osm_10m_real",
                          **segmentation_scores(m10[k], _crop(torch.from_numpy(o10[task]), border),
-                                               _crop(v10, border), instances=task == "builtup")})
+                                               _crop(v10, border), instances=instance_f1 and task == "builtup")})
         for src, img in ups.items():
             m5 = _crop(_masks(net, img), 2 * border)
             for k, task in enumerate(TASK_NAMES):
                 rows.append({"scene": st.id, "task_net": tname, "input": src, "task": task, "reference": "osm_5m",
                              **segmentation_scores(m5[k], _crop(torch.from_numpy(o5[task]), 2 * border),
-                                                   _crop(v5, 2 * border), instances=task == "builtup")})
+                                                   _crop(v5, 2 * border), instances=instance_f1 and task == "builtup")})
     return rows
 
 

@@ -209,3 +209,25 @@ def test_context_band_is_nearest_filler_and_core_is_exact(pkg):
     np.testing.assert_allclose(band, nearest, rtol=1e-6)
     other = sc.udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov, "size": 10})
     np.testing.assert_array_equal(other.values, full.values)
+
+
+def test_geotiff_out_path_streams_the_same_values(pkg, tmp_path):
+    import rasterio
+
+    da = nearest_resample(random_s2_cube(22, 20, dates=1, seed=4), 2).isel(t=0, drop=True)
+    da.attrs["crs"] = "EPSG:32633"
+    ctx = {"model": str(pkg), "overlap": 16, "size": 24}
+    mem = apply_neighborhood_local(da, UDF_FILE, size=24, overlap=16, context=ctx)
+    tif = apply_neighborhood_local(da, UDF_FILE, size=24, overlap=16, context=ctx, out_path=tmp_path / "o.tif")
+    assert (tmp_path / "o.tif").is_file() and tif.dims == mem.dims
+    assert list(tif.bands.values) == list(mem.bands.values)
+    np.testing.assert_array_equal(tif.values, mem.values)
+    np.testing.assert_allclose(tif.x.values, mem.x.values)
+    np.testing.assert_allclose(tif.y.values, mem.y.values)
+    with rasterio.open(tmp_path / "o.tif") as d:
+        assert d.crs.to_epsg() == 32633 and d.descriptions == tuple(str(b) for b in mem.bands.values)
+        assert d.compression.value == "ZSTD"
+    two = nearest_resample(random_s2_cube(22, 20, dates=2, seed=4), 2)
+    with pytest.raises(ValueError, match="one date"):
+        apply_neighborhood_local(two, UDF_FILE, size=24, overlap=16, context=ctx, out_path=tmp_path / "p.tif")
+    assert not (tmp_path / "p.tif").exists()

@@ -19,8 +19,9 @@ What the back-end does, and this module reproduces (``apply_neighborhood_local``
 
 Chunks run in parallel with dask (``scheduler="threads"``, ``"processes"`` or ``"synchronous"``), a bounded
 number at a time; with ``out_path`` every finished wave of chunks is written straight into a NetCDF file
-(h5netcdf) and the result is returned lazily opened from it, so neither the input (open it lazily, or pass a
-path) nor the output has to fit in memory. ``size`` values below 32 px, which geopyspark refuses, are
+(h5netcdf) — or, for a ``.tif``/``.tiff`` path and a result without a ``t`` dimension longer than 1, into a tiled
+ZSTD GeoTIFF on a writer thread that overlaps the next chunks' computation — and the result is returned lazily
+opened from it, so neither the input (open it lazily, or pass a path) nor the output has to fit in memory. ``size`` values below 32 px, which geopyspark refuses, are
 accepted here for small tests.
 """
 
@@ -176,16 +177,55 @@ def _window(cube: Any, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
     return out
 
 
-class _Sink:
-    """Where cropped chunk results go: an in-memory array or a NetCDF variable written wave by wave."""
+def _crs_of(attrs: Mapping[str, Any], coords: Mapping[str, Any]) -> Any:
+    """The CRS of a cube: ``attrs['crs']`` or a rioxarray ``spatial_ref`` coordinate; None when unknown."""
+    if attrs.get("crs"):
+        return attrs["crs"]
+    ref = coords.get("spatial_ref")
+    if ref is not None:
+        a = getattr(ref, "attrs", {})
+        return a.get("crs_wkt") or a.get("spatial_ref")
+    return None
 
-    def __init__(self, out_path: str | os.PathLike | None) -> None:
+
+class _Sink:
+    """Where cropped chunk results go: an in-memory array, a NetCDF variable written wave by wave, or a GeoTIFF
+    written on a writer thread (at most two blocks queued, so memory stays bounded)."""
+
+    def __init__(self, out_path: str | os.PathLike | None, crs: Any = None) -> None:
         self.out_path = None if out_path is None else Path(out_path)
+        self.geotiff = self.out_path is not None and self.out_path.suffix.lower() in (".tif", ".tiff")
+        self.crs = crs
         self.array: np.ndarray | None = None
         self.file = None
         self.var = None
+        self.writer = None
+        self.pool = None
+        self.pending: list[Any] = []
         self.dims: tuple | None = None
         self.coords: dict | None = None
+
+    def _create_geotiff(self, dims: tuple, shape: tuple, coords: dict) -> None:
+        import concurrent.futures as cf
+
+        from sr_core.superres import GeoTiffWriter
+
+        lead = [d for d in dims[:-2]]
+        if [d for d in lead if d != "bands" and shape[dims.index(d)] != 1]:
+            raise ValueError(f"a GeoTIFF out_path holds one date: the result has dims {dims} {shape}; use a .nc path")
+        if "y" not in coords or "x" not in coords or len(coords["y"]) < 2 or len(coords["x"]) < 2:
+            raise ValueError("a GeoTIFF out_path needs regular y and x coordinates on the cube")
+        from affine import Affine
+
+        y, x = np.asarray(coords["y"], np.float64), np.asarray(coords["x"], np.float64)
+        dy, dx = y[1] - y[0], x[1] - x[0]
+        names = [str(b) for b in coords["bands"]] if "bands" in coords else ["band_1"]
+        self.writer = GeoTiffWriter(
+            self.out_path, height=shape[-2], width=shape[-1],
+            transform=Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2), crs=self.crs,
+            dtype="float32", nodata=float("nan"), band_names=names,
+        )
+        self.pool = cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-sink")
 
     def create(self, dims: tuple, shape: tuple, coords: dict, attrs: dict, name: str) -> None:
         import xarray as xr
@@ -193,6 +233,9 @@ class _Sink:
         self.dims, self.coords, self.name, self.attrs = dims, coords, name, attrs
         if self.out_path is None:
             self.array = np.full(shape, np.nan, dtype=np.float32)
+            return
+        if self.geotiff:
+            self._create_geotiff(dims, shape, coords)
             return
         import h5netcdf
 
@@ -209,6 +252,12 @@ class _Sink:
                 self.var.attrs[k] = v
 
     def write(self, rows: slice, cols: slice, block: np.ndarray) -> None:
+        if self.writer is not None:
+            while len(self.pending) >= 2:
+                self.pending.pop(0).result()
+            b = np.ascontiguousarray(block, dtype=np.float32).reshape((-1,) + block.shape[-2:])
+            self.pending.append(self.pool.submit(self.writer.write, b, (rows.start, rows.stop, cols.start, cols.stop)))
+            return
         target = self.array if self.array is not None else self.var
         target[..., rows, cols] = block
 
@@ -217,10 +266,28 @@ class _Sink:
 
         if self.array is not None:
             return xr.DataArray(self.array, dims=self.dims, coords=self.coords, name=self.name, attrs=self.attrs)
+        if self.writer is not None:
+            for f in self.pending:
+                f.result()
+            self.pool.shutdown(wait=True)
+            self.writer.close()
+            import rioxarray
+
+            da = rioxarray.open_rasterio(self.out_path, chunks={}, masked=False).rename(band="bands")
+            labels = self.coords.get("bands") if self.coords else None
+            da = da.assign_coords(bands=np.asarray(labels) if labels is not None else da["bands"].values)
+            if "bands" not in self.dims:
+                da = da.isel(bands=0, drop=True)
+            return da.rename(self.name)
         self.file.close()
         return xr.open_dataarray(self.out_path, engine="h5netcdf", chunks={})
 
     def abort(self) -> None:
+        if self.writer is not None:
+            for f in self.pending:
+                f.cancel()
+            self.pool.shutdown(wait=True)
+            self.writer.abort()
         if self.file is not None:
             self.file.close()
 
@@ -247,7 +314,8 @@ def apply_neighborhood_local(
     ``"Python"`` (default) or ``"Python-Jep"`` (allows an integer resolution change). ``scheduler``/
     ``num_workers``: dask scheduler for the chunks; at most ``max_pending`` chunks (default
     ``2 * workers``) are in flight before their results are written. ``out_path``: write the result into this
-    NetCDF file and return it lazily opened. Returns the result cube (float32, see the module docstring).
+    NetCDF file (``.nc``) or GeoTIFF (``.tif``/``.tiff``: one date, bands as band descriptions, written on a writer
+    thread) and return it lazily opened. Returns the result cube (float32, see the module docstring).
     """
     import dask
     import xarray as xr
@@ -293,7 +361,7 @@ def apply_neighborhood_local(
         coords["x"] = x0 + dx * np.arange(c0, c1) if has_x else np.arange(c0, c1, dtype=np.float64)
         return dask.delayed(_run_chunk, pure=False)(data, tuple(cube.dims), coords, code, context)
 
-    sink = _Sink(out_path)
+    sink = _Sink(out_path, crs=_crs_of(cube.attrs, cube.coords))
     ratio: int | None = None
     ref_labels: dict | None = None
     pool = _make_pool(scheduler, workers)

@@ -313,7 +313,7 @@ def apply_neighborhood_local(
     ``overlap``: pixels, as an int, ``{"x": .., "y": ..}`` or openEO's list of dicts. ``runtime``:
     ``"Python"`` (default) or ``"Python-Jep"`` (allows an integer resolution change). ``scheduler``/
     ``num_workers``: dask scheduler for the chunks; at most ``max_pending`` chunks (default
-    ``2 * workers``) are in flight before their results are written. ``out_path``: write the result into this
+    ``2 * workers``, 1 with ``"synchronous"``) are in flight before their results are written. ``out_path``: write the result into this
     NetCDF file (``.nc``) or GeoTIFF (``.tif``/``.tiff``: one date, bands as band descriptions, written on a writer
     thread) and return it lazily opened. Returns the result cube (float32, see the module docstring).
     """
@@ -349,7 +349,8 @@ def apply_neighborhood_local(
     x0, dx, has_x = _axis_coords(cube, "x")
     lead_coords = {d: np.asarray(cube.coords[d].values) for d in cube.dims[:-2] if d in cube.coords}
     workers = num_workers or (os.cpu_count() or 1)
-    pending_max = max_pending or 2 * workers
+    # synchronous: one chunk at a time, so its result is written (on the GeoTIFF writer thread) while the next runs
+    pending_max = max_pending or (1 if scheduler == "synchronous" else 2 * workers)
     blocks = [(i, j) for i in range(-(-h // sy)) for j in range(-(-w // sx))]
 
     def task(i: int, j: int) -> Any:

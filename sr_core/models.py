@@ -38,7 +38,7 @@ __all__ = [
     "ModelCard",
     "ModelFileError",
     "Predictor",
-    "SRModel",
+    "SRModel",  # noqa: F822 - provided lazily by __getattr__ (imports torch only when asked)
     "list_models",
     "load_card",
     "load_predictor",

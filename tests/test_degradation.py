@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10, mtf as band_mtf
 from sr_core.degradation import (

@@ -87,6 +87,10 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     card_version: int = CARD_VERSION
+    # Post-processing the Predictor applies after the network (engine-independent, numpy):
+    # {"coarse_projection": {"bands": [...], "factor": 2, "lam": 0.05, "taps": 4}} pulls those output bands towards
+    # degrade(sr) == their native values, read from the nearest-replicated input (sr_core.projection).
+    postprocess: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.bands = list(normalize_band_names(self.bands))
@@ -227,10 +231,13 @@ class Predictor:
         self.engine = engine
         self.device = device
         self.scale = card.scale
-        self.receptive_field = card.receptive_field
-        self.margin = card.margin
         self.bands = tuple(card.bands)
         self.out_bands = tuple(card.out_bands)
+        self._coarse = _coarse_projection(card)
+        extra = self._coarse["reach"] if self._coarse else 0
+        # the tiling margin covers the network and the post-processing (seamless tiles)
+        self.receptive_field = card.receptive_field + 2 * extra
+        self.margin = card.margin + extra
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         lr = np.ascontiguousarray(lr, dtype=np.float32)
@@ -239,7 +246,42 @@ class Predictor:
                 f"model {self.card.name!r} expects (N, {len(self.bands)}, H, W) with bands {list(self.bands)}, "
                 f"got shape {lr.shape}"
             )
-        return self._fn(lr)
+        y = self._fn(lr)
+        if self._coarse:
+            from ._projection_np import project_coarse_bands
+
+            c = self._coarse
+            y = project_coarse_bands(np.asarray(y), lr, channels=c["out_channels"], in_channels=c["in_channels"],
+                                     factor=c["factor"], scale=self.scale, filters=c["filters"])
+        return y
+
+
+def _coarse_projection(card: ModelCard) -> dict[str, Any] | None:
+    """The card's ``postprocess.coarse_projection`` resolved: channels, filters and the reach in input pixels."""
+    spec = (card.postprocess or {}).get("coarse_projection")
+    if not spec:
+        return None
+    from .bands import mtf
+    from ._projection_np import projection_filters
+
+    unknown = sorted(set(spec) - {"bands", "factor", "lam", "taps"})
+    if unknown:
+        raise ModelFileError(f"model card {card.name!r}: unknown coarse_projection keys {unknown}")
+    bands = [normalize_band_names([b])[0] for b in spec["bands"]]
+    missing = [b for b in bands if b not in card.bands or b not in card.out_bands]
+    if missing:
+        raise ModelFileError(f"model card {card.name!r}: coarse_projection bands {missing} are not input and output bands")
+    factor = int(spec.get("factor", 2))
+    filters = projection_filters([mtf(b) for b in bands], factor * card.scale, lam=float(spec.get("lam", 0.05)),
+                                 taps=int(spec.get("taps", 4)))
+    return {
+        "in_channels": [list(card.bands).index(b) for b in bands],
+        "out_channels": [list(card.out_bands).index(b) for b in bands],
+        "factor": factor,
+        "filters": filters,
+        # coarse px the correction reads (filters.radius) + the partial block, in input px
+        "reach": factor * (filters.radius + 1),
+    }
 
 
 _CACHE: dict[tuple, Predictor] = {}

@@ -25,98 +25,30 @@ the border stays within :attr:`ConsistencyProjection.radius` input pixels, the m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConsistencyProjection", "ProjectionFilters", "consistency_projection", "projection_filters"]
+from ._projection_np import (  # noqa: F401 - re-exported: the numpy half (no torch)
+    ProjectionFilters,
+    _correction_radius,
+    consistency_projection_numpy,
+    project_coarse_bands,
+    projection_filters,
+    replicated_phase,
+)
 
-
-@dataclass(frozen=True)
-class ProjectionFilters:
-    """1-D filters of the projection for ``C`` bands: ``psf`` ``(C, k)`` (HR taps, the PSF of ``degrade``),
-    ``inverse`` ``(C, 2 * taps + 1)`` (LR taps of ``(D D^T + lam)^{-1}`` per axis), ``ratio``, ``lam`` and
-    ``truncation`` = max over bands of the energy of the inverse filter outside the kept taps (relative)."""
-
-    psf: np.ndarray
-    inverse: np.ndarray
-    ratio: int
-    lam: float
-    truncation: float
-
-    @property
-    def k(self) -> int:
-        return int(self.psf.shape[1])
-
-    @property
-    def taps(self) -> int:
-        return (int(self.inverse.shape[1]) - 1) // 2
-
-    @property
-    def radius(self) -> int:
-        """LR pixels around an output pixel's own LR pixel that the correction term reads (``lr`` and ``sr``)."""
-        return _correction_radius(self.k, self.ratio, self.taps)
-
-
-def _correction_radius(k: int, ratio: int, taps: int) -> int:
-    """Exact reach, in LR pixels, of ``D^T K (lr - D sr)`` (index arithmetic of the three filters)."""
-    before, off = (k - 1) // 2, (ratio - 1) // 2
-    reach = 0
-    for phase in range(ratio):  # HR pixel j = ratio * 0 + phase, inside LR pixel 0
-        j = phase
-        # D^T: residual samples m with 0 <= j + before - off - ratio * m < k
-        ms = [m for m in range(-k, k + 1) if 0 <= j + before - off - ratio * m < k]
-        for m in ms:
-            for m2 in range(m - taps, m + taps + 1):
-                reach = max(reach, abs(m2))  # lr[m2] itself
-                # D sr at m2 reads HR pixels ratio * m2 + off + t - before, t in [0, k)
-                for t in range(k):
-                    i = ratio * m2 + off + t - before
-                    reach = max(reach, abs(i // ratio))
-    return reach
-
-
-def projection_filters(mtf: Sequence[float], ratio: int, *, lam: float = 0.1, taps: int = 6) -> ProjectionFilters:
-    """The filters of the regularised projection for bands whose PSF has MTF ``mtf`` at the LR Nyquist frequency.
-
-    ``mtf``: one value in (0, 1) per band; ``ratio``: 2, 3 or 4; ``lam`` > 0 (0 = exact projection, allowed but
-    ill-conditioned); ``taps`` >= 1 (the inverse filter has ``2 * taps + 1`` LR taps per axis).
-    """
-    from .degradation import _check_ratio, _kernel_1d, default_psf_size, mtf_to_sigma
-
-    ratio = _check_ratio(ratio)
-    values = [float(m) for m in mtf]
-    if not values or any(not 0 < m < 1 for m in values):
-        raise ValueError(f"mtf must give one value in the open interval (0, 1) per band, got {list(mtf)!r}")
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not (lam >= 0 and math.isfinite(lam)):
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
-    if isinstance(taps, bool) or not isinstance(taps, int) or taps < 1:
-        raise ValueError(f"taps must be an integer >= 1, got {taps!r}")
-    sigmas = [float(mtf_to_sigma(m, ratio)) for m in values]
-    k = max(default_psf_size(s, ratio) for s in sigmas)
-    psf = np.stack([_kernel_1d(torch.tensor(s, dtype=torch.float64), k, torch.float64).numpy() for s in sigmas])
-    n = 1024
-    inverse, worst = [], 0.0
-    for h in psf:
-        ac = np.correlate(h, h, "full")  # lag l = index - (k - 1); D D^T keeps the lags that are multiples of ratio
-        g = np.zeros(n)
-        for idx, v in enumerate(ac):
-            lag = idx - (k - 1)
-            if lag % ratio == 0:
-                g[(lag // ratio) % n] += v
-        spectrum = np.fft.fft(g).real
-        if lam == 0 and spectrum.min() <= 1e-12:
-            raise ValueError("the exact projection (lam=0) is singular for this PSF: use lam > 0")
-        full = np.fft.ifft(1.0 / (spectrum + lam)).real
-        kept = np.array([full[t % n] for t in range(-taps, taps + 1)])
-        worst = max(worst, float(1.0 - (kept**2).sum() / (full**2).sum()))
-        inverse.append(kept)
-    return ProjectionFilters(psf=psf, inverse=np.stack(inverse), ratio=ratio, lam=float(lam), truncation=worst)
+__all__ = [
+    "ConsistencyProjection",
+    "ProjectionFilters",
+    "consistency_projection",
+    "consistency_projection_numpy",
+    "project_coarse_bands",
+    "projection_filters",
+    "replicated_phase",
+]
 
 
 def _sep_conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1) -> torch.Tensor:
@@ -199,3 +131,5 @@ class ConsistencyProjection(nn.Module):
         out = sr.clone()
         out[:, idx] = p
         return out
+
+

@@ -156,3 +156,97 @@ def test_s2fast_projection_untrained_is_projected_bicubic_and_exports(gen, tmp_p
         assert check_onnx_parity(net, path, torch.rand(*shape, generator=gen)) <= 1e-4
     with pytest.raises(ValueError, match="project_mtf"):
         get_arch("s2fast", in_channels=4, scale=2, project_mtf=[0.3] * 5)
+
+
+# ------------------------------------------------------------------------------- numpy twin, coarse bands
+
+from sr_core.projection import consistency_projection_numpy, project_coarse_bands, replicated_phase  # noqa: E402
+
+MTF20 = [mtf(b) for b in ["B05", "B06", "B07", "B8A", "B11", "B12"]]
+
+
+@pytest.mark.parametrize("ratio", [2, 4])
+def test_numpy_twin_equals_torch(ratio):
+    f = projection_filters(MTF20, ratio, lam=0.05, taps=3)
+    rng = np.random.default_rng(ratio)
+    sr, lr = rng.random((2, 6, ratio * 9, ratio * 7)), rng.random((2, 6, 9, 7))
+    ref = consistency_projection(torch.tensor(sr), torch.tensor(lr), mtf=MTF20, ratio=ratio, lam=0.05, taps=3)
+    np.testing.assert_allclose(consistency_projection_numpy(sr, lr, f), ref.numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("phase", [0, 1])
+def test_replicated_phase_tolerates_a_few_broken_blocks_and_refuses_the_rest(phase):
+    rng = np.random.default_rng(phase)
+    a = np.repeat(np.repeat(rng.random((3, 12, 12)), 2, -1), 2, -2)[:, phase:, phase:]
+    assert replicated_phase(a, 2, -2) == phase and replicated_phase(a, 2, -1) == phase
+    a = a.copy()
+    a[0, 5, 5] += 1.0  # a filled nodata pixel breaks one block
+    assert replicated_phase(a, 2, -2) == phase
+    assert replicated_phase(rng.random((3, 20, 20)), 2, -1) is None  # not replicated
+    assert replicated_phase(np.ones((3, 20, 20)), 2, -1) is None  # constant: ambiguous
+
+
+def test_project_coarse_bands_makes_the_native_grid_consistent():
+    # 20 m bands replicated (phase 1) on a 10 m grid, x2 output: afterwards degrade_x4(sr) ~= native values
+    rng = np.random.default_rng(0)
+    native = rng.random((1, 6, 10, 10)).cumsum(-1).cumsum(-2) / 20
+    x = np.repeat(np.repeat(native, 2, -1), 2, -2)[:, :, 1:-1, 1:-1]  # 18 x 18, blocks start at row/col 1
+    sr = np.repeat(np.repeat(x, 2, -1), 2, -2)  # a crude x2 output (36 x 36)
+    f = projection_filters(MTF20, 4, lam=0.0, taps=10)
+    out = project_coarse_bands(sr, x, channels=list(range(6)), factor=2, scale=2, filters=f)
+    # whole native blocks are rows/cols 1..16 of x -> 5 m rows 2..33; compare on the interior of that region
+    d = degrade(torch.tensor(out[:, :, 2:34, 2:34]), 4, mtf=MTF20).numpy()
+    d0 = degrade(torch.tensor(sr[:, :, 2:34, 2:34]), 4, mtf=MTF20).numpy()
+    nat = native[:, :, 1:9, 1:9]
+    inner = (..., slice(2, -2), slice(2, -2))
+    assert np.abs(d - nat)[inner].max() < 1e-3 * np.abs(d0 - nat)[inner].max()
+    np.testing.assert_array_equal(out[:, :, :2], sr[:, :, :2])  # partial blocks untouched
+    with pytest.raises(ValueError, match="ratio"):
+        project_coarse_bands(sr, x, channels=list(range(6)), factor=2, scale=2, filters=projection_filters(MTF20, 2))
+
+
+def test_predictor_with_coarse_projection_is_seamless_and_widens_the_margin(tmp_path):
+    import json
+    import shutil
+
+    from sr_core.models import load_predictor
+    from sr_core.tiling import tiled_apply, whole_apply
+    from udf.testing import make_package
+
+    pkg = tmp_path / "pkg"
+    make_package(pkg, arch="s2fast", weight_std=0.02)
+    card = json.loads((pkg / "card.json").read_text())
+    bands20 = [b for b in card["bands"] if b in ("B05", "B06", "B07", "B8A", "B11", "B12")]
+    plain = load_predictor(pkg)
+    pp = tmp_path / "pp"
+    shutil.copytree(pkg, pp)
+    card["postprocess"] = {"coarse_projection": {"bands": bands20, "factor": 2, "lam": 0.02, "taps": 3}}
+    (pp / "card.json").write_text(json.dumps(card))
+    pred = load_predictor(pp)
+    assert pred.margin > plain.margin and pred.receptive_field == 2 * pred.margin + 1
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.02, 0.4, (1, len(card["bands"]), 70, 66)).astype(np.float32)
+    idx = [card["bands"].index(b) for b in bands20]
+    x[:, idx] = np.repeat(np.repeat(x[:, idx, ::2, ::2], 2, -1), 2, -2)[:, :, :70, :66]
+    whole = whole_apply(pred, x, scale=2, margin=pred.margin)
+    tiled = tiled_apply(pred, x, scale=2, tile=24, margin=pred.margin)
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=2e-5)
+    assert np.abs(whole - whole_apply(plain, x, scale=2, margin=pred.margin)).max() > 1e-4  # it did something
+
+
+def test_numpy_filters_use_the_degradation_psf_and_import_no_torch():
+    import subprocess
+    import sys
+
+    from sr_core.degradation import gaussian_psf_1d, mtf_to_sigma
+
+    for ratio in (2, 4):
+        f = projection_filters(MTF20, ratio, lam=0.02, taps=4)
+        for m, h in zip(MTF20, f.psf):
+            ref = gaussian_psf_1d(mtf_to_sigma(m, ratio), ratio, size=len(h)).numpy()
+            np.testing.assert_allclose(h, ref, rtol=0, atol=1e-15)
+    code = ("import sys; sys.modules['torch'] = None; import numpy as np; "
+            "from sr_core._projection_np import projection_filters, project_coarse_bands; "
+            "f = projection_filters([0.3], 4); x = np.repeat(np.repeat(np.random.rand(1, 1, 8, 8), 2, -1), 2, -2); "
+            "project_coarse_bands(np.random.rand(1, 1, 32, 32), x, channels=[0], factor=2, scale=2, filters=f)")
+    subprocess.run([sys.executable, "-c", code], check=True)

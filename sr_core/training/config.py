@@ -66,6 +66,8 @@ class ModelConfig:
     name: str = "s2sr-x2-10band"
     version: str = "1.0.0"
     bands: list[str] | None = None  # default: the bands of data.task
+    # written into the exported card: post-processing of the Predictor (sr_core.models.ModelCard.postprocess)
+    postprocess: dict[str, Any] = field(default_factory=dict)
 
 
 #: Training tasks: the Wald protocol for each kind of model.

@@ -500,6 +500,7 @@ class Trainer:
             mean=[float(v) for v in st["mean"]],
             std=[float(v) for v in st["std"]],
             description=description,
+            postprocess=dict(self.cfg.model.postprocess or {}),
             training={
                 "config": self.cfg.to_dict(),
                 "checkpoint": checkpoint,

@@ -131,14 +131,19 @@ def _correlate(a: np.ndarray, w: np.ndarray, axis: int, stride: int = 1) -> np.n
     """``out[m] = sum_t a[stride * m + t] * w[..., t]`` along ``axis`` (valid part); ``w`` ``(C, k)`` per channel 1."""
     k = w.shape[-1]
     n = (a.shape[axis] - k) // stride + 1
+    shape = [1] * a.ndim
+    shape[1] = w.shape[0]
     out = None
+    tmp = None
     for t in range(k):
         sl = [slice(None)] * a.ndim
         sl[axis] = slice(t, t + stride * (n - 1) + 1, stride)
-        shape = [1] * a.ndim
-        shape[1] = w.shape[0]
-        term = a[tuple(sl)] * w[:, t].reshape(shape)
-        out = term if out is None else out + term
+        if out is None:
+            out = a[tuple(sl)] * w[:, t].reshape(shape)
+            tmp = np.empty_like(out)
+        else:
+            np.multiply(a[tuple(sl)], w[:, t].reshape(shape), out=tmp)
+            out += tmp
     return out
 
 
@@ -151,10 +156,12 @@ def _transpose_upsample(r: np.ndarray, w: np.ndarray, axis: int, ratio: int, sta
     out = np.zeros(shape, dtype=r.dtype)
     wshape = [1] * r.ndim
     wshape[1] = w.shape[0]
+    tmp = np.empty_like(r)
     for t in range(k):
         sl = [slice(None)] * r.ndim
         sl[axis] = slice(t, t + ratio * (m - 1) + 1, ratio)
-        out[tuple(sl)] += r * w[:, t].reshape(wshape)
+        np.multiply(r, w[:, t].reshape(wshape), out=tmp)
+        out[tuple(sl)] += tmp
     sl = [slice(None)] * r.ndim
     sl[axis] = slice(start, start + n)
     return out[tuple(sl)]
@@ -176,8 +183,9 @@ def consistency_projection_numpy(sr: np.ndarray, lr: np.ndarray, filters: Projec
     before, after, off = (k - 1) // 2, k - 1 - (k - 1) // 2, (ratio - 1) // 2
     d = sr
     for axis in (2, 3):
-        d = _correlate(np.take(_pad_edge(d, axis, before, after), range(off, d.shape[axis] + k - 1), axis=axis),
-                       psf, axis, ratio)
+        sl = [slice(None)] * 4
+        sl[axis] = slice(off, None)
+        d = _correlate(_pad_edge(d, axis, before, after)[tuple(sl)], psf, axis, ratio)
     r = lr - d
     for axis in (2, 3):
         r = _correlate(_pad_edge(r, axis, taps, taps), inv, axis)
@@ -218,15 +226,19 @@ def project_coarse_bands(
     scale: int,
     filters: ProjectionFilters,
     in_channels: list[int] | None = None,
+    inplace: bool = False,
 ) -> np.ndarray:
     """Project the output ``channels`` of ``sr`` ``(N, C, s*H, s*W)`` onto the native values of coarse bands that
     arrive ``factor``-fold nearest-replicated in the model input ``x`` ``(N, C_in, H, W)`` (20 m bands on the 10 m
     grid: ``factor`` 2; ``filters`` for the ratio ``factor * scale``). The replication phase is found per sample
     from the data (:func:`replicated_phase`); whole native blocks are projected, partial blocks at the edges and
     samples without a clear phase are left as they are. ``in_channels``: the same bands' indices in ``x`` (default
-    ``channels``). Returns a new array."""
-    out = np.array(sr, copy=True)
+    ``channels``). Returns a new array, or ``sr`` itself modified with ``inplace=True`` (a writable array)."""
+    out = sr if (inplace and isinstance(sr, np.ndarray) and sr.flags.writeable) else np.array(sr, copy=True)
     src = list(channels) if in_channels is None else list(in_channels)
+    ch: list[int] | slice = list(channels)
+    if ch == list(range(ch[0], ch[0] + len(ch))):
+        ch = slice(ch[0], ch[0] + len(ch))  # a view instead of a fancy-index copy
     ratio = factor * scale
     if filters.ratio != ratio:
         raise ValueError(f"filters are for ratio {filters.ratio}, need factor * scale = {ratio}")
@@ -240,7 +252,7 @@ def project_coarse_bands(
             continue
         native = xs[:, py : py + factor * nb : factor, px : px + factor * mb : factor]
         r0, c0 = scale * py, scale * px
-        sub = out[i, channels, r0 : r0 + ratio * nb, c0 : c0 + ratio * mb]
-        out[i, channels, r0 : r0 + ratio * nb, c0 : c0 + ratio * mb] = consistency_projection_numpy(
+        sub = out[i, ch, r0 : r0 + ratio * nb, c0 : c0 + ratio * mb]
+        out[i, ch, r0 : r0 + ratio * nb, c0 : c0 + ratio * mb] = consistency_projection_numpy(
             sub[None], native[None], filters)[0]
     return out

@@ -252,7 +252,7 @@ class Predictor:
 
             c = self._coarse
             y = project_coarse_bands(np.asarray(y), lr, channels=c["out_channels"], in_channels=c["in_channels"],
-                                     factor=c["factor"], scale=self.scale, filters=c["filters"])
+                                     factor=c["factor"], scale=self.scale, filters=c["filters"], inplace=True)
         return y
 
 

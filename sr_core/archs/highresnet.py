@@ -174,12 +174,16 @@ class HighResNet(nn.Module):
         # at LR). Bicubic(reference) has radius 2 <= that; the median is pointwise.
         self.receptive_field = 2 * (2 * self.num_blocks + 4) + 1
 
+    def _reference(self, lr: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The reference every revisit is encoded against (and the base of the residual): the masked median."""
+        return masked_median(lr, valid)
+
     def forward(self, lr: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         check_lr(lr, self.in_channels, ndim=5)
         valid = revisit_mask(lr, mask)
         # Unusable revisits are replaced by zeros at once: their values (NaN included) never reach the output.
         lr = torch.where(valid[:, :, None, None, None], lr, torch.zeros_like(lr))
-        ref = masked_median(lr, valid)
+        ref = self._reference(lr, valid)
         n, t = lr.shape[:2]
         pairs = torch.cat([lr, ref.unsqueeze(1).expand_as(lr)], dim=2)  # (N, T, 2C, H, W)
         states = self.encoder(pairs.flatten(0, 1))

@@ -40,7 +40,7 @@ from ..archs import get_arch
 from ..bands import mtf as band_mtf
 from ..bands import normalize_band_names
 from ..models import ModelCard, SRModel, save_model_package, sha256_file
-from ..training.config import _check_keys
+from ..training.config import _check_keys, parse_regions, read_yaml_mapping, resolve_config_paths
 from ..training.data import PatchSampler, Region, load_scene_tensors
 from ..training.loop import Trainer, band_statistics
 from .stacks import anchor_first, fill_invalid, simulate_stack
@@ -87,15 +87,7 @@ class MISRDataConfig:
     val_seed: int = 1234
 
     def regions(self, which: str) -> list[Region | str]:
-        out: list[Region | str] = []
-        for item in getattr(self, which):
-            if isinstance(item, str):
-                out.append(item)
-            elif isinstance(item, dict):
-                out.append(Region(**item))
-            else:
-                raise ValueError(f"data.{which}: entries are scene ids or {{scene, y0, y1, x0, x1}}, got {item!r}")
-        return out
+        return parse_regions(getattr(self, which), which)
 
 
 @dataclass
@@ -150,22 +142,12 @@ class MISRTrainConfig:
         mcfg = MISRModelConfig(**m)
         mcfg.bands = list(normalize_band_names(mcfg.bands))
         cfg = cls(model=mcfg, data=MISRDataConfig(**d), stages=stages, **data)
-        if base_dir is not None:
-            if not Path(cfg.data.root).is_absolute():
-                cfg.data.root = str((base_dir / cfg.data.root).resolve())
-            if not Path(cfg.out_dir).is_absolute():
-                cfg.out_dir = str((base_dir / cfg.out_dir).resolve())
+        resolve_config_paths(cfg, base_dir)
         return cfg
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> MISRTrainConfig:
-        import yaml
-
-        with open(path) as f:
-            data = yaml.safe_load(f)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a training config is a YAML mapping")
-        return cls.from_dict(data, base_dir=Path.cwd())
+        return cls.from_dict(read_yaml_mapping(path), base_dir=Path.cwd())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -457,7 +439,6 @@ class MISRTrainer(Trainer):
                validation: dict | None = None, training_extra: dict | None = None) -> ModelCard:
         """Model package: ``model.pt``, ``model.onnx`` (inputs ``lr`` (N, K, C, H, W), ``mask`` (N, K) float 0/1,
         ``K = data.frames`` fixed), ``card.json``/``card.md``."""
-        import platform
 
         st = torch.load(self.out / checkpoint, map_location="cpu", weights_only=False)
         self.model.load_state_dict(st["model"])
@@ -477,14 +458,7 @@ class MISRTrainer(Trainer):
                 "kind": "misr",
                 "frames": d.frames,
                 "anchor": "frame 0 (the clearest revisit unless chosen)",
-                "config": self.cfg.to_dict(),
-                "checkpoint": checkpoint,
-                "steps": st["global_step"],
-                "train_time_s": round(st.get("elapsed", 0.0), 1),
-                "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                            "python": platform.python_version(), "torch": torch.__version__},
-                "train_regions": [s.id for s in self.train_scenes],
-                "val_regions": [s.id for s in self.val_scenes],
+                **self._training_record(st, checkpoint),
                 **(training_extra or {}),
             },
             validation=validation or {},

@@ -52,6 +52,40 @@ LOSS_TERMS = (
 TASK_KEYS = ("model", "tasks", "hard", "layers", "select")
 
 
+def parse_regions(items: list[Any], which: str) -> list[Region | str]:
+    """Config entries of ``data.<which>``: scene ids (str) or ``{scene, y0, y1, x0, x1}`` windows (Region)."""
+    out: list[Region | str] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append(Region(**item))
+        else:
+            raise ValueError(f"data.{which}: entries are scene ids or {{scene, y0, y1, x0, x1}}, got {item!r}")
+    return out
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A training config file: a YAML mapping (``ValueError`` otherwise)."""
+    import yaml
+
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a training config is a YAML mapping")
+    return data
+
+
+def resolve_config_paths(cfg: Any, base_dir: Path | None) -> None:
+    """Make ``cfg.data.root`` and ``cfg.out_dir`` absolute, relative paths taken from ``base_dir`` (None: as given)."""
+    if base_dir is None:
+        return
+    if not Path(cfg.data.root).is_absolute():
+        cfg.data.root = str((base_dir / cfg.data.root).resolve())
+    if not Path(cfg.out_dir).is_absolute():
+        cfg.out_dir = str((base_dir / cfg.out_dir).resolve())
+
+
 def _check_keys(kind: str, data: dict[str, Any], cls: type) -> None:
     valid = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - valid)
@@ -96,15 +130,7 @@ class DataConfig:
             raise ValueError(f"data.task must be one of {sorted(TASKS)}, got {self.task!r}")
 
     def regions(self, which: str) -> list[Region | str]:
-        out: list[Region | str] = []
-        for item in getattr(self, which):
-            if isinstance(item, str):
-                out.append(item)
-            elif isinstance(item, dict):
-                out.append(Region(**item))
-            else:
-                raise ValueError(f"data.{which}: entries are scene ids or {{scene, y0, y1, x0, x1}}, got {item!r}")
-        return out
+        return parse_regions(getattr(self, which), which)
 
 
 @dataclass
@@ -181,22 +207,12 @@ class TrainConfig:
         if mcfg.bands is None:
             mcfg.bands = list(TASKS[dcfg.task]["bands"])
         cfg = cls(model=mcfg, data=dcfg, stages=stages, **data)
-        if base_dir is not None:
-            if not Path(cfg.data.root).is_absolute():
-                cfg.data.root = str((base_dir / cfg.data.root).resolve())
-            if not Path(cfg.out_dir).is_absolute():
-                cfg.out_dir = str((base_dir / cfg.out_dir).resolve())
+        resolve_config_paths(cfg, base_dir)
         return cfg
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        import yaml
-
-        path = Path(path)
-        with open(path) as f:
-            data = yaml.safe_load(f)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a training config is a YAML mapping")
+        data = read_yaml_mapping(path)
         # relative paths in a config are relative to the current directory (like every CLI path)
         return cls.from_dict(data, base_dir=Path.cwd())
 

@@ -501,20 +501,24 @@ class Trainer:
             std=[float(v) for v in st["std"]],
             description=description,
             postprocess=dict(self.cfg.model.postprocess or {}),
-            training={
-                "config": self.cfg.to_dict(),
-                "checkpoint": checkpoint,
-                "steps": st["global_step"],
-                "train_time_s": round(st.get("elapsed", 0.0), 1),
-                "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                            "python": platform.python_version(), "torch": torch.__version__},
-                "train_regions": [s.id for s in self.train_scenes],
-                "val_regions": [s.id for s in self.val_scenes],
-                **(training_extra or {}),
-            },
+            training={**self._training_record(st, checkpoint), **(training_extra or {})},
             validation=validation or {},
         )
         return save_model_package(self.model, card, out_dir)
+
+    def _training_record(self, st: dict[str, Any], checkpoint: str) -> dict[str, Any]:
+        """The model card's ``training`` entries every exported run has: config, checkpoint, steps, time, machine,
+        train and validation regions."""
+        return {
+            "config": self.cfg.to_dict(),
+            "checkpoint": checkpoint,
+            "steps": st["global_step"],
+            "train_time_s": round(st.get("elapsed", 0.0), 1),
+            "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                        "python": platform.python_version(), "torch": torch.__version__},
+            "train_regions": [s.id for s in self.train_scenes],
+            "val_regions": [s.id for s in self.val_scenes],
+        }
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,

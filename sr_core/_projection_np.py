@@ -198,18 +198,16 @@ def replicated_phase(a: np.ndarray, factor: int, axis: int, *, tolerance: float 
     """Phase of ``factor``-fold nearest replication of ``a`` along ``axis``: the phase whose blocks hold the fewest
     differing neighbour pairs, if at most ``tolerance`` of the pairs inside its blocks differ (filled nodata holes
     break a few blocks) and no other phase does as well; else None (not replicated, or ambiguous: constant data)."""
+    from .cube import replication_mismatches  # the differing pairs inside the blocks of each phase
+
     axis = axis % a.ndim
     n = a.shape[axis]
     if n < 2 * factor:
         return None
-    diff = np.diff(a, axis=axis) != 0
-    other = tuple(d for d in range(a.ndim) if d != axis)
-    per = np.count_nonzero(diff, axis=other)  # pair (i-1, i) for i = 1..n-1
+    bad = replication_mismatches(np.ascontiguousarray(a), factor, axis)
     residue = np.arange(1, n) % factor
-    by = np.bincount(residue, weights=per, minlength=factor)
-    pairs = np.bincount(residue, minlength=factor) * (diff.size // (n - 1))
-    inside = [(by.sum() - by[p], pairs.sum() - pairs[p]) for p in range(factor)]
-    frac = [bad / max(tot, 1) for bad, tot in inside]
+    pairs = np.bincount(residue, minlength=factor) * (a.size // n)  # neighbour pairs (i-1, i) by i mod factor
+    frac = [bad[p] / max(int(pairs.sum() - pairs[p]), 1) for p in range(factor)]
     best = int(np.argmin(frac))
     others = [f for p, f in enumerate(frac) if p != best]
     if frac[best] <= tolerance and all(f > 2 * frac[best] + 1e-12 and f > tolerance for f in others):

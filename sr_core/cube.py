@@ -820,10 +820,15 @@ class MISRPredictor:
         self.frames = frames
         self.fixed = fixed
         self.scale = int(card.scale)
-        self.receptive_field = int(card.receptive_field)
-        self.margin = int(card.margin)
         self.bands = tuple(card.bands)
         self.out_bands = tuple(card.out_bands)
+        from .models import _coarse_projection
+
+        # the card's post-processing (a misr_sisr package takes over its single-image model's) runs on the anchor
+        self._coarse = _coarse_projection(card)
+        extra = self._coarse["reach"] if self._coarse else 0
+        self.receptive_field = int(card.receptive_field) + 2 * extra
+        self.margin = int(card.margin) + extra
 
     def __call__(self, lr: np.ndarray, mask: np.ndarray) -> np.ndarray:
         lr = np.ascontiguousarray(lr, dtype=np.float32)
@@ -842,7 +847,15 @@ class MISRPredictor:
             pad = self.frames - t
             lr = np.concatenate([lr, np.zeros(lr.shape[:1] + (pad,) + lr.shape[2:], np.float32)], axis=1)
             mask = np.concatenate([mask, np.zeros((mask.shape[0], pad), bool)], axis=1)
-        return self._fn(lr, mask)
+        y = self._fn(lr, mask)
+        if self._coarse:
+            from ._projection_np import project_coarse_bands
+
+            c = self._coarse
+            y = project_coarse_bands(np.asarray(y), np.ascontiguousarray(lr[:, 0]), channels=c["out_channels"],
+                                     in_channels=c["in_channels"], factor=c["factor"], scale=self.scale,
+                                     filters=c["filters"], inplace=True)
+        return y
 
 
 _MISR_CACHE: dict[tuple, MISRPredictor] = {}

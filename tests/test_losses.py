@@ -594,6 +594,29 @@ def test_dice_closed_forms():
     assert L.dice_loss(empty, empty).item() == 0.0
 
 
+def test_pooled_dice_is_one_dice_over_the_batch(gen):
+    # sample 0 holds the class, sample 1 does not: per-sample Dice punishes the faint prediction of sample 1 with
+    # a loss of 1; pooled, it only adds its small mass to the denominator of one Dice per class
+    t = torch.zeros(2, 1, 4, 4, dtype=torch.float64)
+    t[0, 0, :2] = 1
+    p = t.clone()
+    p[1] = 0.01
+    eps = 1e-9
+    per = L.dice_loss(p, t, eps=eps, reduction="none")
+    assert per[0, 0].item() == pytest.approx(0.0, abs=1e-9) and per[1, 0].item() == pytest.approx(1.0, abs=1e-6)
+    pooled = L.dice_loss(p, t, eps=eps, reduction="none", pooled=True)
+    assert pooled.shape == (1, 1)
+    assert pooled.item() == pytest.approx(1 - 2 * 8 / (8 + 0.16 + 8), abs=1e-9)  # closed form
+    # pooled == the per-sample Dice of the batch laid side by side as one image
+    q = rand(gen, 3, 2, 5, 5, dtype=torch.float64)
+    u = rand(gen, 3, 2, 5, 5, dtype=torch.float64)
+    side = lambda x: x.permute(1, 2, 0, 3).reshape(1, 2, 5, 15)  # noqa: E731
+    torch.testing.assert_close(L.dice_loss(q, u, pooled=True), L.dice_loss(side(q), side(u)))
+    torch.testing.assert_close(L.DiceLoss(pooled=True)(q, u), L.dice_loss(q, u, pooled=True))
+    with pytest.raises(ValueError, match="pooled"):
+        L.dice_loss(q, u, pooled=1)
+
+
 def test_dice_mask_and_gradcheck(gen):
     p = rand(gen, 2, 3, 5, 5, dtype=torch.float64).softmax(dim=1)
     labels = torch.randint(0, 3, (2, 5, 5), generator=gen)

@@ -65,6 +65,31 @@ def test_methods_on_one_stack(gen):
     assert seen[-1].tolist() == [[True, False, True, False]]
 
 
+def test_ten_band_misr_gets_the_single_image_input_of_the_anchor_in_every_frame(gen):
+    hr10, hr20, lr, pm = _stack(gen)
+    got = {}
+
+    class TenBand:  # a 10-band MISR model (misr_sisr): the single-image model on frame 0
+        bands = tuple(B4 + ["B05", "B06", "B07", "B8A", "B11", "B12"])
+
+        def __call__(self, x, mask):
+            got["misr"] = x.copy()
+            return bicubic_upsample(torch.from_numpy(x[:, 0]), 2).numpy()
+
+    def sisr(x):
+        got["sisr"] = x.copy()
+        return bicubic_upsample(torch.from_numpy(x), 2).numpy()
+
+    r = evaluate_stack(hr10, hr20, lr, pm, 0.001, misr=TenBand(), sisr=sisr, misr_margin=0, sisr_margin=0,
+                       methods=("misr", "sisr"))
+    x = got["misr"]
+    assert x.shape == (1, lr.shape[0], 10, 16, 16)
+    np.testing.assert_array_equal(x[:, 0], got["sisr"])  # frame 0 = exactly the single-image input
+    for k in range(1, lr.shape[0]):  # every frame carries the anchor's 20 m bands
+        np.testing.assert_array_equal(x[:, k, 4:], x[:, 0, 4:])
+    np.testing.assert_allclose(r["misr"]["cpsnr"], r["sisr"]["cpsnr"], rtol=0, atol=1e-9)  # 10 m bands scored
+
+
 def test_report_files(tmp_path):
     res = {"model": "m", "model_version": "1", "engine": "onnx", "scenes": ["a"],
            "protocol": {"frames": 8, "stacks_per_scene": 1, "patch_10m_px": 64, "seed": 0, "metrics": "x",

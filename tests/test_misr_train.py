@@ -54,7 +54,8 @@ def test_config_and_dispatch(tmp_path):
     assert is_misr_config(cfg_path)
     assert not is_misr_config(REPO / "configs" / "s2sr-x2-10band-base.yaml")
     cfg = MISRTrainConfig.from_yaml(cfg_path)
-    assert cfg.model.arch == "highresnet_anchor" and cfg.model.bands == B4 and cfg.data.frames == 8
+    assert cfg.model.arch == "misr_sisr" and cfg.model.bands == B4 + ["B05", "B06", "B07", "B8A", "B11", "B12"]
+    assert cfg.model.sisr_from == "s2sr-x2-10band" and cfg.data.frames == 8
     with pytest.raises(ValueError, match="unknown data config keys"):
         MISRTrainConfig.from_dict({"model": {"arch": "highresnet", "arch_kwargs": {}}, "data": {"bogus": 1},
                                    "stages": []})

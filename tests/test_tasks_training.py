@@ -87,6 +87,22 @@ def test_dice_term_gradient_reaches_sr_only(tmp_path, task_net_dir):
     torch.testing.assert_close(loss.detach(), want.mean(), rtol=1e-5, atol=1e-6)
 
 
+def test_pooled_dice_stage_uses_one_dice_per_task_over_the_batch(tmp_path, task_net_dir, monkeypatch):
+    import sr_core.losses as losses
+
+    seen = []
+    real = losses.task_dice_loss
+
+    def spy(*a, **kw):
+        seen.append(kw.get("pooled"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(losses, "task_dice_loss", spy)
+    cfg = tiny_config(tmp_path, stages=_stage({"l1": 1.0, "dice": 0.1}, task={"model": task_net_dir, "pooled": True}))
+    tr = train(TrainConfig.from_dict(cfg), progress=False, log=None)
+    assert tr.global_step == 3 and seen == [True] * 3
+
+
 def test_select_batch_keeps_most_task_relevant_patches():
     from sr_core.training.data import WaldBatch
 

@@ -261,3 +261,45 @@ def test_misr_process_graph(hrn):
     assert extra["anchor"] == "latest" and opts.model == "tiny-highresnet-x2"
     with pytest.raises(ValueError, match="misr=True"):
         build_process_graph(**aoi, model=hrn, anchor="latest")
+
+
+@pytest.fixture(scope="session")
+def misr_sisr_pkgs(tmp_path_factory) -> tuple[Path, Path]:
+    """A random 10-band ``misr_sisr`` package and the single-image package made of its ``sisr`` part."""
+    import torch
+
+    from sr_core.models import ModelCard, SRModel, load_torch_model, save_model_package
+
+    root = tmp_path_factory.mktemp("misr_models")
+    sk = {"in_channels": 10, "scale": 2, "num_features": 8, "num_blocks": 1}
+    make_package(root / "tiny-misr-sisr", arch="misr_sisr", seed=9, frames=4,
+                 arch_kwargs={"num_features": 6, "num_blocks": 1, "sisr_kwargs": sk})
+    model, card = load_torch_model(root / "tiny-misr-sisr")
+    single = SRModel(model.net.sisr, card.mean, card.std, list(range(10))).eval()
+    scard = ModelCard(name="tiny-misr-sisr-single", version="0.0-random", arch="s2fast", arch_kwargs=sk,
+                      bands=card.bands, out_bands=card.out_bands, scale=2, input_resolution_m=10.0,
+                      receptive_field=int(model.net.sisr.receptive_field), mean=card.mean, std=card.std,
+                      description="The single-image part of tiny-misr-sisr.")
+    with torch.no_grad():
+        save_model_package(single, scard, root / "tiny-misr-sisr-single", export_onnx_file=False)
+    return root / "tiny-misr-sisr", root / "tiny-misr-sisr-single"
+
+
+@pytest.mark.parametrize("mode", ["upscale", "resampled"])
+def test_ten_band_misr_sisr_gives_the_single_image_20m_bands_of_the_anchor(misr_sisr_pkgs, mode):
+    misr_pkg, single_pkg = misr_sisr_pkgs
+    da = cube(21, dates=3, h=24, w=24)
+    if mode == "resampled":
+        da = nearest_resample(da, 2)
+    ctx = {"model": str(misr_pkg), "mode": mode, "engine": "torch"}
+    out = sc.misr_udf_apply(da, ctx)
+    assert out.shape[:2] == (1, 10) and list(out.bands.values) == list(da.bands.values[:10])
+    anchor = da.sel(t=out.t.values).drop_sel(bands="SCL")
+    from sr_core.models import load_predictor
+
+    one = sc.superresolve_dataarray(anchor, predictor=load_predictor(str(single_pkg), engine="torch"),
+                                    mode=mode)
+    np.testing.assert_allclose(out.values[:, 4:], one.values[:, 4:], rtol=0, atol=0.05)  # DN
+    assert np.abs(out.values[:, :4] - one.values[:, :4]).max() > 1.0  # the revisits change the 10 m bands
+    onnx = sc.misr_udf_apply(da, {**ctx, "engine": "onnx"})
+    assert np.abs(onnx.values - out.values).max() <= 1e-4 * DN

@@ -17,7 +17,7 @@ from sr_core.bands import MODEL_BANDS_10
 
 __all__ = ["make_package", "random_s2_cube", "nearest_resample", "MISR_ARCHS"]
 
-MISR_ARCHS = ("highresnet", "highresnet_anchor", "rams")
+MISR_ARCHS = ("highresnet", "highresnet_anchor", "misr_sisr", "rams")
 
 
 def make_package(

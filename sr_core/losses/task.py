@@ -62,21 +62,30 @@ def dice_loss(
     mask: torch.Tensor | None = None,
     eps: float = 1e-6,
     reduction: str = "mean",
+    pooled: bool = False,
 ) -> torch.Tensor:
     """Soft Dice loss per sample and class: ``1 - (2 sum p t + eps) / (sum p + sum t + eps)`` over valid pixels.
 
     ``pred_probs`` ``(N, C, H, W)`` class probabilities (softmax over C, or per-class sigmoid); ``target``
     probabilities / one-hot / bool of the same shape or integer labels ``(N, H, W)``. A class absent from both
     (or with no valid pixel) gives 0. ``"none"`` -> ``(N, C)``; ``"mean"`` -> mean over samples and classes.
+    ``pooled=True``: the sums run over the whole batch as well (one Dice per class, ``"none"`` -> ``(1, C)``), so a
+    patch without the class does not get a Dice of its own; in a per-sample Dice such a patch can only lower its
+    loss by pushing faint probabilities to 0 or (against a soft target) towards its tiny target mass.
     """
     check_image("pred_probs", pred_probs)
     check_reduction(reduction)
     eps = check_positive("eps", eps)
+    if not isinstance(pooled, bool):
+        raise ValueError(f"pooled must be a bool, got {pooled!r}")
     t = _as_target(target, pred_probs)
     m = expand_mask(mask, pred_probs.shape)
     p, t = apply_mask(pred_probs, m), apply_mask(t, m)
-    inter = (p * t).sum(dim=(-2, -1))
-    total = p.sum(dim=(-2, -1)) + t.sum(dim=(-2, -1))
+    dims = (0, -2, -1) if pooled else (-2, -1)
+    inter = (p * t).sum(dim=dims, keepdim=False)
+    total = p.sum(dim=dims) + t.sum(dim=dims)
+    if pooled:
+        inter, total = inter[None], total[None]
     loss = 1.0 - (2.0 * inter + eps) / (total + eps)
     return loss if reduction == "none" else loss.mean()
 
@@ -100,8 +109,10 @@ def task_dice_loss(
     mask: torch.Tensor | None = None,
     eps: float = 1e-6,
     reduction: str = "mean",
+    pooled: bool = False,
 ) -> torch.Tensor:
-    """Dice between the frozen ``task_model``'s probabilities on ``sr`` and its prediction on ``hr``.
+    """Dice between the frozen ``task_model``'s probabilities on ``sr`` and its prediction on ``hr``
+    (``pooled``: one Dice per class over the whole batch, :func:`dice_loss`).
 
     ``activation`` turns the model output into probabilities: "softmax" (over dim 1), "sigmoid" or "none"
     (the model already returns probabilities). Target: soft probabilities of ``task_model(hr)`` by default;
@@ -129,21 +140,22 @@ def task_dice_loss(
             else:
                 target = (target >= threshold).to(pred.dtype)
     om = None if m is None else resize_mask(m, tuple(pred.shape[-2:]))
-    return dice_loss(pred, target, mask=om, eps=eps, reduction=reduction)
+    return dice_loss(pred, target, mask=om, eps=eps, reduction=reduction, pooled=pooled)
 
 
 class DiceLoss(nn.Module):
     """``nn.Module`` wrapper of :func:`dice_loss`."""
 
-    def __init__(self, *, eps: float = 1e-6, reduction: str = "mean") -> None:
+    def __init__(self, *, eps: float = 1e-6, reduction: str = "mean", pooled: bool = False) -> None:
         super().__init__()
         self.eps = check_positive("eps", eps)
         self.reduction = check_reduction(reduction)
+        self.pooled = pooled
 
     def forward(
         self, pred_probs: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return dice_loss(pred_probs, target, mask=mask, eps=self.eps, reduction=self.reduction)
+        return dice_loss(pred_probs, target, mask=mask, eps=self.eps, reduction=self.reduction, pooled=self.pooled)
 
 
 class TaskDiceLoss(nn.Module):

@@ -113,6 +113,19 @@ def _register_mean_bicubic(lr: torch.Tensor, pmask: torch.Tensor, fmask: torch.T
     return out
 
 
+def _ten_band(misr: Any) -> bool:
+    return len(getattr(misr, "bands", ())) == len(BANDS_10M) + len(BANDS_20M)
+
+
+def _with_20m(lr: torch.Tensor, lr40: torch.Tensor) -> torch.Tensor:
+    """``lr`` ``(N, K, 4, h, w)`` + 20 m bands ``lr40`` ``(N, 6, h/2, w/2)`` or per frame ``(N, K, 6, h/2, w/2)``:
+    the 10-band model input layout per frame (20 m bands nearest-replicated onto the frame grid)."""
+    up = lr40.float().repeat_interleave(2, -2).repeat_interleave(2, -1)
+    if up.ndim == 4:
+        up = up[:, None].expand(-1, lr.shape[1], -1, -1, -1)
+    return torch.cat([lr.float(), up], dim=2)
+
+
 def evaluate_stack(
     hr10: torch.Tensor, hr20: torch.Tensor, lr: torch.Tensor, pmask: torch.Tensor, noise_std: float, *,
     misr: Callable, sisr: Callable | None, misr_margin: int, sisr_margin: int, scale: int = 2,
@@ -135,9 +148,17 @@ def evaluate_stack(
     amask = pm[0][None, None]
     res: dict[str, dict[str, np.ndarray]] = {}
 
+    lr40 = None
+    if "sisr" in methods or _ten_band(misr):
+        g = torch.Generator().manual_seed(0)
+        lr40 = degrade(hr20[None].float(), 2, bands=list(BANDS_20M), noise_std=float(noise_std), generator=g)
+    # a 10-band MISR model (misr_sisr) gets every frame in the 10-band input layout with the anchor's 20 m bands
+    # (the same Wald input as the single-image model; the revisits' copies are not read by the network)
+    m_in = _with_20m(filled, lr40) if _ten_band(misr) else filled
+
     def run_misr(fm: torch.Tensor) -> torch.Tensor:
-        y = _pad_run(lambda x: misr(x, fm.numpy()), filled.numpy(), misr_margin, scale, 5)
-        return torch.from_numpy(np.asarray(y))
+        y = _pad_run(lambda x: misr(x, fm.numpy()), m_in.numpy(), misr_margin, scale, 5)
+        return torch.from_numpy(np.asarray(y))[:, : len(BANDS_10M)]
 
     for meth in methods:
         if meth == "misr":
@@ -152,8 +173,6 @@ def evaluate_stack(
         elif meth == "sisr":
             if sisr is None:
                 continue
-            g = torch.Generator().manual_seed(0)
-            lr40 = degrade(hr20[None].float(), 2, bands=list(BANDS_20M), noise_std=float(noise_std), generator=g)
             x = model_input_10band(filled[0, 0][None].float(), lr40)
             sr = torch.from_numpy(np.asarray(_pad_run(sisr, x.numpy(), sisr_margin, scale, 4)))[:, :4]
         elif meth == "bicubic":
@@ -217,8 +236,10 @@ def real_series_check(
         pm = lvalid[idx][None]
         filled, fmask, any_valid = fill_invalid(lr, pm)
         fm_np = fmask.numpy()
-        y_m = torch.from_numpy(np.asarray(_pad_run(lambda x, fm=fm_np: misr(x, fm), filled.numpy(), misr_margin,
-                                                   scale, 5)))
+        # a 10-band model: each date with its own 20 m bands (degraded), as a back-end delivers them
+        m_in = _with_20m(filled, lr40[idx][None]) if _ten_band(misr) else filled
+        y_m = torch.from_numpy(np.asarray(_pad_run(lambda x, fm=fm_np: misr(x, fm), m_in.numpy(), misr_margin,
+                                                   scale, 5)))[:, : len(BANDS_10M)]
         hmask = (valid10[a] & any_valid[0].repeat_interleave(scale, 0).repeat_interleave(scale, 1))[None, None]
         row: dict[str, Any] = {"anchor": dates[a]}
         row["misr"] = {k: np.asarray(v).tolist() for k, v in score(y_m, h10[a][None], hmask).items()}

@@ -59,6 +59,7 @@ __all__ = [
 
 MISR_LOSS_TERMS = ("l1", "cl1", "cmse", "consistency", "shiftnet")
 _BANDS_10M = ("B02", "B03", "B04", "B08")
+_BANDS_20M = ("B05", "B06", "B07", "B8A", "B11", "B12")
 
 
 @dataclass
@@ -68,6 +69,9 @@ class MISRModelConfig:
     name: str = "s2sr-misr-x2"
     version: str = "1.0.0"
     bands: list[str] = field(default_factory=lambda: list(_BANDS_10M))
+    # misr_sisr: the single-image package whose weights fill ``net.sisr`` (frozen) and whose band statistics,
+    # input/output bands and post-processing the MISR package takes over
+    sisr_from: str | None = None
 
 
 @dataclass
@@ -175,15 +179,23 @@ def make_batch(
     stack: dict[str, Any],
     mtf_jitter: float = 0.0,
     drop_frames: int = 0,
+    hr20: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Simulated stacks of the HR crops ``hr`` ``(N, C, H, W)``, anchor first, ready for the network.
 
     Returns ``lr`` ``(N, K, C, h, w)`` (cloudy pixels filled), ``frame_mask`` ``(N, K)`` bool, ``pixel_mask``
     ``(N, K, h, w)`` (clear pixels), ``any_valid`` ``(N, h, w)``, ``anchor`` ``(N, C, h, w)`` (NaN where cloudy),
-    ``hr``. Draw order per sample: MTF jitter, the stack (:func:`simulate_stack`), then the dropped frames.
+    ``anchor_noise`` ``(N,)`` (noise std of the anchor frame), ``hr``. Draw order per sample: MTF jitter, the stack
+    (:func:`simulate_stack`), then the dropped frames.
+
+    ``hr20`` ``(N, 6, H/2, W/2)`` (the crops' 20 m bands, ``BANDS_20M`` order): the stack gets the 10-band model
+    input layout (:func:`sr_core.degradation.model_input_10band`): every frame's channels ``C..C+5`` hold the
+    anchor's 20 m bands, degraded by ``scale`` (the Wald input of the single-image model, with the anchor's noise
+    level, drawn after the dropped frames) and nearest-replicated onto the frame grid. The single-image part of a
+    ``misr_sisr`` network reads them on the anchor only; ``anchor`` keeps the ``C`` fused bands.
     """
     base = torch.tensor([band_mtf(b) for b in bands], dtype=torch.float64)
-    lrs, masks, anchors = [], [], []
+    lrs, masks, anchors, noise = [], [], [], []
     for i in range(hr.shape[0]):
         u = (torch.rand(len(bands), generator=generator, dtype=torch.float64) * 2 - 1) * mtf_jitter
         m = (base * (1 + u)).clamp(0.02, 0.98)
@@ -191,6 +203,7 @@ def make_batch(
         lrs.append(st.lr)
         masks.append(st.mask)
         anchors.append(st.anchor)
+        noise.append(float(st.noise_std[st.anchor]))
     lr, pmask = anchor_first(torch.stack(lrs), torch.stack(masks), torch.tensor(anchors))
     anchor = lr[:, 0].clone()
     filled, fmask, any_valid = fill_invalid(lr, pmask)
@@ -204,8 +217,19 @@ def make_batch(
         pm = pmask & fmask[:, :, None, None]
         pm[:, 0] = pmask[:, 0]
         filled, _, any_valid = fill_invalid(torch.where(pm[:, :, None], lr, torch.nan), pm)
+    if hr20 is not None:
+        from ..degradation import degrade
+
+        if hr20.ndim != 4 or hr20.shape[0] != hr.shape[0] or hr20.shape[1] != len(_BANDS_20M) or \
+                tuple(hr20.shape[-2:]) != (hr.shape[-2] // 2, hr.shape[-1] // 2):
+            raise ValueError(f"hr20 must be (N, 6, H/2, W/2) = {(hr.shape[0], 6, hr.shape[-2] // 2, hr.shape[-1] // 2)}"
+                             f", got {tuple(hr20.shape)}")
+        lr40 = torch.cat([degrade(hr20[i : i + 1].to(hr.dtype), scale, bands=list(_BANDS_20M), noise_std=noise[i],
+                                  generator=generator) for i in range(hr.shape[0])])
+        up = lr40.repeat_interleave(2, -2).repeat_interleave(2, -1)  # 40 m -> the 20 m frame grid
+        filled = torch.cat([filled, up[:, None].expand(-1, filled.shape[1], -1, -1, -1)], dim=2)
     return {"lr": filled, "frame_mask": fmask, "pixel_mask": pmask, "any_valid": any_valid, "anchor": anchor,
-            "hr": hr}
+            "anchor_noise": torch.tensor(noise, dtype=torch.float64), "hr": hr}
 
 
 def misr_forward(model: SRModel, lr: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
@@ -265,19 +289,28 @@ class MISRTrainer(Trainer):
         torch.manual_seed(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         bands = list(cfg.model.bands)
-        if bands != list(_BANDS_10M):
-            raise ValueError(f"model.bands: MISR training crops the 10 m bands {list(_BANDS_10M)}, got {bands}")
+        if bands not in (list(_BANDS_10M), list(_BANDS_10M + _BANDS_20M)):
+            raise ValueError(f"model.bands: MISR training takes the 10 m bands {list(_BANDS_10M)} or the 10-band "
+                             f"model input {list(_BANDS_10M + _BANDS_20M)}, got {bands}")
         self.bands = bands
+        self.fused = list(_BANDS_10M)  # the bands simulated as revisits and scored
+        self.ten_band = len(bands) == 10
         root = cfg.data.root
         self.train_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("train")]
         self.val_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("val")]
         if not self.train_scenes:
             raise ValueError("data.train lists no scene")
         self.task = "misr"
-        self.mean, self.std = band_statistics(self.train_scenes, "x4_rgbn")
+        self.mean, self.std = band_statistics(self.train_scenes, "x2_10band" if self.ten_band else "x4_rgbn")
         net = get_arch(cfg.model.arch, **cfg.model.arch_kwargs)
         if getattr(net, "in_channels", None) != len(bands):
             raise ValueError(f"arch_kwargs need in_channels={len(bands)} (model.bands), got {net.in_channels}")
+        if self.ten_band and cfg.model.arch != "misr_sisr":
+            raise ValueError(f"model.bands: 10 bands need arch 'misr_sisr' (the revisits' 20 m bands are not "
+                             f"simulated), got {cfg.model.arch!r}")
+        self.sisr_card = None
+        if cfg.model.sisr_from:
+            self.mean, self.std = self._load_sisr(net, cfg.model.sisr_from)
         self.scale = int(net.scale)
         self.model = SRModel(net, self.mean, self.std, list(range(len(bands))))
         if cfg.init_from:
@@ -295,11 +328,38 @@ class MISRTrainer(Trainer):
         self._d_opt = None
         self._val_batches: list[dict[str, torch.Tensor]] | None = None
 
-    def _batch(self, sampler: PatchSampler, generator: torch.Generator, n: int) -> dict[str, torch.Tensor]:
-        hr = torch.stack([sampler._draw_one()[0] for _ in range(n)])
+    def _load_sisr(self, net: nn.Module, name: str) -> tuple[list[float], list[float]]:
+        """Fill ``net.sisr`` with a single-image package's weights and freeze it; its band statistics."""
+        from ..models import load_torch_model
+
+        if self.cfg.model.arch != "misr_sisr":
+            raise ValueError(f"model.sisr_from needs arch 'misr_sisr', got {self.cfg.model.arch!r}")
+        sm, card = load_torch_model(name)
+        kw = self.cfg.model.arch_kwargs
+        want = dict(kw.get("sisr_kwargs") or {})
+        if card.arch != kw.get("sisr_arch", "s2fast") or card.arch_kwargs != want:
+            raise ValueError(f"model.sisr_from {name!r} is {card.arch} {card.arch_kwargs}; arch_kwargs say "
+                             f"sisr_arch={kw.get('sisr_arch', 's2fast')!r} sisr_kwargs={want}")
+        if list(card.bands) != self.bands or list(card.out_bands) != self.bands:
+            raise ValueError(f"model.sisr_from {name!r} has bands {card.bands} -> {card.out_bands}, "
+                             f"model.bands is {self.bands}")
+        net.sisr.load_state_dict(sm.net.state_dict())
+        net.sisr.requires_grad_(False)
+        self.sisr_card = card
+        return [float(v) for v in card.mean], [float(v) for v in card.std]
+
+    def _make_batch(self, hr: torch.Tensor, hr20: torch.Tensor, generator: torch.Generator, *, mtf_jitter: float,
+                    drop_frames: int) -> dict[str, torch.Tensor]:
         d = self.cfg.data
-        return make_batch(hr, generator=generator, bands=self.bands, frames=d.frames, scale=self.scale,
-                          stack=d.stack, mtf_jitter=d.mtf_jitter, drop_frames=d.drop_frames)
+        return make_batch(hr, generator=generator, bands=self.fused, frames=d.frames, scale=self.scale,
+                          stack=d.stack, mtf_jitter=mtf_jitter, drop_frames=drop_frames,
+                          hr20=hr20 if self.ten_band else None)
+
+    def _batch(self, sampler: PatchSampler, generator: torch.Generator, n: int) -> dict[str, torch.Tensor]:
+        pairs = [sampler._draw_one() for _ in range(n)]
+        hr, hr20 = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+        d = self.cfg.data
+        return self._make_batch(hr, hr20, generator, mtf_jitter=d.mtf_jitter, drop_frames=d.drop_frames)
 
     def validation_batches(self) -> list[dict[str, torch.Tensor]]:
         """Fixed validation stacks (``val_stacks`` per scene, seed ``val_seed``, no dropped frames)."""
@@ -310,10 +370,9 @@ class MISRTrainer(Trainer):
                 sampler = PatchSampler([sc], patch=self.cfg.data.val_patch, batch_size=1, generator=g,
                                        random_degradation=False, min_structure=self.cfg.data.min_structure,
                                        task="x4_rgbn")
-                hr = torch.stack([sampler._draw_one()[0] for _ in range(self.cfg.data.val_stacks)])
-                d = self.cfg.data
-                out.append(make_batch(hr, generator=g, bands=self.bands, frames=d.frames, scale=self.scale,
-                                      stack=d.stack, mtf_jitter=0.0, drop_frames=0))
+                pairs = [sampler._draw_one() for _ in range(self.cfg.data.val_stacks)]
+                hr, hr20 = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+                out.append(self._make_batch(hr, hr20, g, mtf_jitter=0.0, drop_frames=0))
             self._val_batches = out
         return self._val_batches
 
@@ -327,8 +386,8 @@ class MISRTrainer(Trainer):
         gains, psnrs = [], []
         with torch.no_grad():
             for b in self.validation_batches():
-                sr = misr_forward(self.model, b["lr"], b["frame_mask"])
-                bic = bicubic_upsample(b["lr"][:, 0], self.scale)
+                sr = misr_forward(self.model, b["lr"], b["frame_mask"])[:, : len(self.fused)]
+                bic = bicubic_upsample(b["lr"][:, 0, : len(self.fused)], self.scale)
                 m = _hr_mask(b["any_valid"], self.scale).expand_as(b["hr"])
                 p_sr = cpsnr(sr, b["hr"], data_range=1.0, mask=m, border=4, max_shift=1)
                 p_bi = cpsnr(bic, b["hr"], data_range=1.0, mask=m, border=4, max_shift=1)
@@ -351,7 +410,7 @@ class MISRTrainer(Trainer):
         if stage.losses.get("shiftnet", 0):
             from ..archs.shiftnet import ShiftNet
 
-            self.extra.setdefault("shiftnet", ShiftNet(in_channels=len(self.bands)))
+            self.extra.setdefault("shiftnet", ShiftNet(in_channels=len(self.fused)))
             params += list(self.extra["shiftnet"].parameters())
         self._opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
         st = getattr(self, "_resume_state", None)
@@ -371,6 +430,15 @@ class MISRTrainer(Trainer):
             self._tb = None
         self.model.train()
         done_here = 0
+        if self.cfg.init_from and self.global_step == 0 and self.val_scenes:
+            # a warm start is validated first, so best.pt is never worse than the start
+            summ = self.validate()
+            self.best_score = self._val_score(summ)
+            self.save("best.pt")
+            row = {"step": 0, "stage": self.cfg.stages[0].name if self.cfg.stages else "", "elapsed_s": 0.0, **summ,
+                   "val_score": self.best_score}
+            self.log(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}))
+            self._log_row(row)
         while self.stage_idx < len(self.cfg.stages):
             stage = self.cfg.stages[self.stage_idx]
             self._make_optimizer(stage)
@@ -389,8 +457,8 @@ class MISRTrainer(Trainer):
                 for g in self._opt.param_groups:
                     g["lr"] = self._lr_at(stage, self.stage_step)
                 batch = self._batch(sampler, self.gen, bs)
-                sr = misr_forward(self.model, batch["lr"], batch["frame_mask"])
-                terms = misr_losses(sr, batch, stage.losses, scale=self.scale, bands=self.bands,
+                sr = misr_forward(self.model, batch["lr"], batch["frame_mask"])[:, : len(self.fused)]
+                terms = misr_losses(sr, batch, stage.losses, scale=self.scale, bands=self.fused,
                                     loss_kwargs=stage.loss_kwargs, shiftnet=self.extra.get("shiftnet"))
                 loss = sum(stage.losses[k] * v for k, v in terms.items())
                 if not torch.isfinite(loss):
@@ -450,14 +518,14 @@ class MISRTrainer(Trainer):
             arch_kwargs=self.cfg.model.arch_kwargs, bands=list(self.bands), out_bands=list(self.bands),
             scale=int(net.scale), input_resolution_m=10.0, receptive_field=int(net.receptive_field),
             mean=[float(v) for v in st["mean"]], std=[float(v) for v in st["std"]],
-            description=description or (
-                f"Multi-image x{net.scale} super-resolution of the 10 m bands (B02, B03, B04, B08) from up to "
-                f"{d.frames} revisits (frame 0 = anchor: output on its grid and in its radiometry), "
-                f"{self.cfg.model.arch}, trained on simulated revisit stacks of real Sentinel-2 crops."),
+            description=description or self._default_description(net, d.frames),
+            postprocess=dict(self.sisr_card.postprocess) if self.sisr_card is not None else {},
             training={
                 "kind": "misr",
                 "frames": d.frames,
                 "anchor": "frame 0 (the clearest revisit unless chosen)",
+                **({"sisr_from": {"name": self.sisr_card.name, "version": self.sisr_card.version,
+                                  "sha256": dict(self.sisr_card.sha256)}} if self.sisr_card is not None else {}),
                 **self._training_record(st, checkpoint),
                 **(training_extra or {}),
             },
@@ -473,6 +541,20 @@ class MISRTrainer(Trainer):
 
         (out / "card.md").write_text(render_card_markdown(card))
         return card
+
+
+    def _default_description(self, net: nn.Module, frames: int) -> str:
+        if self.ten_band:
+            sis = (f"the single-image model {self.sisr_card.name} {self.sisr_card.version}" if self.sisr_card
+                   else "a single-image network")
+            return (f"Multi-image x{net.scale} super-resolution of the 10 bands (10 m and 20 m) from up to {frames} "
+                    f"revisits (frame 0 = anchor: output on its grid and in its radiometry): {sis} on the anchor, "
+                    f"plus a residual fused from the revisits' 10 m bands (B02, B03, B04, B08) outside the anchor's "
+                    f"passband ({self.cfg.model.arch}); the 20 m bands are the single-image output. Fusion trained "
+                    f"on simulated revisit stacks of real Sentinel-2 crops.")
+        return (f"Multi-image x{net.scale} super-resolution of the 10 m bands (B02, B03, B04, B08) from up to "
+                f"{frames} revisits (frame 0 = anchor: output on its grid and in its radiometry), "
+                f"{self.cfg.model.arch}, trained on simulated revisit stacks of real Sentinel-2 crops.")
 
 
 class _MISRGraph(nn.Module):

@@ -48,8 +48,9 @@ LOSS_TERMS = (
 #: tasks: names of the task channels used by "dice" and by the selection (default: all);
 #: hard: Dice target = thresholded task(hr) instead of its probabilities; layers: feature layers of
 #: "task_feature" (default enc0, enc1, enc2); select: task-aware patch selection, draw select x batch_size
-#: patches and keep the batch_size with the densest task-mask boundaries (1 = off).
-TASK_KEYS = ("model", "tasks", "hard", "layers", "select")
+#: patches and keep the batch_size with the densest task-mask boundaries (1 = off); pooled: one Dice per task over
+#: the whole batch instead of one per patch (sr_core.losses.dice_loss).
+TASK_KEYS = ("model", "tasks", "hard", "layers", "select", "pooled")
 
 
 def parse_regions(items: list[Any], which: str) -> list[Region | str]:

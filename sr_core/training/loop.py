@@ -88,7 +88,8 @@ def _task_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], 
     out: dict[str, torch.Tensor] = {}
     sr10 = sr[:, :4]
     if weights.get("dice", 0):
-        out["dice"] = task_dice_loss(sr10, batch.hr10, tn["channels"], activation="sigmoid", hard=tn["hard"])
+        out["dice"] = task_dice_loss(sr10, batch.hr10, tn["channels"], activation="sigmoid", hard=tn["hard"],
+                                     pooled=tn.get("pooled", False))
     if weights.get("task_feature", 0):
         out["task_feature"] = task_feature_loss(sr10, batch.hr10, tn["features"])
     return out
@@ -319,6 +320,7 @@ class Trainer:
         layers = stage.task.get("layers") or ("enc0", "enc1", "enc2")
         return {"net": net, "channels": TaskChannels(net, [names.index(t) for t in tasks]),
                 "features": TaskFeatures(net, layers), "hard": bool(stage.task.get("hard", False)),
+                "pooled": bool(stage.task.get("pooled", False)),
                 "select": int(stage.task.get("select", 1))}
 
     def _log_fields(self) -> list[str]:

@@ -476,6 +476,22 @@ def test_instance_matching_is_one_to_one():
     assert (tp.item(), fp.item(), fn.item()) == (1, 0, 1)
 
 
+@pytest.mark.parametrize("thr", [0.1, 0.25, 0.5])
+def test_instance_matching_by_groups_equals_the_dense_assignment(thr):
+    # blobby random masks with many touching / overlapping objects: the grouped sparse assignment gives the same
+    # counts as one Hungarian assignment over the full IoU matrix
+    from scipy import ndimage
+
+    rng = np.random.default_rng(int(thr * 100))
+    structure = np.ones((3, 3), bool)
+    for _ in range(6):
+        a = ndimage.gaussian_filter(rng.standard_normal((64, 64)), 1.5) > 0.15
+        b = ndimage.gaussian_filter(rng.standard_normal((64, 64)), 1.5) > 0.15
+        b = b | np.roll(a, (1, 2), (0, 1)) & (rng.random((64, 64)) > 0.3)  # partly shifted copies: real overlaps
+        assert M._match_one(a, b, thr, structure) == M._match_one_dense(a, b, thr, structure)
+        assert M._match_one(a, a, thr, structure)[1:] == (0, 0)
+
+
 # ------------------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------------------

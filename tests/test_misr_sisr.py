@@ -4,6 +4,7 @@ its training with a frozen single-image package, and the exported package agains
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,12 @@ def test_training_keeps_the_single_image_part_frozen_and_the_package_matches_it(
     for k, v in sisr_model.net.state_dict().items():  # frozen: bit-identical after training
         torch.testing.assert_close(tr.model.net.sisr.state_dict()[k], v, rtol=0, atol=0)
     assert float(tr.model.net.decoder[4].weight.detach().abs().max()) > 0  # the fusion did train
+    # a warm start is validated at step 0 (best.pt is never worse than the start)
+    warm = dict(data, init_from=str(tmp_path / "run" / "last.pt"), out_dir=str(tmp_path / "warm"),
+                stages=[{**data["stages"][0], "steps": 1}])
+    tw = train_misr(MISRTrainConfig.from_dict(warm), progress=False, log=None)
+    first = (tmp_path / "warm" / "log.csv").read_text().splitlines()[1].split(",")
+    assert first[0] == "0" and (tmp_path / "warm" / "best.pt").is_file() and math.isfinite(tw.best_score)
     card = tr.export(tmp_path / "pkg", checkpoint="last.pt")
     assert card.bands == bands and card.out_bands == bands and card.postprocess == sisr_card.postprocess
     assert card.training["sisr_from"]["name"] == sisr_card.name

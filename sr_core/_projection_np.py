@@ -147,51 +147,114 @@ def _correlate(a: np.ndarray, w: np.ndarray, axis: int, stride: int = 1) -> np.n
     return out
 
 
-def _transpose_upsample(r: np.ndarray, w: np.ndarray, axis: int, ratio: int, start: int, n: int) -> np.ndarray:
-    """Adjoint of the strided correlation: ``out[ratio * m + t] += r[m] * w[t]``, cropped to ``[start, start + n)``."""
-    m = r.shape[axis]
-    k = w.shape[-1]
-    shape = list(r.shape)
-    shape[axis] = ratio * (m - 1) + k
-    out = np.zeros(shape, dtype=r.dtype)
-    wshape = [1] * r.ndim
-    wshape[1] = w.shape[0]
-    tmp = np.empty_like(r)
-    for t in range(k):
-        sl = [slice(None)] * r.ndim
-        sl[axis] = slice(t, t + ratio * (m - 1) + 1, ratio)
-        np.multiply(r, w[:, t].reshape(wshape), out=tmp)
-        out[tuple(sl)] += tmp
-    sl = [slice(None)] * r.ndim
-    sl[axis] = slice(start, start + n)
-    return out[tuple(sl)]
-
-
 def consistency_projection_numpy(sr: np.ndarray, lr: np.ndarray, filters: ProjectionFilters) -> np.ndarray:
     """:func:`consistency_projection` in numpy (float32 or float64 ``(N, C, r*H, r*W)`` / ``(N, C, H, W)``)."""
+    sr = np.asarray(sr)
+    return sr + _projection_correction(sr, lr, filters)
+
+
+def _projection_correction(sr: np.ndarray, lr: np.ndarray, filters: ProjectionFilters) -> np.ndarray:
+    """The correction ``D^T K (lr - D sr)`` that :func:`consistency_projection_numpy` adds to ``sr`` (same shape).
+
+    ``D`` (PSF, edge padding, stride ``ratio``) and its adjoint ``D^T`` (cropped) are separable: per axis and
+    band a banded matrix (:func:`_axis_operator`), applied as small matrix products over row (column) blocks
+    that only read the band, in the order where the arrays are small: ``D`` along y then x, ``D^T`` along x
+    then y. ``K`` (the short inverse filter, LR) runs as edge-padded correlations. The order of the sums
+    differs from the filter-by-filter definition only by rounding."""
     ratio = filters.ratio
     c, k = filters.psf.shape
-    sr = np.asarray(sr)
     lr = np.asarray(lr, dtype=sr.dtype)
     if sr.ndim != 4 or lr.ndim != 4 or sr.shape[1] != c or lr.shape[1] != c:
         raise ValueError(f"sr {sr.shape} and lr {lr.shape} must be (N, {c}, H, W) for these filters")
     if sr.shape[-2:] != (ratio * lr.shape[-2], ratio * lr.shape[-1]) or sr.shape[0] != lr.shape[0]:
         raise ValueError(f"sr {sr.shape} must be lr {lr.shape} upsampled by {ratio}")
-    psf = filters.psf.astype(sr.dtype)
+    n, _, h, w = sr.shape
+    hm, wm = lr.shape[-2:]
+    dy, dty = _axis_operator(filters, h, sr.dtype)
+    dx, dtx = _axis_operator(filters, w, sr.dtype)
+    d1 = _apply_rows(dy, sr, np.empty((n, c, hm, w), sr.dtype))  # D along y
+    r = lr - _apply_cols(dx, d1, np.empty((n, c, hm, wm), sr.dtype))  # D along x
     inv = filters.inverse.astype(sr.dtype)
     taps = filters.taps
-    before, after, off = (k - 1) // 2, k - 1 - (k - 1) // 2, (ratio - 1) // 2
-    d = sr
-    for axis in (2, 3):
-        sl = [slice(None)] * 4
-        sl[axis] = slice(off, None)
-        d = _correlate(_pad_edge(d, axis, before, after)[tuple(sl)], psf, axis, ratio)
-    r = lr - d
     for axis in (2, 3):
         r = _correlate(_pad_edge(r, axis, taps, taps), inv, axis)
-    for axis in (2, 3):
-        r = _transpose_upsample(r, psf, axis, ratio, before - off, sr.shape[axis])
-    return sr + r
+    r = _apply_cols(dtx, r, np.empty((n, c, hm, w), sr.dtype))  # D^T along x
+    return _apply_rows(dty, r, np.empty((n, c, h, w), sr.dtype))  # D^T along y
+
+
+# (id(filters), n, dtype) -> (filters, D, D^T); the filters are kept so that their id stays theirs
+_OPERATORS: dict[tuple, tuple] = {}
+
+
+def _axis_operator(filters: ProjectionFilters, n: int, dtype: np.dtype) -> tuple[list, list]:
+    """``D`` (``(C, n // ratio, n)``: ``(D a)[m] = sum_t psf[t] a[clamp(ratio m + off - before + t)]``, the
+    edge-padded strided correlation) and ``D^T`` (``(C, n, n // ratio)``: ``(D^T r)[j] = sum psf[t] r[m]`` over
+    ``ratio m + t = j + before - off``, the cropped adjoint) along an axis of ``n`` HR pixels, each as a list
+    of row blocks ``(p0, p1, q0, q1, A[:, p0:p1, q0:q1])`` covering every non-zero (cached per filters)."""
+    key = (id(filters), int(n), np.dtype(dtype).str)
+    hit = _OPERATORS.get(key)
+    if hit is not None and hit[0] is filters:
+        return hit[1], hit[2]
+    ratio = filters.ratio
+    psf = filters.psf
+    c, k = psf.shape
+    before, off = (k - 1) // 2, (ratio - 1) // 2
+    m = n // ratio
+    rows = np.arange(m)
+    d = np.zeros((c, m, n))
+    dt = np.zeros((c, n, m))
+    for t in range(k):
+        np.add.at(d, (slice(None), rows, np.clip(ratio * rows + off - before + t, 0, n - 1)), psf[:, t : t + 1])
+        j = ratio * rows + t - (before - off)
+        ok = (j >= 0) & (j < n)
+        dt[:, j[ok], rows[ok]] += psf[:, t : t + 1]
+    ops = (_row_blocks(d.astype(dtype)), _row_blocks(dt.astype(dtype)))
+    if len(_OPERATORS) >= 64:
+        _OPERATORS.clear()
+    _OPERATORS[key] = (filters,) + ops
+    return ops
+
+
+def _row_blocks(a: np.ndarray) -> list[tuple[int, int, int, int, np.ndarray]]:
+    """Split the banded ``a`` ``(C, P, Q)`` into row blocks with the column range of their non-zeros (any band):
+    about twice the band width of columns per block (work within 2x of the band, few matrix products)."""
+    _, p, q = a.shape
+    nz = (a != 0).any(axis=0)
+    lo = np.where(nz.any(axis=1), nz.argmax(axis=1), q)
+    hi = np.where(nz.any(axis=1), q - nz[:, ::-1].argmax(axis=1), 0)
+    width = int(np.max(hi - lo)) if (hi > lo).any() else 1
+    step = max(1, -(-width * p // q))
+    blocks = []
+    for p0 in range(0, p, step):
+        p1 = min(p0 + step, p)
+        q0, q1 = int(lo[p0:p1].min()), int(hi[p0:p1].max())
+        if q1 > q0:
+            blocks.append((p0, p1, q0, q1, np.ascontiguousarray(a[:, p0:p1, q0:q1])))
+        else:
+            blocks.append((p0, p1, 0, 0, None))
+    return blocks
+
+
+def _apply_rows(blocks: list, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[:, c] = A_c @ x[:, c]`` (along axis 2) from the row blocks of ``A``."""
+    for p0, p1, q0, q1, a in blocks:
+        if a is None:
+            out[:, :, p0:p1] = 0
+            continue
+        for c in range(x.shape[1]):
+            np.matmul(a[c], x[:, c, q0:q1], out=out[:, c, p0:p1])
+    return out
+
+
+def _apply_cols(blocks: list, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[:, c] = x[:, c] @ A_c^T`` (along axis 3) from the row blocks of ``A``."""
+    for p0, p1, q0, q1, a in blocks:
+        if a is None:
+            out[..., p0:p1] = 0
+            continue
+        for c in range(x.shape[1]):
+            np.matmul(x[:, c, :, q0:q1], a[c].T, out=out[:, c, :, p0:p1])
+    return out
 
 
 def replicated_phase(a: np.ndarray, factor: int, axis: int, *, tolerance: float = 0.02) -> int | None:
@@ -251,6 +314,9 @@ def project_coarse_bands(
         native = xs[:, py : py + factor * nb : factor, px : px + factor * mb : factor]
         r0, c0 = scale * py, scale * px
         sub = out[i, ch, r0 : r0 + ratio * nb, c0 : c0 + ratio * mb]
-        out[i, ch, r0 : r0 + ratio * nb, c0 : c0 + ratio * mb] = consistency_projection_numpy(
-            sub[None], native[None], filters)[0]
+        corr = _projection_correction(sub[None], native[None], filters)[0]
+        if isinstance(ch, slice):
+            sub += corr  # a view of out: in place, no projected copy
+        else:
+            out[i, ch, r0 : r0 + ratio * nb, c0 : c0 + ratio * mb] = sub + corr
     return out

@@ -301,10 +301,12 @@ def select_bands(labels: Sequence[Any], bands: Sequence[str], *, model: str = "t
 
 
 def dn_to_reflectance(dn: np.ndarray, *, dn_scale: float, add_offset: float) -> np.ndarray:
-    """``(dn + add_offset) / dn_scale`` as float32 (NaN stays NaN, nothing is clipped)."""
-    return ((np.asarray(dn, dtype=np.float32) + np.float32(add_offset)) / np.float32(dn_scale)).astype(
-        np.float32, copy=False
-    )
+    """``(dn + add_offset) / dn_scale`` as float32 (NaN stays NaN, nothing is clipped); a new array (``dn`` is
+    cast to float32 first, then both operations run in float32 into that one array)."""
+    out = np.empty(np.shape(dn), dtype=np.float32)
+    np.add(dn, np.float32(add_offset), out=out, dtype=np.float32, casting="unsafe")
+    np.divide(out, np.float32(dn_scale), out=out)
+    return out if out.ndim else out[()]
 
 
 def reflectance_to_dn(refl: np.ndarray, *, dn_scale: float, add_offset: float, inplace: bool = False) -> np.ndarray:
@@ -334,46 +336,75 @@ def replication_mismatches(a: np.ndarray, factor: int, axis: int) -> list[int]:
     in the same block ``[p + k*factor, p + (k+1)*factor)`` hold different values (partial blocks at both ends
     included; NaN equals NaN). Zero = nearest-replicated by ``factor`` with that phase.
 
-    One comparison of ``a`` with itself shifted by one pixel, counted per residue ``i mod factor``: no copy of
-    ``a`` per phase (this runs on every UDF chunk).
+    The pairs are compared once, residue ``i mod factor`` by residue (strided views of ``a``, no copy of ``a``;
+    this runs on every UDF chunk): a pair crosses a block boundary of phase ``p`` exactly when ``i = p (mod
+    factor)``, so phase ``p`` counts every differing pair but those of residue ``p``.
     """
     a = np.asarray(a)
     ax = axis % a.ndim
     n = a.shape[ax]
     if n < 2:
         return [0] * factor
-    lo = [slice(None)] * a.ndim
-    hi = [slice(None)] * a.ndim
-    lo[ax], hi[ax] = slice(0, n - 1), slice(1, n)
-    prev, cur = a[tuple(lo)], a[tuple(hi)]
-    other = tuple(d for d in range(a.ndim) if d != ax)
-    residue = np.arange(1, n) % factor
-    if a.dtype.kind == "f" and a.dtype.itemsize in (4, 8) and a.flags.c_contiguous:
-        # fast path: compare bit patterns (one pass, no NaN handling); exact whenever some phase has no
-        # difference at all, otherwise (NaN payloads may differ) fall back to the float comparison below
-        iv = a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
-        d = iv[tuple(lo)] != iv[tuple(hi)]
-        per = np.count_nonzero(d, axis=other) if other else d.astype(np.int64)
-        byr = np.bincount(residue, weights=per, minlength=factor).astype(np.int64)
-        counts = [int(byr.sum()) - int(byr[p % factor]) for p in range(factor)]
+    a = np.moveaxis(a, ax, 0)  # a view
+
+    def count(b: np.ndarray, nan_equal: bool) -> list[int]:
+        out = []
+        for r in range(factor):
+            first = r or factor  # pairs (i - 1, i) with i = r (mod factor), 1 <= i < n
+            if first >= n:
+                out.append(0)
+                continue
+            prev, cur = b[first - 1 : n - 1 : factor], b[first:n:factor]
+            diff = prev != cur
+            if nan_equal:
+                diff &= ~(np.isnan(prev) & np.isnan(cur))
+            out.append(int(np.count_nonzero(diff)))
+        total = sum(out)
+        return [total - out[p] for p in range(factor)]
+
+    if a.dtype.kind == "f" and a.dtype.itemsize in (4, 8):
+        # fast path: compare bit patterns (no NaN handling); exact whenever some phase has no difference at
+        # all, otherwise (NaN payloads may differ) fall back to the float comparison below
+        counts = count(a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64), False)  # same item size: any strides
         if min(counts) == 0:
             return counts
-    diff = prev != cur
-    if a.dtype.kind == "f":
-        diff &= ~(np.isnan(prev) & np.isnan(cur))
-    per_index = np.count_nonzero(diff, axis=other) if other else diff.astype(np.int64)  # pair (i-1, i), i = 1..n-1
-    by_residue = np.bincount(residue, weights=per_index, minlength=factor).astype(np.int64)
-    total = int(by_residue.sum())
-    # pair (i-1, i) crosses a block boundary of phase p exactly when i = p (mod factor)
-    return [total - int(by_residue[p % factor]) for p in range(factor)]
+    return count(a, a.dtype.kind == "f")
 
 
 def replication_phase(a: np.ndarray, factor: int, axis: int) -> int | None:
     """The phase (``0..factor-1``) of exact ``factor``-fold nearest replication of ``a`` along ``axis``, or
-    ``None`` when no phase fits. Data constant along the axis fits every phase; the smallest is returned."""
-    counts = replication_mismatches(a, factor, axis)
-    best = int(np.argmin(counts))
-    return best if counts[best] == 0 else None
+    ``None`` when no phase fits. Data constant along the axis fits every phase; the smallest is returned.
+
+    The smallest phase whose :func:`replication_mismatches` count is zero, found without counting: the pairs of
+    one residue are compared at a time, only as far as needed (phase 0 at x2 reads half of the pairs)."""
+    a = np.asarray(a)
+    ax = axis % a.ndim
+    n = a.shape[ax]
+    if n < 2:
+        return 0
+    a = np.moveaxis(a, ax, 0)  # a view
+
+    def first_phase(b: np.ndarray, nan_equal: bool) -> int | None:
+        equal: dict[int, bool] = {}  # residue r -> the pairs (i - 1, i), i = r (mod factor), are all equal
+
+        def residue_equal(r: int) -> bool:
+            if r not in equal:
+                first = r or factor
+                equal[r] = first >= n or bool(np.array_equal(b[first - 1 : n - 1 : factor], b[first:n:factor],
+                                                              equal_nan=nan_equal))
+            return equal[r]
+
+        for p in range(factor):  # phase p: every residue but p
+            if all(residue_equal(r) for r in range(factor) if r != p):
+                return p
+        return None
+
+    if a.dtype.kind == "f" and a.dtype.itemsize in (4, 8):
+        # bit patterns first, as replication_mismatches does; then floats (NaN equals NaN, -0 equals 0)
+        p = first_phase(a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64), False)
+        if p is not None:
+            return p
+    return first_phase(a, a.dtype.kind == "f")
 
 
 def native_indices(n: int, factor: int, phase: int) -> np.ndarray:
@@ -415,11 +446,12 @@ def _recover_grid(x: np.ndarray, labels: Sequence[str], predictor: Any) -> tuple
     s = int(predictor.scale)
     input_res = float(getattr(getattr(predictor, "card", None), "input_resolution_m", 10.0) or 10.0)
     h, w = x.shape[-2:]
-    phases = []
+    phases: list[int] = []
     for axis, name in ((-2, "y"), (-1, "x")):
-        counts = replication_mismatches(x, s, axis)
-        p = int(np.argmin(counts))
-        if counts[p] != 0:
+        # along x only one row per native block is read: the y check just proved the others are its copies
+        p = replication_phase(x if axis == -2 else x[:, :, _as_slice(native_indices(h, s, phases[0]))], s, axis)
+        if p is None:
+            counts = replication_mismatches(x, s, axis)
             bad = [
                 str(labels[c])
                 for c in range(x.shape[1])
@@ -427,7 +459,7 @@ def _recover_grid(x: np.ndarray, labels: Sequence[str], predictor: Any) -> tuple
             ]
             raise ValueError(
                 f"pixels are not {s}x{s} nearest-replicated along {name} (bands {', '.join(bad)}; "
-                f"{counts[p]} neighbouring pixel pairs differ inside blocks of the best phase). "
+                f"{min(counts)} neighbouring pixel pairs differ inside blocks of the best phase). "
                 + _resample_hint(s, input_res)
             )
         phases.append(p)
@@ -435,15 +467,24 @@ def _recover_grid(x: np.ndarray, labels: Sequence[str], predictor: Any) -> tuple
     cols = native_indices(w, s, phases[1])
     lr = x[:, :, _as_slice(rows)][:, :, :, _as_slice(cols)]
     # coarser bands (20 m, 60 m) must be replicated on the native grid as well
-    bad = []
+    by_ratio: dict[int, list[int]] = {}
     for c, lab in enumerate(labels):
         band = BANDS.get(str(lab))
         ratio = int(round(band.resolution / input_res)) if band is not None else 1
         if ratio > 1:
+            by_ratio.setdefault(ratio, []).append(c)
+    failed: list[tuple[int, str]] = []
+    for ratio, chans in by_ratio.items():
+        group = lr[:, _as_slice(np.asarray(chans))]
+        if replication_phase(group, ratio, -2) is not None and replication_phase(group, ratio, -1) is not None:
+            continue  # one common phase for all these bands: each band is replicated (the usual case)
+        for c in chans:  # band by band (each may have its own phase)
             ok_y = replication_phase(lr[:, c], ratio, -2) is not None
             ok_x = replication_phase(lr[:, c], ratio, -1) is not None
             if not (ok_y and ok_x):
-                bad.append(f"{lab} ({band.resolution} m: not {ratio * s}x{ratio * s} replicated)")
+                band = BANDS[str(labels[c])]
+                failed.append((c, f"{labels[c]} ({band.resolution} m: not {ratio * s}x{ratio * s} replicated)"))
+    bad = [m for _, m in sorted(failed)]
     if bad:
         raise ValueError(
             f"bands {', '.join(bad)} are not nearest-resampled from their native grid. " + _resample_hint(s, input_res)
@@ -565,7 +606,8 @@ def superresolve_array(
     if not keep.any():
         c = c_out if c_out is not None else x.shape[1]
         return np.full((n, c, s * h, s * w), np.nan, dtype=np.float32)
-    filled, _ = fill_nodata(x[keep], valid[keep])
+    every = bool(keep.all())
+    filled, _ = fill_nodata(x if every else x[keep], valid if every else valid[keep])
     filled = np.ascontiguousarray(filled, dtype=np.float32)
     if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 0:
         raise ValueError(f"context must be an integer >= 0, got {context!r}")
@@ -578,10 +620,12 @@ def superresolve_array(
         src = [names.index(b) for b in outs] if names and outs else list(range(c_out or filled.shape[1]))
         core = np.asarray(predictor(np.ascontiguousarray(inner)), dtype=np.float32)
         y = np.empty((filled.shape[0], len(src), s * h, s * w), dtype=np.float32)
-        y6 = y.reshape(y.shape[0], y.shape[1], h, s, w, s)  # a view: nearest upsampling writes the band only
-        for rs, cs in ((slice(0, ctx), slice(None)), (slice(h - ctx, h), slice(None)),
-                       (slice(ctx, h - ctx), slice(0, ctx)), (slice(ctx, h - ctx), slice(w - ctx, w))):
-            y6[:, :, rs, :, cs, :] = filled[:, src, rs, cs][:, :, :, None, :, None]
+        y5 = y.reshape(y.shape[0], y.shape[1], h, s, s * w)  # a view: nearest upsampling writes the band only
+        srcs = _as_slice(np.asarray(src))
+        for rs, c0, c1 in ((slice(0, ctx), 0, w), (slice(h - ctx, h), 0, w),
+                           (slice(ctx, h - ctx), 0, ctx), (slice(ctx, h - ctx), w - ctx, w)):
+            # repeated along x, then broadcast over the s output rows of each input row
+            y5[:, :, rs, :, s * c0 : s * c1] = np.repeat(filled[:, srcs, rs, c0:c1], s, axis=-1)[:, :, :, None, :]
         # the model's output on the inner part: exact from m px inside its edge, i.e. on the non-context part
         y[:, :, s * ctx : s * (h - ctx), s * ctx : s * (w - ctx)] = core[:, :, s * m : s * (h - 2 * k - m),
                                                                          s * m : s * (w - 2 * k - m)]
@@ -692,7 +736,8 @@ def superresolve_dataarray(
     arr = vals if has_t else vals[None]  # (T, B, H, W)
     t, b, h, w = arr.shape
     check_chunk(predictor, mode, (h, w), overlap)
-    x = np.take(arr, idx, axis=1).astype(np.float32, copy=False)  # DN, (T, C, H, W)
+    sel = _as_slice(np.asarray(idx))
+    x = (arr[:, sel] if isinstance(sel, slice) else np.take(arr, idx, axis=1)).astype(np.float32, copy=False)  # DN, (T, C, H, W)
     model_labels = [canon[i] for i in idx]
 
     if mode == "resampled":
@@ -714,16 +759,19 @@ def superresolve_dataarray(
     else:
         f = s
     odt = _out_dtype(vals.dtype)
-    out = np.empty((t, b, f * h, f * w), dtype=odt)
-    for k in range(b):
-        c = canon[k]
-        if c is not None and c in out_pos:
-            out[:, k] = sr[:, out_pos[c]]
-        else:
-            band = arr[:, k]
-            if f > 1:
-                band = np.repeat(np.repeat(band, f, axis=-2), f, axis=-1)
-            out[:, k] = band
+    if sr.shape == (t, b, f * h, f * w) and sr.dtype == odt and all(out_pos.get(c) == k for k, c in enumerate(canon)):
+        out = sr  # every band is an output band, in the model's order: sr (ours) is the result, no copy
+    else:
+        out = np.empty((t, b, f * h, f * w), dtype=odt)
+        for k in range(b):
+            c = canon[k]
+            if c is not None and c in out_pos:
+                out[:, k] = sr[:, out_pos[c]]
+            else:
+                band = arr[:, k]
+                if f > 1:
+                    band = np.repeat(np.repeat(band, f, axis=-2), f, axis=-1)
+                out[:, k] = band
     if not has_t:
         out = out[0]
     coords = _other_coords(work)

@@ -246,7 +246,12 @@ class Predictor:
                 f"model {self.card.name!r} expects (N, {len(self.bands)}, H, W) with bands {list(self.bands)}, "
                 f"got shape {lr.shape}"
             )
-        y = self._fn(lr)
+        return self.postprocess(self._fn(lr), lr)
+
+    def postprocess(self, y: np.ndarray, lr: np.ndarray) -> np.ndarray:
+        """The card's post-processing of the engine output ``y`` for the input ``lr`` (both ``(N, C, H, W)``,
+        float32): the 20 m-band projection of ``postprocess.coarse_projection``, in place on ``y`` when it is
+        writable; ``y`` unchanged when the card has none."""
         if self._coarse:
             from ._projection_np import project_coarse_bands
 

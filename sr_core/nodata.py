@@ -161,14 +161,42 @@ def fill_nodata(x: Any, valid: Any) -> tuple[np.ndarray, bool]:
     h, w = v.shape[-2:]
     vf = v.reshape(-1, h, w)
     af = a.reshape(vf.shape[0], -1, h, w) if banded else a.reshape(vf.shape[0], 1, h, w)
-    out = af.copy()
+    out = np.empty(af.shape, dtype=af.dtype)
     for i in range(vf.shape[0]):
         vi = vf[i]
+        box = _valid_box(vi)
+        if box is not None:  # valid pixels form a rectangle (a chunk NaN-padded at the cube border)
+            _edge_fill(af[i], out[i], *box)
+            continue
         if vi.all() or not vi.any():
+            out[i] = af[i]
             continue
         rows, cols = ndimage.distance_transform_edt(~vi, return_distances=False, return_indices=True)
         out[i] = af[i][:, rows, cols]
     return out.reshape(a.shape), False
+
+
+def _valid_box(v: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(r0, r1, c0, c1)`` when the valid pixels of the 2-D mask ``v`` are exactly the rectangle
+    ``[r0, r1) x [c0, c1)`` (at least one pixel), else None."""
+    rows = np.flatnonzero(v.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(v.any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    # every pixel outside the box is invalid (its row or column holds no valid pixel): the box must be full
+    return (r0, r1, c0, c1) if v[r0:r1, c0:c1].all() else None
+
+
+def _edge_fill(src: np.ndarray, out: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> None:
+    """``out`` ``(C, H, W)`` = ``src`` inside the box, the box's edge replicated outside it: the nearest valid
+    pixel of every outside pixel (Euclidean distance, unique: the box pixel with each coordinate clamped), so the
+    result equals the distance-transform fill bit for bit, without it."""
+    out[:, r0:r1, c0:c1] = src[:, r0:r1, c0:c1]
+    out[:, :r0, c0:c1] = out[:, r0 : r0 + 1, c0:c1]
+    out[:, r1:, c0:c1] = out[:, r1 - 1 : r1, c0:c1]
+    out[:, :, :c0] = out[:, :, c0 : c0 + 1]
+    out[:, :, c1:] = out[:, :, c1 - 1 : c1]
 
 
 def restore_nodata(sr: Any, valid_hr: Any, fill: float | int = np.nan, *, inplace: bool = False) -> np.ndarray:
@@ -191,7 +219,7 @@ def restore_nodata(sr: Any, valid_hr: Any, fill: float | int = np.nan, *, inplac
         )
     out = a if (inplace and isinstance(sr, np.ndarray) and a is sr) else np.array(a, copy=True)
     bad = ~v[..., None, :, :] if banded else ~v
-    out[np.broadcast_to(bad, out.shape)] = fill
+    np.copyto(out, np.asarray(fill, dtype=out.dtype), where=bad)  # broadcast: no band-sized mask
     return out
 
 

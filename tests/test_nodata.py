@@ -108,6 +108,46 @@ def test_fill_interior_hole_unique_nearest():
     np.testing.assert_array_equal(filled[0][valid], x[0][valid])
 
 
+def test_fill_rectangle_fast_path_equals_distance_transform(rng):
+    # valid pixels forming a rectangle (a chunk NaN-padded at the cube border) are filled by edge replication
+    # without the distance transform: the same values bit for bit, samples of other shapes in the same batch
+    from scipy import ndimage
+
+    h, w = 9, 10
+    x = rng.random((5, 3, h, w)).astype(np.float32)
+    valid = np.zeros((5, h, w), bool)
+    valid[0, 2:7, 3:10] = True  # touches the right edge
+    valid[1, 0:1, 4:5] = True  # a single pixel
+    valid[2, 1:9, 0:6] = True
+    valid[2, 4, 2] = False  # a hole inside: not a rectangle -> distance transform
+    valid[3] = True  # all valid
+    valid[4, 3:5, 1:8] = True
+    valid[4, 0, 0] = True  # a rectangle plus an outlier: not a rectangle
+    filled, all_invalid = fill_nodata(np.where(valid[:, None], x, np.nan), valid)
+    assert not all_invalid
+    for n in range(5):
+        rows, cols = ndimage.distance_transform_edt(~valid[n], return_distances=False, return_indices=True)
+        np.testing.assert_array_equal(filled[n], x[n][:, rows, cols])
+    # no band axis: (N, H, W) data with an (N, H, W) mask
+    f2, _ = fill_nodata(np.where(valid, x[:, 0], np.nan), valid)
+    np.testing.assert_array_equal(f2, filled[:, 0])
+
+
+def test_restore_nodata_broadcasts_the_mask_over_bands(rng):
+    sr = rng.random((2, 3, 4, 6)).astype(np.float32)
+    v = rng.random((2, 4, 6)) < 0.6
+    want = sr.copy()
+    for c in range(3):
+        want[:, c][~v] = np.nan
+    out = restore_nodata(sr, v)
+    assert out is not sr and not np.isnan(sr).any()
+    np.testing.assert_array_equal(out, want)
+    same = restore_nodata(sr, v, inplace=True)
+    assert same is sr
+    np.testing.assert_array_equal(sr, want)
+    np.testing.assert_array_equal(restore_nodata(sr[:, 0] * 0 + 1, v, fill=-1.0), np.where(v, 1.0, -1.0))
+
+
 def test_integer_nodata_uint16():
     x = np.full((2, 4, 5), 0, np.uint16)
     x[:, 1:, 2:] = np.arange(2 * 3 * 3, dtype=np.uint16).reshape(2, 3, 3) + 100

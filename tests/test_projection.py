@@ -174,6 +174,21 @@ def test_numpy_twin_equals_torch(ratio):
     np.testing.assert_allclose(consistency_projection_numpy(sr, lr, f), ref.numpy(), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("ratio", [2, 4])
+@pytest.mark.parametrize("lr_hw", [(1, 1), (2, 3), (5, 4)])
+def test_numpy_twin_small_scenes_and_float32(ratio, lr_hw):
+    # scenes smaller than the PSF (edge padding folded into the banded operators, the adjoint cropped)
+    f = projection_filters(MTF20, ratio, lam=0.05, taps=3)
+    rng = np.random.default_rng(sum(lr_hw) + ratio)
+    h, w = lr_hw
+    sr, lr = rng.random((1, 6, ratio * h, ratio * w)), rng.random((1, 6, h, w))
+    ref = consistency_projection(torch.tensor(sr), torch.tensor(lr), mtf=MTF20, ratio=ratio, lam=0.05, taps=3).numpy()
+    np.testing.assert_allclose(consistency_projection_numpy(sr, lr, f), ref, rtol=0, atol=1e-12)
+    out32 = consistency_projection_numpy(sr.astype(np.float32), lr.astype(np.float32), f)
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, ref, rtol=0, atol=2e-5)  # float32 rounding of the same sums
+
+
 @pytest.mark.parametrize("phase", [0, 1])
 def test_replicated_phase_tolerates_a_few_broken_blocks_and_refuses_the_rest(phase):
     rng = np.random.default_rng(phase)
@@ -203,6 +218,29 @@ def test_project_coarse_bands_makes_the_native_grid_consistent():
     np.testing.assert_array_equal(out[:, :, :2], sr[:, :, :2])  # partial blocks untouched
     with pytest.raises(ValueError, match="ratio"):
         project_coarse_bands(sr, x, channels=list(range(6)), factor=2, scale=2, filters=projection_filters(MTF20, 2))
+
+
+def test_project_coarse_bands_channel_lists_and_in_place():
+    # a channel list that is not a contiguous range (fancy indexing) gives what each band gives alone; in place
+    # on a writable array returns that array
+    from sr_core._projection_np import ProjectionFilters
+
+    rng = np.random.default_rng(3)
+    x = np.repeat(np.repeat(rng.random((1, 6, 9, 8)), 2, -1), 2, -2)
+    sr = rng.random((1, 6, 36, 32))
+    f2 = projection_filters([MTF20[4], MTF20[1]], 4, lam=0.05, taps=3)
+    both = project_coarse_bands(sr, x, channels=[4, 1], factor=2, scale=2, filters=f2)
+    for i, c in enumerate((4, 1)):  # the same band's filters alone
+        fi = ProjectionFilters(psf=f2.psf[i : i + 1], inverse=f2.inverse[i : i + 1], ratio=4, lam=0.05, truncation=0.0)
+        one = project_coarse_bands(sr, x, channels=[c], factor=2, scale=2, filters=fi)
+        np.testing.assert_allclose(both[:, c], one[:, c], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(both[:, [0, 2, 3, 5]], sr[:, [0, 2, 3, 5]])
+    assert np.abs(both[:, 4] - sr[:, 4]).max() > 1e-3  # it did something
+    f = projection_filters(MTF20[:2], 4, lam=0.05, taps=3)
+    work = sr.copy()
+    out = project_coarse_bands(work, x, channels=[2, 3], factor=2, scale=2, filters=f, inplace=True)
+    assert out is work
+    np.testing.assert_array_equal(out, project_coarse_bands(sr, x, channels=[2, 3], factor=2, scale=2, filters=f))
 
 
 def test_predictor_with_coarse_projection_is_seamless_and_widens_the_margin(tmp_path):

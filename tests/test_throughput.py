@@ -287,6 +287,40 @@ def test_quick_run_whole_path_is_decomposed_exactly(quick_run):
     assert r["model_input_px_bare"] == r["bare_tiles"] * (min(r["bare_tile_core"], r["scene_px"]) + 2 * m) ** 2
 
 
+def test_whole_path_bare_is_the_model_as_shipped_with_its_post_processing(pkg, tmp_path):
+    # a card with post-processing (the 20 m-band projection): the bare forward is the Predictor (engine +
+    # post-processing), its post-processing share and the overhead over the engine alone are reported, and the
+    # parts still add up to the overhead (one timed run: medians are the run's own values)
+    import shutil
+
+    from sr_core.models import load_predictor
+
+    pp = tmp_path / "pp"
+    shutil.copytree(pkg, pp)
+    card = json.loads((pp / "card.json").read_text())
+    bands20 = [b for b in card["bands"] if b in ("B05", "B06", "B07", "B8A", "B11", "B12")]
+    card["postprocess"] = {"coarse_projection": {"bands": bands20, "factor": 2, "lam": 0.05, "taps": 3}}
+    (pp / "card.json").write_text(json.dumps(card))
+    common = {"engine": "onnx", "threads": 1, "scene": 64, "repeats": 1, "warmup": 0, "workdir": tmp_path}
+    rows = [bc.bench_whole_path(pp, **common)]
+    if bc.superres_available():
+        rows.append(bc.bench_superres_path(pp, **common))
+    for r in rows:
+        whole, bare = r["whole_s"]["median"], r["bare_s"]["median"]
+        eng, post = r["bare_engine_s"]["median"], r["bare_post_s"]["median"]
+        assert post > 0 and r["post_in_path_s"]["median"] > 0, r["path"]
+        assert eng + post == pytest.approx(bare, rel=1e-12)
+        assert r["postprocess_share"] == pytest.approx(post / bare)
+        assert r["overhead"] == pytest.approx(whole / bare - 1)
+        assert r["overhead_vs_engine"] == pytest.approx(whole / eng - 1)
+        assert sum(r["breakdown"].values()) == pytest.approx(r["overhead"], rel=1e-9, abs=1e-9)
+        assert r["breakdown"]["extra_post"] == pytest.approx((r["post_in_path_s"]["median"] - post) / bare)
+    pred = load_predictor(str(pp.resolve()), engine="onnx", threads=1)
+    assert "postprocess" not in vars(pred) and pred._fn.__name__ == "run_onnx"  # the timers are gone again
+    detail = next(t for t in bc.evaluate_targets({"overhead": rows}) if "UDF" in t["target"])["detail"]
+    assert "post-processing" in detail and "over the engine alone" in detail
+
+
 def test_quick_run_rss_targets_and_report(quick_run):
     out, res = quick_run
     rss = res["rss"]

@@ -441,6 +441,34 @@ def test_replication_mismatches_equals_pairwise_brute_force(factor):
             assert got[phase] == 0 and min(got[p] for p in range(factor) if p != phase) > 0
 
 
+def test_replication_phase_is_the_first_phase_without_mismatches():
+    # replication_phase short-circuits (residue by residue): it must name the smallest phase whose
+    # replication_mismatches count is zero, or None, for every dtype, NaN payload, signed zero and strided view
+    from sr_core.cube import replication_mismatches, replication_phase
+
+    rng = np.random.default_rng(7)
+    seen = set()
+    for _ in range(600):
+        factor = int(rng.integers(1, 5))
+        shape = tuple(int(v) for v in rng.integers(1, 7, size=int(rng.integers(1, 4))))
+        a = rng.integers(0, 3, size=shape).astype(rng.choice([np.float32, np.float64, np.int16, np.uint8]))
+        if a.dtype.kind == "f":
+            a[rng.random(shape) < 0.2] = np.nan
+            a[rng.random(shape) < 0.1] = -0.0
+            if a.dtype == np.float32:
+                a.view(np.uint32)[np.isnan(a) & (rng.random(shape) < 0.5)] = 0x7FC00001  # another quiet NaN
+        if rng.random() < 0.6:
+            a = np.repeat(a, factor, axis=int(rng.integers(0, a.ndim)))[..., int(rng.integers(0, 2)) :]
+        if rng.random() < 0.3 and a.shape[-1] > 2:
+            a = a[..., ::2]  # a strided view
+        for axis in range(-a.ndim, 0):
+            counts = replication_mismatches(a, factor, axis)
+            want = counts.index(0) if 0 in counts else None
+            assert replication_phase(a, factor, axis) == want, (a, factor, axis, counts)
+            seen.add(want is None)
+    assert seen == {True, False}
+
+
 def test_replication_mismatches_nan_payloads():
     # NaNs with different bit patterns inside one block still count as equal (the bitwise fast path falls back)
     from sr_core.cube import replication_mismatches

@@ -169,11 +169,16 @@ def _window(cube: Any, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
     """Rows ``[r0, r1)`` x cols ``[c0, c1)`` of ``cube`` (t?, bands?, y, x), NaN outside, float32."""
     h, w = cube.sizes["y"], cube.sizes["x"]
     lead = tuple(cube.sizes[d] for d in cube.dims[:-2])
-    out = np.full(lead + (r1 - r0, c1 - c0), np.nan, dtype=np.float32)
     rr0, rr1, cc0, cc1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
-    if rr0 < rr1 and cc0 < cc1:
-        part = np.asarray(cube.isel(y=slice(rr0, rr1), x=slice(cc0, cc1)).values)
-        out[..., rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = part
+    if not (rr0 < rr1 and cc0 < cc1):
+        return np.full(lead + (r1 - r0, c1 - c0), np.nan, dtype=np.float32)
+    out = np.empty(lead + (r1 - r0, c1 - c0), dtype=np.float32)
+    a, b, c, d = rr0 - r0, rr1 - r0, cc0 - c0, cc1 - c0
+    out[..., a:b, c:d] = np.asarray(cube.isel(y=slice(rr0, rr1), x=slice(cc0, cc1)).values)
+    out[..., :a, :] = np.nan  # only the part outside the cube is filled (no pass over the whole window)
+    out[..., b:, :] = np.nan
+    out[..., a:b, :c] = np.nan
+    out[..., a:b, d:] = np.nan
     return out
 
 
@@ -353,14 +358,14 @@ def apply_neighborhood_local(
     pending_max = max_pending or (1 if scheduler == "synchronous" else 2 * workers)
     blocks = [(i, j) for i in range(-(-h // sy)) for j in range(-(-w // sx))]
 
-    def task(i: int, j: int) -> Any:
+    def args(i: int, j: int) -> tuple:
         r0, c0 = i * sy - oy, j * sx - ox
         r1, c1 = (i + 1) * sy + oy, (j + 1) * sx + ox
         data = _window(cube, r0, r1, c0, c1)
         coords = dict(lead_coords)
         coords["y"] = y0 + dy * np.arange(r0, r1) if has_y else np.arange(r0, r1, dtype=np.float64)
         coords["x"] = x0 + dx * np.arange(c0, c1) if has_x else np.arange(c0, c1, dtype=np.float64)
-        return dask.delayed(_run_chunk, pure=False)(data, tuple(cube.dims), coords, code, context)
+        return data, tuple(cube.dims), coords, code, context
 
     sink = _Sink(out_path, crs=_crs_of(cube.attrs, cube.coords))
     ratio: int | None = None
@@ -369,8 +374,11 @@ def apply_neighborhood_local(
     try:
         for start in range(0, len(blocks), pending_max):
             wave = blocks[start : start + pending_max]
-            kwargs = {"scheduler": scheduler} if pool is None else {"scheduler": scheduler, "pool": pool}
-            results = dask.compute(*[task(i, j) for i, j in wave], **kwargs)
+            if scheduler == "synchronous":  # what dask's synchronous scheduler does, without building a graph
+                results = [_run_chunk(*args(i, j)) for i, j in wave]
+            else:
+                tasks = [dask.delayed(_run_chunk, pure=False)(*args(i, j)) for i, j in wave]
+                results = dask.compute(*tasks, scheduler=scheduler, pool=pool)
             for (i, j), (values, dims, labels) in zip(wave, results):
                 wy, wx = sy + 2 * oy, sx + 2 * ox
                 ry, rx = values.shape[-2], values.shape[-1]

@@ -895,15 +895,9 @@ class MISRPredictor:
             pad = self.frames - t
             lr = np.concatenate([lr, np.zeros(lr.shape[:1] + (pad,) + lr.shape[2:], np.float32)], axis=1)
             mask = np.concatenate([mask, np.zeros((mask.shape[0], pad), bool)], axis=1)
-        y = self._fn(lr, mask)
-        if self._coarse:
-            from ._projection_np import project_coarse_bands
+        from .models import apply_postprocess
 
-            c = self._coarse
-            y = project_coarse_bands(np.asarray(y), np.ascontiguousarray(lr[:, 0]), channels=c["out_channels"],
-                                     in_channels=c["in_channels"], factor=c["factor"], scale=self.scale,
-                                     filters=c["filters"], inplace=True)
-        return y
+        return apply_postprocess(self._coarse, self._fn(lr, mask), np.ascontiguousarray(lr[:, 0]), self.scale)
 
 
 _MISR_CACHE: dict[tuple, MISRPredictor] = {}

@@ -252,13 +252,20 @@ class Predictor:
         """The card's post-processing of the engine output ``y`` for the input ``lr`` (both ``(N, C, H, W)``,
         float32): the 20 m-band projection of ``postprocess.coarse_projection``, in place on ``y`` when it is
         writable; ``y`` unchanged when the card has none."""
-        if self._coarse:
-            from ._projection_np import project_coarse_bands
+        return apply_postprocess(self._coarse, y, lr, self.scale)
 
-            c = self._coarse
-            y = project_coarse_bands(np.asarray(y), lr, channels=c["out_channels"], in_channels=c["in_channels"],
-                                     factor=c["factor"], scale=self.scale, filters=c["filters"], inplace=True)
+
+def apply_postprocess(coarse: dict[str, Any] | None, y: np.ndarray, lr: np.ndarray, scale: int) -> np.ndarray:
+    """The resolved post-processing ``coarse`` (:func:`_coarse_projection` of a card; None = none) of an engine
+    output ``y`` for its input ``lr`` (``(N, C, H, W)`` float32), in place on ``y`` when it is writable. Shared by
+    the single-image :class:`Predictor` and the multi-image predictor (which passes the anchor as ``lr``)."""
+    if not coarse:
         return y
+    from ._projection_np import project_coarse_bands
+
+    c = coarse
+    return project_coarse_bands(np.asarray(y), lr, channels=c["out_channels"], in_channels=c["in_channels"],
+                                factor=c["factor"], scale=scale, filters=c["filters"], inplace=True)
 
 
 def _coarse_projection(card: ModelCard) -> dict[str, Any] | None:

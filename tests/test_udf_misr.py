@@ -186,8 +186,14 @@ def test_shipped_model_is_the_default(tmp_path):
         pytest.skip("s2sr-misr-x2 not shipped in this checkout")
     da = cube(11, dates=3, h=24, w=24)
     out = sc.misr_udf_apply(da, {"mode": "upscale"})
-    assert out.shape == (1, 4, 48, 48) and list(out.bands.values) == ["B02", "B03", "B04", "B08"]
+    assert out.shape == (1, 10, 48, 48) and list(out.bands.values) == list(da.bands.values[:10])
     assert np.isfinite(out.values).all()
+    # its 20 m bands are the default single-image model's on the anchor date (post-processing included)
+    from sr_core.models import DEFAULT_MODEL, load_predictor
+
+    one = sc.superresolve_dataarray(da.sel(t=out.t.values).drop_sel(bands="SCL"),
+                                    predictor=load_predictor(DEFAULT_MODEL), mode="upscale")
+    np.testing.assert_allclose(out.values[:, 4:], one.values[:, 4:], rtol=0, atol=0.05)
 
 
 def test_anchor_is_fed_first_and_labels_the_output(anchor_zero):

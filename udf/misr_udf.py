@@ -1,4 +1,4 @@
-# openEO UDF: Sentinel-2 multi-image super-resolution (HighRes-net / RAMS) over the t dimension.
+# openEO UDF: Sentinel-2 multi-image super-resolution (misr_sisr / HighRes-net / RAMS) over the t dimension.
 #
 # Use:  openeo.UDF.from_file("udf/misr_udf.py", context={...})  inside  cube.apply_neighborhood(...)
 # with the full time dimension in each chunk (size [{"dimension": "t", "value": None}] is the default).
@@ -26,8 +26,9 @@ sisr_model     the default SISR model    single-image model for a chunk with one
                                          warning is emitted); null = the MISR network on one frame
 =============  ========================  ===========================================================
 
-``model`` defaults to the shipped multi-image package ``s2sr-misr-x2`` (HighRes-net, B02 B03 B04 B08, x2,
-up to 8 revisits); any HighRes-net or RAMS package works (ONNX files need the inputs ``lr``
+``model`` defaults to the shipped multi-image package ``s2sr-misr-x2`` (x2, the 10 bands, up to 8 revisits: the
+default single-image model on the anchor date plus detail fused from the other dates' 10 m bands, arch
+``misr_sisr``); any ``misr_sisr``, HighRes-net or RAMS package works (ONNX files need the inputs ``lr``
 ``(N, T, C, H, W)`` and ``mask`` ``(N, T)``). Dates are sorted by ``t``; the anchor is fed first; with more
 usable dates than the model takes, the clearest are kept.
 """

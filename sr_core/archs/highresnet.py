@@ -123,6 +123,31 @@ class _Fuse(nn.Module):
         return 0.5 * (a + b) + self.body(torch.cat([a, b], dim=1))
 
 
+def fuse_recursive(fuse: nn.Module, states: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Recursive pairwise fusion of ``states`` ``(N, T, F, H, W)`` with usable flags ``valid`` ``(N, T)`` into one
+    state ``(N, F, H, W)``: ``T`` is padded to a power of two with unusable dummies, then states ``k`` and
+    ``k + T/2`` are fused by ``fuse(a, b)`` when both are usable, else the usable one passes through unchanged."""
+    n, t = states.shape[:2]
+    t_pad = 1
+    while t_pad < t:
+        t_pad *= 2
+    if t_pad > t:
+        # (x * 0, not zeros_like: the ONNX exporter would fold zeros_like into a constant of the example's size)
+        dummy = (states[:, :1] * 0).expand(-1, t_pad - t, -1, -1, -1)
+        states = torch.cat([states, dummy], dim=1)
+        valid = torch.cat([valid, torch.zeros_like(valid[:, :1]).expand(-1, t_pad - t)], dim=1)
+    while t_pad > 1:
+        half = t_pad // 2
+        a, b = states[:, :half], states[:, half:]
+        va, vb = valid[:, :half], valid[:, half:]
+        fused = fuse(a.flatten(0, 1), b.flatten(0, 1)).unflatten(0, (n, half))
+        both = (va & vb)[:, :, None, None, None]
+        states = torch.where(both, fused, torch.where(va[:, :, None, None, None], a, b))
+        valid = va | vb
+        t_pad = half
+    return states[:, 0]
+
+
 @register_arch("highresnet")
 class HighResNet(nn.Module):
     """HighRes-net multi-image SR: ``forward(lr (N, T, C, H, W), mask (N, T) | None) -> sr``.
@@ -188,21 +213,5 @@ class HighResNet(nn.Module):
         pairs = torch.cat([lr, ref.unsqueeze(1).expand_as(lr)], dim=2)  # (N, T, 2C, H, W)
         states = self.encoder(pairs.flatten(0, 1))
         states = states.unflatten(0, (n, t))  # (N, T, F, H, W)
-        t_pad = 1
-        while t_pad < t:
-            t_pad *= 2
-        if t_pad > t:
-            dummy = torch.zeros_like(states[:, :1]).expand(-1, t_pad - t, -1, -1, -1)
-            states = torch.cat([states, dummy], dim=1)
-            valid = torch.cat([valid, torch.zeros_like(valid[:, :1]).expand(-1, t_pad - t)], dim=1)
-        while t_pad > 1:
-            half = t_pad // 2
-            a, b = states[:, :half], states[:, half:]
-            va, vb = valid[:, :half], valid[:, half:]
-            fused = self.fuse(a.flatten(0, 1), b.flatten(0, 1)).unflatten(0, (n, half))
-            both = (va & vb)[:, :, None, None, None]
-            states = torch.where(both, fused, torch.where(va[:, :, None, None, None], a, b))
-            valid = va | vb
-            t_pad = half
-        residual = self.decoder(states[:, 0])
+        residual = self.decoder(fuse_recursive(self.fuse, states, valid))
         return residual + bicubic_upsample(ref, self.scale, self.out_channels)

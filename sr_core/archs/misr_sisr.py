@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from . import get_arch, register_arch
 from ._common import check_channels, check_lr, check_positive_int, check_scale
-from .highresnet import _Fuse, _ResBlock, _tracing, revisit_mask
+from .highresnet import _Fuse, _ResBlock, _tracing, fuse_recursive, revisit_mask
 
 __all__ = ["SISRGuidedMISR"]
 
@@ -147,25 +147,9 @@ class SISRGuidedMISR(nn.Module):
         pairs = torch.cat([x, anchor.expand_as(x)], dim=2)
         states = self.encoder(pairs.flatten(0, 1)).unflatten(0, (n, t))
         any_revisit = valid.any(dim=1)  # (N,): no usable revisit -> no residual, the output is base exactly
-        t_pad = 1
-        while t_pad < t:
-            t_pad *= 2
-        if t_pad > t:
-            # (x * 0, not zeros_like: the ONNX exporter would fold zeros_like into a constant of the example's size)
-            dummy = (states[:, :1] * 0).expand(-1, t_pad - t, -1, -1, -1)
-            states = torch.cat([states, dummy], dim=1)
-            valid = torch.cat([valid, torch.zeros_like(valid[:, :1]).expand(-1, t_pad - t)], dim=1)
-        while t_pad > 1:
-            half = t_pad // 2
-            a, b = states[:, :half], states[:, half:]
-            va, vb = valid[:, :half], valid[:, half:]
-            fused = self.fuse(a.flatten(0, 1), b.flatten(0, 1)).unflatten(0, (n, half))
-            both = (va & vb)[:, :, None, None, None]
-            states = torch.where(both, fused, torch.where(va[:, :, None, None, None], a, b))
-            valid = va | vb
-            t_pad = half
+        state = fuse_recursive(self.fuse, states, valid)
         guide = F.pixel_unshuffle(base[:, :c], s)
-        r = self.decoder(torch.cat([states[:, 0], guide], dim=1))
+        r = self.decoder(torch.cat([state, guide], dim=1))
         if self.projection is not None:
             r = self.projection(r, torch.zeros_like(lr[:, 0, :c]))
         r = torch.where(any_revisit[:, None, None, None], r, torch.zeros_like(r))

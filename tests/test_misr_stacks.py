@@ -159,3 +159,33 @@ def test_bad_arguments_name_the_argument(gen):
         shifted_degrade(hr[None, :, :23], 2, (0, 0), bands=B4)
     with pytest.raises(ValueError, match="shift"):
         shifted_degrade(hr[None], 2, (float("nan"), 0), bands=B4)
+
+
+def test_texture_change_keeps_the_levels_and_zero_shift_stacks_are_co_registered(gen):
+    # a flat scene has no texture: a texture change leaves it unchanged, a content change scales it by its gain
+    flat = torch.full((4, 32, 32), 0.2, dtype=torch.float64)
+    kw = dict(frames=4, bands=B4, max_shift=0.0, change_prob=1.0, change_cover=(0.5, 0.5), change_gain=0.3)
+    tex = simulate_stack(flat, generator=torch.Generator().manual_seed(3), change_texture_prob=1.0, **kw)
+    torch.testing.assert_close(tex.lr, degrade(flat[None], 2, bands=B4).expand(4, -1, -1, -1), rtol=0, atol=1e-12)
+    roll = simulate_stack(flat, generator=torch.Generator().manual_seed(3), **kw)
+    assert float((roll.lr - tex.lr).abs().max()) > 1e-3
+    # on a textured scene a whole-frame texture change keeps each band's level, a content change scales it
+    hr = torch.rand(4, 64, 64, generator=gen, dtype=torch.float64)
+    kw2 = dict(frames=3, bands=B4, max_shift=0.0, change_prob=1.0, change_cover=(1.0, 1.0), change_gain=0.3,
+               anchor=0)
+    st = simulate_stack(hr, generator=torch.Generator().manual_seed(4), change_texture_prob=1.0, **kw2)
+    ro = simulate_stack(hr, generator=torch.Generator().manual_seed(4), **kw2)
+    level = lambda x: x.mean(dim=(-2, -1))  # noqa: E731
+    for k in (1, 2):
+        assert float((st.lr[k] - st.lr[0]).abs().max()) > 1e-3  # other texture
+        torch.testing.assert_close(level(st.lr[k]), level(st.lr[0]), rtol=2e-3, atol=0)  # same levels
+        assert float((level(ro.lr[k]) / level(ro.lr[0]) - 1).abs().max()) > 0.01  # a content change: other levels
+    # zero_shift_prob = 1: every revisit on the anchor's grid; 0: the draws of the default stack
+    z = simulate_stack(hr, generator=torch.Generator().manual_seed(5), frames=4, bands=B4, max_shift=0.5,
+                       zero_shift_prob=1.0)
+    assert float(z.shifts.abs().max()) == 0
+    a = simulate_stack(hr, generator=torch.Generator().manual_seed(6), frames=4, bands=B4, max_shift=0.5)
+    b = simulate_stack(hr, generator=torch.Generator().manual_seed(6), frames=4, bands=B4, max_shift=0.5,
+                       zero_shift_prob=0.0, change_texture_prob=0.0)
+    torch.testing.assert_close(a.lr, b.lr, rtol=0, atol=0, equal_nan=True)
+    assert float(a.shifts.abs().max()) > 0

@@ -267,6 +267,8 @@ def simulate_stack(
     change_gain: float = 0.3,
     anchor: int | str = "clearest",
     padding: str = "reflect",
+    change_texture_prob: float = 0.0,
+    zero_shift_prob: float = 0.0,
 ) -> MISRStack:
     """Simulate ``frames`` revisits of ``hr`` ``(C, H, W)`` (see the module docstring for the frame model).
 
@@ -278,7 +280,13 @@ def simulate_stack(
     ``change_prob``), its cover ``~ U(change_cover)``, a blobby change mask on the HR grid (:func:`cloud_mask`,
     ``ratio * cloud_sigma`` HR px), a circular offset ``(oy, ox)`` and per-band gains ``1 + U(-change_gain,
     change_gain)``: inside the mask the frame sees ``gain * roll(hr, (oy, ox))`` (other content, other
-    radiometry: phenology, harvest, construction) instead of ``hr``; last the unit noise ``(K, C, h, w)``. The anchor (``"clearest"``: most clear pixels, lowest index on
+    radiometry: phenology, harvest, construction) instead of ``hr``; with ``change_texture_prob > 0`` one more draw
+    per changed frame picks a *texture* change instead (probability ``change_texture_prob``): inside the mask the
+    frame keeps the scene's low-pass content (Gaussian, 2 HR px) and gets the high-pass content of
+    ``roll(hr, (oy, ox))`` (the same fields and levels, other texture: crops grown or harvested); with
+    ``zero_shift_prob > 0`` one draw decides whether the whole stack is co-registered (all shifts 0: revisits on
+    one sampling grid, nothing to gain from sub-pixel diversity); last the unit noise ``(K, C, h, w)``. Both
+    extra draws happen only when their probability is > 0 (the other draws do not change). The anchor (``"clearest"``: most clear pixels, lowest index on
     ties; or an index) gets shift 0, gain 1, offset 0 (its draws are still consumed, so the other frames do not
     depend on the anchor choice). Noise is added to every frame, anchor included. Cloudy pixels are NaN in ``lr``.
     """
@@ -296,6 +304,8 @@ def simulate_stack(
     change_prob = _check_nonneg("change_prob", change_prob, 1.0)
     ch_lo, ch_hi = _check_range("change_cover", change_cover, 0.0, 1.0)
     change_gain = _check_nonneg("change_gain", change_gain, 0.9)
+    change_texture_prob = _check_nonneg("change_texture_prob", change_texture_prob, 1.0)
+    zero_shift_prob = _check_nonneg("zero_shift_prob", zero_shift_prob, 1.0)
     c, hh, ww = hr.shape
     if hh % ratio or ww % ratio:
         raise ValueError(f"hr size {(hh, ww)} must be a multiple of ratio={ratio}")
@@ -332,14 +342,31 @@ def simulate_stack(
             oy = int(torch.randint(hh, (), generator=generator))
             ox = int(torch.randint(ww, (), generator=generator))
             g = (1.0 + _uniform(generator, -change_gain, change_gain, (c,))).to(hr.dtype)[:, None, None]
+            texture = change_texture_prob > 0 and bool(
+                torch.rand((), generator=generator, dtype=torch.float64) < change_texture_prob)
             if k != a:
-                scenes[k] = torch.where(blob[None], g * torch.roll(hr, (oy, ox), (-2, -1)), hr)
+                other = torch.roll(hr, (oy, ox), (-2, -1))
+                if texture:
+                    low, other_low = _lowpass(hr), _lowpass(other)
+                    new = low + g * (other - other_low)
+                else:
+                    new = g * other
+                scenes[k] = torch.where(blob[None], new, hr)
+    if zero_shift_prob > 0 and bool(torch.rand((), generator=generator, dtype=torch.float64) < zero_shift_prob):
+        shifts = torch.zeros_like(shifts)
     y = _degrade_frames(scenes[None], sig, ratio, [(float(v[0]), float(v[1])) for v in shifts], padding)[0]
     noise = torch.randn(y.shape, generator=generator, dtype=y.dtype)
     y = gains.to(y.dtype)[:, :, None, None] * y + offsets.to(y.dtype)[:, :, None, None]
     y = y + noise * noise_std.to(y.dtype)[:, None, None, None]
     lr = torch.where(mask[:, None], y, torch.full_like(y, float("nan")))
     return MISRStack(lr, mask, hr, a, shifts, gains, offsets, noise_std)
+
+
+def _lowpass(x: torch.Tensor) -> torch.Tensor:
+    """Zero-phase Gaussian low-pass (sigma 2 HR px) of ``x`` ``(C, H, W)``."""
+    from ..degradation import blur
+
+    return blur(x[None], 2.0, 1)[0]
 
 
 def simulate_batch(hr: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -350,11 +350,11 @@ def replication_mismatches(a: np.ndarray, factor: int, axis: int) -> list[int]:
     def count(b: np.ndarray, nan_equal: bool) -> list[int]:
         out = []
         for r in range(factor):
-            first = r or factor  # pairs (i - 1, i) with i = r (mod factor), 1 <= i < n
-            if first >= n:
+            pair = _residue_pairs(b, factor, r)
+            if pair is None:
                 out.append(0)
                 continue
-            prev, cur = b[first - 1 : n - 1 : factor], b[first:n:factor]
+            prev, cur = pair
             diff = prev != cur
             if nan_equal:
                 diff &= ~(np.isnan(prev) & np.isnan(cur))
@@ -362,13 +362,31 @@ def replication_mismatches(a: np.ndarray, factor: int, axis: int) -> list[int]:
         total = sum(out)
         return [total - out[p] for p in range(factor)]
 
-    if a.dtype.kind == "f" and a.dtype.itemsize in (4, 8):
+    bits = _bit_view(a)
+    if bits is not None:
         # fast path: compare bit patterns (no NaN handling); exact whenever some phase has no difference at
         # all, otherwise (NaN payloads may differ) fall back to the float comparison below
-        counts = count(a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64), False)  # same item size: any strides
+        counts = count(bits, False)
         if min(counts) == 0:
             return counts
     return count(a, a.dtype.kind == "f")
+
+
+def _residue_pairs(b: np.ndarray, factor: int, r: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The neighbour pairs ``(i - 1, i)`` along axis 0 of ``b`` with ``i = r (mod factor)``, ``1 <= i < n``, as two
+    strided views (no copy); None when there is no such pair."""
+    n = b.shape[0]
+    first = r or factor
+    if first >= n:
+        return None
+    return b[first - 1 : n - 1 : factor], b[first:n:factor]
+
+
+def _bit_view(a: np.ndarray) -> np.ndarray | None:
+    """``a`` (float32 / float64) viewed as unsigned integers of the same size (any strides), else None."""
+    if a.dtype.kind == "f" and a.dtype.itemsize in (4, 8):
+        return a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
+    return None
 
 
 def replication_phase(a: np.ndarray, factor: int, axis: int) -> int | None:
@@ -389,9 +407,8 @@ def replication_phase(a: np.ndarray, factor: int, axis: int) -> int | None:
 
         def residue_equal(r: int) -> bool:
             if r not in equal:
-                first = r or factor
-                equal[r] = first >= n or bool(np.array_equal(b[first - 1 : n - 1 : factor], b[first:n:factor],
-                                                              equal_nan=nan_equal))
+                pair = _residue_pairs(b, factor, r)
+                equal[r] = pair is None or bool(np.array_equal(*pair, equal_nan=nan_equal))
             return equal[r]
 
         for p in range(factor):  # phase p: every residue but p
@@ -399,9 +416,10 @@ def replication_phase(a: np.ndarray, factor: int, axis: int) -> int | None:
                 return p
         return None
 
-    if a.dtype.kind == "f" and a.dtype.itemsize in (4, 8):
+    bits = _bit_view(a)
+    if bits is not None:
         # bit patterns first, as replication_mismatches does; then floats (NaN equals NaN, -0 equals 0)
-        p = first_phase(a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64), False)
+        p = first_phase(bits, False)
         if p is not None:
             return p
     return first_phase(a, a.dtype.kind == "f")
@@ -870,13 +888,10 @@ class MISRPredictor:
         self.scale = int(card.scale)
         self.bands = tuple(card.bands)
         self.out_bands = tuple(card.out_bands)
-        from .models import _coarse_projection
+        from .models import resolve_postprocess
 
         # the card's post-processing (a misr_sisr package takes over its single-image model's) runs on the anchor
-        self._coarse = _coarse_projection(card)
-        extra = self._coarse["reach"] if self._coarse else 0
-        self.receptive_field = int(card.receptive_field) + 2 * extra
-        self.margin = int(card.margin) + extra
+        self._coarse, self.receptive_field, self.margin = resolve_postprocess(card)
 
     def __call__(self, lr: np.ndarray, mask: np.ndarray) -> np.ndarray:
         lr = np.ascontiguousarray(lr, dtype=np.float32)
@@ -1130,6 +1145,7 @@ def misr_dataarray(
     scl = arr[:, scl_pos[0]].astype(np.float32) if scl_pos else None
     if mode == "resampled":
         rows, cols, off_y, off_x = _recover_grid(x, [canon[i] for i in idx], predictor)
+        rows, cols = _as_slice(rows), _as_slice(cols)
         x = x[:, :, rows][:, :, :, cols]
         if scl is not None:
             scl = scl[:, rows][:, :, cols]

@@ -839,28 +839,6 @@ def _match_one(
     return tp, n_p - tp, n_t - tp
 
 
-def _match_one_dense(
-    p: np.ndarray, t: np.ndarray, iou_threshold: float, structure: np.ndarray
-) -> tuple[int, int, int]:
-    """The dense reference of :func:`_match_one` (full IoU matrix, one assignment): for tests."""
-    from scipy import ndimage
-    from scipy.optimize import linear_sum_assignment
-
-    lp, n_p = ndimage.label(p, structure=structure)
-    lt, n_t = ndimage.label(t, structure=structure)
-    if n_p == 0 or n_t == 0:
-        return 0, n_p, n_t
-    inter = np.bincount(lp.ravel() * (n_t + 1) + lt.ravel(), minlength=(n_p + 1) * (n_t + 1))
-    inter = inter.reshape(n_p + 1, n_t + 1)[1:, 1:].astype(np.float64)
-    area_p = np.bincount(lp.ravel(), minlength=n_p + 1)[1:].astype(np.float64)
-    area_t = np.bincount(lt.ravel(), minlength=n_t + 1)[1:].astype(np.float64)
-    ious = inter / (area_p[:, None] + area_t[None, :] - inter)
-    eligible = np.where(ious >= iou_threshold, ious, 0.0)
-    rows, cols = linear_sum_assignment(eligible, maximize=True)
-    tp = int(np.count_nonzero(eligible[rows, cols] > 0))
-    return tp, n_p - tp, n_t - tp
-
-
 def instance_matches(
     pred: ArrayLike, target: ArrayLike, *, iou_threshold: float = 0.25, connectivity: int = 8
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

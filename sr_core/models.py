@@ -233,11 +233,7 @@ class Predictor:
         self.scale = card.scale
         self.bands = tuple(card.bands)
         self.out_bands = tuple(card.out_bands)
-        self._coarse = _coarse_projection(card)
-        extra = self._coarse["reach"] if self._coarse else 0
-        # the tiling margin covers the network and the post-processing (seamless tiles)
-        self.receptive_field = card.receptive_field + 2 * extra
-        self.margin = card.margin + extra
+        self._coarse, self.receptive_field, self.margin = resolve_postprocess(card)
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         lr = np.ascontiguousarray(lr, dtype=np.float32)
@@ -253,6 +249,15 @@ class Predictor:
         float32): the 20 m-band projection of ``postprocess.coarse_projection``, in place on ``y`` when it is
         writable; ``y`` unchanged when the card has none."""
         return apply_postprocess(self._coarse, y, lr, self.scale)
+
+
+def resolve_postprocess(card: ModelCard) -> tuple[dict[str, Any] | None, int, int]:
+    """The card's resolved post-processing (:func:`_coarse_projection`, None = none) and the receptive field and
+    tiling margin (input px) of the network followed by it: the margin covers both, so tiles stay seamless.
+    Shared by the single-image :class:`Predictor` and the multi-image predictor."""
+    coarse = _coarse_projection(card)
+    extra = coarse["reach"] if coarse else 0
+    return coarse, int(card.receptive_field) + 2 * extra, int(card.margin) + extra
 
 
 def apply_postprocess(coarse: dict[str, Any] | None, y: np.ndarray, lr: np.ndarray, scale: int) -> np.ndarray:

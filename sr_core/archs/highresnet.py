@@ -123,6 +123,25 @@ class _Fuse(nn.Module):
         return 0.5 * (a + b) + self.body(torch.cat([a, b], dim=1))
 
 
+def check_anchor_usable(valid: torch.Tensor) -> None:
+    """``ValueError`` naming the samples whose anchor (frame 0) is unusable in ``valid`` ``(N, T)`` (eager mode
+    only: an exported graph cannot raise)."""
+    if not _tracing() and not bool(valid[:, 0].all()):
+        bad = (~valid[:, 0]).nonzero().flatten().tolist()
+        raise ValueError(f"mask: the anchor (frame 0) must be usable, it is not in sample(s) {bad}")
+
+
+def revisit_encoder(in_channels: int, num_features: int, num_blocks: int) -> nn.Sequential:
+    """The shared pair encoder of HighRes-net: ``in_channels`` (a revisit next to its reference) to
+    ``num_features``: 3x3 conv, PReLU, ``num_blocks`` residual blocks, 3x3 conv (radius ``2 * num_blocks + 2``)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, num_features, 3, padding=1),
+        nn.PReLU(num_features),
+        *[_ResBlock(num_features) for _ in range(num_blocks)],
+        nn.Conv2d(num_features, num_features, 3, padding=1),
+    )
+
+
 def fuse_recursive(fuse: nn.Module, states: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Recursive pairwise fusion of ``states`` ``(N, T, F, H, W)`` with usable flags ``valid`` ``(N, T)`` into one
     state ``(N, F, H, W)``: ``T`` is padded to a power of two with unusable dummies, then states ``k`` and
@@ -179,12 +198,7 @@ class HighResNet(nn.Module):
         self.num_features = check_positive_int("num_features", num_features)
         self.num_blocks = check_positive_int("num_blocks", num_blocks, minimum=0)
         c, f, s = self.in_channels, self.num_features, self.scale
-        self.encoder = nn.Sequential(
-            nn.Conv2d(2 * c, f, 3, padding=1),
-            nn.PReLU(f),
-            *[_ResBlock(f) for _ in range(self.num_blocks)],
-            nn.Conv2d(f, f, 3, padding=1),
-        )
+        self.encoder = revisit_encoder(2 * c, f, self.num_blocks)
         self.fuse = _Fuse(f)
         self.decoder = nn.Sequential(
             nn.Conv2d(f, f, 3, padding=1),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from . import register_arch
-from .highresnet import HighResNet, _tracing
+from .highresnet import HighResNet, check_anchor_usable
 
 __all__ = ["AnchorHighResNet"]
 
@@ -25,7 +25,5 @@ class AnchorHighResNet(HighResNet):
     """HighRes-net with the anchor (frame 0) as reference: ``forward(lr (N, T, C, H, W), mask (N, T) | None)``."""
 
     def _reference(self, lr: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        if not _tracing() and not bool(valid[:, 0].all()):
-            bad = (~valid[:, 0]).nonzero().flatten().tolist()
-            raise ValueError(f"mask: the anchor (frame 0) must be usable, it is not in sample(s) {bad}")
+        check_anchor_usable(valid)
         return lr[:, 0]

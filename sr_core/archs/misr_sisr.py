@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from . import get_arch, register_arch
 from ._common import check_channels, check_lr, check_positive_int, check_scale
-from .highresnet import _Fuse, _ResBlock, _tracing, fuse_recursive, revisit_mask
+from .highresnet import _Fuse, check_anchor_usable, fuse_recursive, revisit_encoder, revisit_mask
 
 __all__ = ["SISRGuidedMISR"]
 
@@ -99,12 +99,7 @@ class SISRGuidedMISR(nn.Module):
         if int(self.sisr.scale) != self.scale:
             raise ValueError(f"sisr_kwargs: the single-image network has scale {self.sisr.scale}, scale is {self.scale}")
         c, f, s = self.fuse_channels, self.num_features, self.scale
-        self.encoder = nn.Sequential(
-            nn.Conv2d(2 * c, f, 3, padding=1),
-            nn.PReLU(f),
-            *[_ResBlock(f) for _ in range(self.num_blocks)],
-            nn.Conv2d(f, f, 3, padding=1),
-        )
+        self.encoder = revisit_encoder(2 * c, f, self.num_blocks)
         self.fuse = _Fuse(f)
         self.decoder = nn.Sequential(
             nn.Conv2d(f + c * s * s, f, 3, padding=1),
@@ -131,9 +126,7 @@ class SISRGuidedMISR(nn.Module):
     def forward(self, lr: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         check_lr(lr, self.in_channels, ndim=5)
         valid = revisit_mask(lr, mask)
-        if not _tracing() and not bool(valid[:, 0].all()):
-            bad = (~valid[:, 0]).nonzero().flatten().tolist()
-            raise ValueError(f"mask: the anchor (frame 0) must be usable, it is not in sample(s) {bad}")
+        check_anchor_usable(valid)
         c, s = self.fuse_channels, self.scale
         base = self.sisr(lr[:, 0])
         if lr.shape[1] == 1:  # the anchor alone: nothing to fuse

@@ -6,14 +6,15 @@ Submodules: :mod:`.stacks` (pure stack simulation and model-input helpers), :mod
 
 from ..archs.highresnet_anchor import AnchorHighResNet
 from .stacks import (
-           MISRStack,
-           anchor_first,
-           cloud_mask,
-           fill_invalid,
-           shifted_degrade,
-           simulate_batch,
-           simulate_stack,
+    MISRStack,
+    anchor_first,
+    cloud_mask,
+    fill_invalid,
+    shifted_degrade,
+    simulate_batch,
+    simulate_stack,
+    stack_input_10band,
 )
 
 __all__ = ["AnchorHighResNet", "MISRStack", "anchor_first", "cloud_mask", "fill_invalid", "shifted_degrade", "simulate_batch",
-           "simulate_stack"]
+           "simulate_stack", "stack_input_10band"]

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from ..archs._common import bicubic_upsample
 from ..bands import BANDS_10M, BANDS_20M
-from .stacks import anchor_first, fill_invalid, simulate_stack
+from .stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
 
 __all__ = ["MISR_METHODS", "evaluate_stack", "real_series_check", "run_misr_evaluation", "score", "write_report"]
 
@@ -117,15 +117,6 @@ def _ten_band(misr: Any) -> bool:
     return len(getattr(misr, "bands", ())) == len(BANDS_10M) + len(BANDS_20M)
 
 
-def _with_20m(lr: torch.Tensor, lr40: torch.Tensor) -> torch.Tensor:
-    """``lr`` ``(N, K, 4, h, w)`` + 20 m bands ``lr40`` ``(N, 6, h/2, w/2)`` or per frame ``(N, K, 6, h/2, w/2)``:
-    the 10-band model input layout per frame (20 m bands nearest-replicated onto the frame grid)."""
-    up = lr40.float().repeat_interleave(2, -2).repeat_interleave(2, -1)
-    if up.ndim == 4:
-        up = up[:, None].expand(-1, lr.shape[1], -1, -1, -1)
-    return torch.cat([lr.float(), up], dim=2)
-
-
 def evaluate_stack(
     hr10: torch.Tensor, hr20: torch.Tensor, lr: torch.Tensor, pmask: torch.Tensor, noise_std: float, *,
     misr: Callable, sisr: Callable | None, misr_margin: int, sisr_margin: int, scale: int = 2,
@@ -154,7 +145,7 @@ def evaluate_stack(
         lr40 = degrade(hr20[None].float(), 2, bands=list(BANDS_20M), noise_std=float(noise_std), generator=g)
     # a 10-band MISR model (misr_sisr) gets every frame in the 10-band input layout with the anchor's 20 m bands
     # (the same Wald input as the single-image model; the revisits' copies are not read by the network)
-    m_in = _with_20m(filled, lr40) if _ten_band(misr) else filled
+    m_in = stack_input_10band(filled.float(), lr40) if _ten_band(misr) else filled
 
     def run_misr(fm: torch.Tensor) -> torch.Tensor:
         y = _pad_run(lambda x: misr(x, fm.numpy()), m_in.numpy(), misr_margin, scale, 5)
@@ -237,7 +228,7 @@ def real_series_check(
         filled, fmask, any_valid = fill_invalid(lr, pm)
         fm_np = fmask.numpy()
         # a 10-band model: each date with its own 20 m bands (degraded), as a back-end delivers them
-        m_in = _with_20m(filled, lr40[idx][None]) if _ten_band(misr) else filled
+        m_in = stack_input_10band(filled.float(), lr40[idx][None]) if _ten_band(misr) else filled
         y_m = torch.from_numpy(np.asarray(_pad_run(lambda x, fm=fm_np: misr(x, fm), m_in.numpy(), misr_margin,
                                                    scale, 5)))[:, : len(BANDS_10M)]
         hmask = (valid10[a] & any_valid[0].repeat_interleave(scale, 0).repeat_interleave(scale, 1))[None, None]

@@ -50,6 +50,7 @@ __all__ = [
     "shifted_degrade",
     "simulate_batch",
     "simulate_stack",
+    "stack_input_10band",
 ]
 
 
@@ -367,6 +368,20 @@ def _lowpass(x: torch.Tensor) -> torch.Tensor:
     from ..degradation import blur
 
     return blur(x[None], 2.0, 1)[0]
+
+
+def stack_input_10band(lr: torch.Tensor, lr20: torch.Tensor) -> torch.Tensor:
+    """The 10-band model input layout for every frame of a stack: ``lr`` ``(N, K, 4, h, w)`` (``BANDS_10M``) and
+    the 20 m bands ``lr20`` ``(N, 6, h/2, w/2)`` (the same for every frame) or ``(N, K, 6, h/2, w/2)`` (per frame)
+    give ``(N, K, 10, h, w)``: :func:`sr_core.degradation.model_input_10band` frame by frame (20 m bands
+    nearest-replicated onto the frame grid)."""
+    from ..degradation import model_input_10band
+
+    n, k = lr.shape[:2]
+    if lr20.ndim == 4:
+        lr20 = lr20[:, None].expand(-1, k, -1, -1, -1)
+    x = model_input_10band(lr.flatten(0, 1), lr20.to(lr.dtype).flatten(0, 1))
+    return x.unflatten(0, (n, k))
 
 
 def simulate_batch(hr: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -37,13 +37,14 @@ import torch
 from torch import nn
 
 from ..archs import get_arch
+from ..bands import BANDS_10M, BANDS_20M
 from ..bands import mtf as band_mtf
 from ..bands import normalize_band_names
 from ..models import ModelCard, SRModel, save_model_package, sha256_file
 from ..training.config import _check_keys, parse_regions, read_yaml_mapping, resolve_config_paths
 from ..training.data import PatchSampler, Region, load_scene_tensors
 from ..training.loop import Trainer, band_statistics
-from .stacks import anchor_first, fill_invalid, simulate_stack
+from .stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
 
 __all__ = [
     "MISR_LOSS_TERMS",
@@ -58,8 +59,6 @@ __all__ = [
 ]
 
 MISR_LOSS_TERMS = ("l1", "cl1", "cmse", "consistency", "shiftnet")
-_BANDS_10M = ("B02", "B03", "B04", "B08")
-_BANDS_20M = ("B05", "B06", "B07", "B8A", "B11", "B12")
 
 
 @dataclass
@@ -68,7 +67,7 @@ class MISRModelConfig:
     arch_kwargs: dict[str, Any]
     name: str = "s2sr-misr-x2"
     version: str = "1.0.0"
-    bands: list[str] = field(default_factory=lambda: list(_BANDS_10M))
+    bands: list[str] = field(default_factory=lambda: list(BANDS_10M))
     # misr_sisr: the single-image package whose weights fill ``net.sisr`` (frozen) and whose band statistics,
     # input/output bands and post-processing the MISR package takes over
     sisr_from: str | None = None
@@ -185,8 +184,7 @@ def make_batch(
 
     Returns ``lr`` ``(N, K, C, h, w)`` (cloudy pixels filled), ``frame_mask`` ``(N, K)`` bool, ``pixel_mask``
     ``(N, K, h, w)`` (clear pixels), ``any_valid`` ``(N, h, w)``, ``anchor`` ``(N, C, h, w)`` (NaN where cloudy),
-    ``anchor_noise`` ``(N,)`` (noise std of the anchor frame), ``hr``. Draw order per sample: MTF jitter, the stack
-    (:func:`simulate_stack`), then the dropped frames.
+    ``hr``. Draw order per sample: MTF jitter, the stack (:func:`simulate_stack`), then the dropped frames.
 
     ``hr20`` ``(N, 6, H/2, W/2)`` (the crops' 20 m bands, ``BANDS_20M`` order): the stack gets the 10-band model
     input layout (:func:`sr_core.degradation.model_input_10band`): every frame's channels ``C..C+5`` hold the
@@ -220,16 +218,15 @@ def make_batch(
     if hr20 is not None:
         from ..degradation import degrade
 
-        if hr20.ndim != 4 or hr20.shape[0] != hr.shape[0] or hr20.shape[1] != len(_BANDS_20M) or \
+        if hr20.ndim != 4 or hr20.shape[0] != hr.shape[0] or hr20.shape[1] != len(BANDS_20M) or \
                 tuple(hr20.shape[-2:]) != (hr.shape[-2] // 2, hr.shape[-1] // 2):
             raise ValueError(f"hr20 must be (N, 6, H/2, W/2) = {(hr.shape[0], 6, hr.shape[-2] // 2, hr.shape[-1] // 2)}"
                              f", got {tuple(hr20.shape)}")
-        lr40 = torch.cat([degrade(hr20[i : i + 1].to(hr.dtype), scale, bands=list(_BANDS_20M), noise_std=noise[i],
+        lr40 = torch.cat([degrade(hr20[i : i + 1].to(hr.dtype), scale, bands=list(BANDS_20M), noise_std=noise[i],
                                   generator=generator) for i in range(hr.shape[0])])
-        up = lr40.repeat_interleave(2, -2).repeat_interleave(2, -1)  # 40 m -> the 20 m frame grid
-        filled = torch.cat([filled, up[:, None].expand(-1, filled.shape[1], -1, -1, -1)], dim=2)
+        filled = stack_input_10band(filled, lr40)  # 40 m -> the 20 m frame grid, in every frame
     return {"lr": filled, "frame_mask": fmask, "pixel_mask": pmask, "any_valid": any_valid, "anchor": anchor,
-            "anchor_noise": torch.tensor(noise, dtype=torch.float64), "hr": hr}
+            "hr": hr}
 
 
 def misr_forward(model: SRModel, lr: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
@@ -289,11 +286,11 @@ class MISRTrainer(Trainer):
         torch.manual_seed(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         bands = list(cfg.model.bands)
-        if bands not in (list(_BANDS_10M), list(_BANDS_10M + _BANDS_20M)):
-            raise ValueError(f"model.bands: MISR training takes the 10 m bands {list(_BANDS_10M)} or the 10-band "
-                             f"model input {list(_BANDS_10M + _BANDS_20M)}, got {bands}")
+        if bands not in (list(BANDS_10M), list(BANDS_10M + BANDS_20M)):
+            raise ValueError(f"model.bands: MISR training takes the 10 m bands {list(BANDS_10M)} or the 10-band "
+                             f"model input {list(BANDS_10M + BANDS_20M)}, got {bands}")
         self.bands = bands
-        self.fused = list(_BANDS_10M)  # the bands simulated as revisits and scored
+        self.fused = list(BANDS_10M)  # the bands simulated as revisits and scored
         self.ten_band = len(bands) == 10
         root = cfg.data.root
         self.train_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("train")]

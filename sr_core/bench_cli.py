@@ -41,6 +41,7 @@ Everything here is a function with typed keyword arguments; the command line (:f
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import datetime as _dt
 import json
@@ -52,6 +53,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -1033,9 +1035,18 @@ def bench_whole_path(
     warmup: int = 1,
     workdir: str | os.PathLike | None = None,
     emulator_input: str = "lazy",
+    workers: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Whole path vs bare forward pass on one ``scene`` x ``scene`` (10 m px) DN scene.
+
+    ``workers``: 1 runs the chunks one at a time (``scheduler="synchronous"``, the next window read on a reader
+    thread) with ``threads`` engine threads, against the bare forward pass with ``threads`` threads. More runs
+    them on ``workers`` worker threads (``scheduler="threads"``, as a back-end's executors do), each UDF call with
+    ``threads`` engine threads, against the faster of two bare passes on the same ``workers * threads`` cores:
+    the tiles one after the other with ``workers * threads`` engine threads (intra-op parallelism), and the tiles
+    on ``workers`` threads with ``threads`` engine threads each. The breakdown is then not reported (its timers
+    add up thread time, not wall time); ``thread_s`` holds them.
 
     ``emulator_input``: ``"lazy"`` hands the emulator the NetCDF opened lazily by xarray without dask (each
     chunk window is read from disk on demand); ``"path"`` hands it the file path (``udf.local.open_cube``:
@@ -1075,17 +1086,20 @@ def bench_whole_path(
     folder = Path(folder).resolve()
     log = log or (lambda s: None)
     threads = _check_int("threads", threads, 1)
+    workers = _check_int("workers", workers, 1)
     scene = _check_int("scene", scene, 2)
     repeats = _check_int("repeats", repeats, 1)
     warmup = _check_int("warmup", warmup, 0)
     pred = load_predictor(str(folder), engine=engine, threads=threads)
+    pred_all = load_predictor(str(folder), engine=engine, threads=threads * workers) if workers > 1 else pred
     s, m = int(pred.scale), int(pred.margin)
     size, overlap = recommended_neighborhood(pred, mode, size=chunk)
     factor = s if mode == "resampled" else 1
     core = size // factor
     tmp = Path(tempfile.mkdtemp(prefix="s2sr-bench-", dir=workdir))
-    raw, orig_window, orig_run = pred._fn, ul._window, ul._run_chunk
+    raw, orig_window, orig_run, orig_await = pred._fn, ul._window, ul._run_chunk, ul._await
     orig_post = pred.postprocess
+    lock = threading.Lock()
     try:
         cube = _dn_dataarray(list(pred.bands), scene, factor=factor)
         nc = _write_netcdf(cube, tmp / "input.nc")
@@ -1094,7 +1108,7 @@ def bench_whole_path(
         context = {"model": str(folder), "engine": engine, "threads": threads, "mode": mode, "overlap": overlap,
                    "size": size}
         runtime = "Python" if mode == "resampled" else "Python-Jep"
-        acc = {"forward": 0.0, "post": 0.0, "read": 0.0, "udf": 0.0, "write": 0.0, "px": 0}
+        acc = {"forward": 0.0, "post": 0.0, "read": 0.0, "read_io": 0.0, "udf": 0.0, "write": 0.0, "px": 0}
 
         def timer(key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             def wrapped(*a: Any, **k: Any) -> Any:
@@ -1102,11 +1116,14 @@ def bench_whole_path(
                 try:
                     return fn(*a, **k)
                 finally:
-                    acc[key] += time.perf_counter() - t0
+                    dt = time.perf_counter() - t0
+                    with lock:
+                        acc[key] += dt
             return wrapped
 
         def forward(x: np.ndarray) -> np.ndarray:
-            acc["px"] += int(np.prod(x.shape[-2:])) * x.shape[0]
+            with lock:
+                acc["px"] += int(np.prod(x.shape[-2:])) * x.shape[0]
             return raw(x)
 
         out_tif = tmp / "output.tif"
@@ -1124,7 +1141,8 @@ def bench_whole_path(
                 out_tif.unlink()
             try:
                 res = apply(src, udf_file, size=size, overlap=overlap, context=context, runtime=runtime,
-                            scheduler="synchronous", out_path=out_tif)  # GeoTIFF streamed on a writer thread
+                            scheduler=scheduler, num_workers=workers,
+                            out_path=out_tif)  # GeoTIFF streamed on a writer thread
                 res.close()
             finally:
                 if ds is not None:
@@ -1136,38 +1154,60 @@ def bench_whole_path(
         inputs = [np.ascontiguousarray(extract_tile(lr_refl[None], t)) for t in tiles]
         bare_px = sum(int(np.prod(x.shape[-2:])) for x in inputs)
         bare_post: list[float] = []
+        bare_intra: list[float] = []
+        scheduler = "synchronous" if workers == 1 else "threads"
+        bpool = concurrent.futures.ThreadPoolExecutor(workers) if workers > 1 else None
 
         def bare() -> None:  # the model as shipped: engine + the card's post-processing (timed apart)
             acc["post"] = 0.0
-            for x in inputs:
-                pred(x)
-            bare_post.append(acc["post"])
+            if bpool is None:
+                for x in inputs:
+                    pred(x)
+            else:  # tiles on the workers; then the intra-op alternative on all the cores, timed apart
+                list(bpool.map(pred, inputs))
+                t0 = time.perf_counter()
+                for x in inputs:
+                    pred_all(x)
+                bare_intra.append(time.perf_counter() - t0)
+            bare_post.append(acc["post"])  # (workers > 1: thread time of both passes, not used)
 
         apply, udf_file = ul.apply_neighborhood_local, _udf_file()
         orig_sink_write, orig_sink_finish = ul._Sink.write, ul._Sink.finish
         pred._fn = timer("forward", forward)
         pred.postprocess = timer("post", orig_post)
-        ul._window = timer("read", orig_window)
+        ul._window = timer("read_io", orig_window)  # on the reader / worker threads
+        if workers == 1:
+            ul._await = timer("read", orig_await)  # what the emulator waits for its next window
         ul._run_chunk = timer("udf", orig_run)
         # the GeoTIFF write runs on the sink's thread: "write" = the time the emulator waits for it
         ul._Sink.write = timer("write", orig_sink_write)
         ul._Sink.finish = timer("write", orig_sink_finish)
         rss_scope = "config" if reset_peak_rss() else "process"
         runs, b_times = _interleaved(whole, bare, repeats=repeats, warmup=warmup)
-        pred._fn, ul._window, ul._run_chunk = raw, orig_window, orig_run
+        pred._fn, ul._window, ul._run_chunk, ul._await = raw, orig_window, orig_run, orig_await
         pred.__dict__.pop("postprocess", None)
         ul._Sink.write, ul._Sink.finish = orig_sink_write, orig_sink_finish
         whole_rss = peak_rss_bytes()
+        bare_alt = None
+        if workers > 1:  # b_times = the workers' pass + the intra-op pass: split them, keep the faster
+            intra = bare_intra[warmup:]
+            par = [tb - ti for tb, ti in zip(b_times, intra)]
+            st_par, st_intra = timing_stats(par), timing_stats(intra)
+            best = "workers" if st_par["median"] <= st_intra["median"] else "intra_op"
+            bare_alt = {"workers_s": st_par, "intra_op_s": st_intra, "faster": best,
+                        "intra_op_threads": threads * workers}
+            b_times = par if best == "workers" else intra
         st_b = timing_stats(b_times)
         # bare engine = bare minus its post-processing (the predictor's own few checks count as engine)
         st_be = timing_stats([tb - tp for tb, tp in zip(b_times, bare_post[warmup:])])
         st_bp = timing_stats(bare_post[warmup:])
-        comp = {k: timing_stats([r[k] for r in runs]) for k in ("whole", "forward", "post", "read", "udf", "write")}
+        comp = {k: timing_stats([r[k] for r in runs])
+                for k in ("whole", "forward", "post", "read", "read_io", "udf", "write")}
         bare_med = st_b["median"]
         med = {k: v["median"] for k, v in comp.items()}
         emulator_rest = timing_stats([r["whole"] - r["read"] - r["udf"] - r["write"] for r in runs])["median"]
         udf_glue = timing_stats([r["udf"] - r["forward"] - r["post"] for r in runs])["median"]
-        breakdown = {
+        breakdown = {} if workers > 1 else {
             "extra_forward": (med["forward"] - st_be["median"]) / bare_med,
             "extra_post": (med["post"] - st_bp["median"]) / bare_med,
             "read": med["read"] / bare_med,
@@ -1177,34 +1217,48 @@ def bench_whole_path(
         }
         res = {
             "path": "udf-emulator", "emulator_input": emulator_input,
-            "model": pred.card.name, "engine": engine, "threads": threads, "mode": mode,
+            "model": pred.card.name, "engine": engine, "threads": threads, "workers": workers,
+            "cores": threads * workers, "mode": mode,
             "scene_px": scene, "output_px": s * scene, "bands": len(pred.bands),
             "apply_neighborhood": {"size": size, "overlap": overlap, "runtime": runtime,
-                                   "chunks": (-(-scene * factor // size)) ** 2, "scheduler": "synchronous"},
+                                   "chunks": (-(-scene * factor // size)) ** 2, "scheduler": scheduler},
             "bare_tile_core": core, "bare_tiles": len(tiles), "margin": m,
-            "whole_s": comp["whole"], "bare_s": st_b, "bare_engine_s": st_be, "bare_post_s": st_bp,
+            "whole_s": comp["whole"], "bare_s": st_b, "bare_engine_s": st_be if workers == 1 else None,
+            "bare_post_s": st_bp if workers == 1 else None,
             "forward_in_path_s": comp["forward"], "post_in_path_s": comp["post"],
             "read_s": comp["read"], "udf_s": comp["udf"], "write_s": comp["write"],
             "model_input_px_path": int(runs[-1]["px"]), "model_input_px_bare": bare_px,
             "overhead": med["whole"] / bare_med - 1.0,
             "breakdown": breakdown,
-            "postprocess_share": st_bp["median"] / bare_med,
-            "overhead_vs_engine": med["whole"] / st_be["median"] - 1.0,
+            "postprocess_share": st_bp["median"] / bare_med if workers == 1 else None,
+            "overhead_vs_engine": med["whole"] / st_be["median"] - 1.0 if workers == 1 else None,
+            "bare_alternatives": bare_alt,
+            "thread_s": {k: med[k] for k in ("forward", "post", "read_io", "udf", "write")} if workers > 1 else None,
             "peak_rss_bytes": whole_rss, "rss_scope": rss_scope,
             "output_bytes": out_tif.stat().st_size,
             "warnings": runs[-1]["warnings"],
         }
-        log(
-            f"  whole path (UDF + emulator) {engine} threads={threads} scene={scene}: whole {med['whole']:.2f} s, bare "
-            f"{bare_med:.2f} s (post-processing {100 * res['postprocess_share']:.1f} % of it) -> overhead "
-            f"{100 * res['overhead']:.1f} % ("
-            + ", ".join(f"{k} {100 * v:.1f} %" for k, v in breakdown.items())
-            + f"); over the engine alone {100 * res['overhead_vs_engine']:.1f} %"
-        )
+        if workers == 1:
+            log(
+                f"  whole path (UDF + emulator) {engine} threads={threads} scene={scene}: whole {med['whole']:.2f} s, "
+                f"bare {bare_med:.2f} s (post-processing {100 * res['postprocess_share']:.1f} % of it) -> overhead "
+                f"{100 * res['overhead']:.1f} % ("
+                + ", ".join(f"{k} {100 * v:.1f} %" for k, v in breakdown.items())
+                + f"); over the engine alone {100 * res['overhead_vs_engine']:.1f} %"
+            )
+        else:
+            log(
+                f"  whole path (UDF + emulator) {engine} {workers} workers x {threads} threads scene={scene}: whole "
+                f"{med['whole']:.2f} s, bare {bare_med:.2f} s (faster of: tiles on {workers} workers "
+                f"{bare_alt['workers_s']['median']:.2f} s, intra-op {threads * workers} threads "
+                f"{bare_alt['intra_op_s']['median']:.2f} s) -> overhead {100 * res['overhead']:.1f} %"
+            )
         return res
     finally:
-        pred._fn, ul._window, ul._run_chunk = raw, orig_window, orig_run
+        pred._fn, ul._window, ul._run_chunk, ul._await = raw, orig_window, orig_run, orig_await
         pred.__dict__.pop("postprocess", None)
+        if workers > 1 and "bpool" in locals() and bpool is not None:
+            bpool.shutdown(wait=True)
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1650,21 +1704,27 @@ def markdown_report(results: dict[str, Any]) -> str:
                "% of the bare time (medians, so they add up only approximately). *extra forward*: engine time "
                "inside the path minus the bare engine time (the apply_neighborhood overlap rounded up to 16 px, "
                "NaN-padded border chunks, tile alignment); *extra post*: the same for the post-processing; "
-               "*read*: the emulator's window reads; *UDF glue*: the UDF minus its engine and post-processing "
+               "*read*: the time the emulator waits for its next window (read on a reader thread while the "
+               "previous chunk runs); *UDF glue*: the UDF minus its engine and post-processing "
                "calls; *emulator*: the rest of the emulator; *write*: the GeoTIFF; *I/O + glue*: all but the "
                "engine and post-processing (`s2sr superres`, which overlaps reading and writing with the forward "
                "in threads). *vs engine*: whole / bare engine time - 1 (the post-processing counted as "
-               "overhead)."), ""]
+               "overhead). *workers x threads*: 1 x N runs one chunk at a time with N engine threads against the "
+               "bare pass with N threads; W x 1 runs W chunks at a time on worker threads (as a back-end's "
+               "executors do), 1 engine thread each, against the faster of two bare passes on the same W cores "
+               "(the tiles on W threads, 1 engine thread each; the tiles one after the other with W engine "
+               "threads); its breakdown is not given (its timers add up thread time)."), ""]
         emu = [r for r in results["overhead"] if r.get("path") == "udf-emulator"]
         sup = [r for r in results["overhead"] if r.get("path") == "superres"]
         bad = [r for r in results["overhead"] if "overhead" not in r]
         if emu:
             keys = ("extra_forward", "extra_post", "read", "udf_glue", "emulator", "write")
-            L += ["| path | model | engine | threads | scene (10 m px) | chunk size/overlap | whole | bare forward | post-proc. | overhead | extra forward | extra post | read | UDF glue | emulator | write | vs engine | peak RSS |",
+            L += ["| path | model | engine | workers x threads | scene (10 m px) | chunk size/overlap | whole | bare forward | post-proc. | overhead | extra forward | extra post | read | UDF glue | emulator | write | vs engine | peak RSS |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for r in emu:
                 an = r["apply_neighborhood"]
-                L.append(f"| UDF + emulator ({r['emulator_input']} input) | {r['model']} | {r['engine']} | {r['threads']} | "
+                L.append(f"| UDF + emulator ({r['emulator_input']} input) | {r['model']} | {r['engine']} | "
+                         f"{r.get('workers', 1)} x {r['threads']} | "
                          f"{r['scene_px']} ({r['mode']}) | {an['size']}/{an['overlap']} | "
                          f"{_fmt_s(r['whole_s'])} | {_fmt_s(r['bare_s'])} | {_pct(r.get('postprocess_share'))} | "
                          f"**{100 * r['overhead']:.1f} %** | "
@@ -1729,6 +1789,7 @@ class BenchSettings:
     superres_tile: int | None = None
     overhead_engines: list[str] = field(default_factory=lambda: ["onnx"])
     overhead_threads: list[int] = field(default_factory=lambda: [1])
+    overhead_workers: list[int] = field(default_factory=lambda: [1])
     rss_sizes: list[int] = field(default_factory=lambda: [1280, 2560])
     rss_engine: str = "onnx"
     rss_threads: int | None = None
@@ -1801,16 +1862,18 @@ def run_benchmark(settings: BenchSettings, *, log: Callable[[str], None] | None 
                 )
         if "overhead" not in settings.skip:
             for engine in settings.overhead_engines:
-                for th in settings.overhead_threads:
+                for th, wk in [(t, w) for w in settings.overhead_workers for t in settings.overhead_threads
+                               if t * w <= usable_cpus() and (w == 1 or t == 1)]:
                     common: dict[str, Any] = {
                         "engine": engine, "threads": th, "scene": settings.scene, "repeats": settings.repeats,
                         "warmup": min(settings.warmup, 1), "workdir": settings.workdir, "log": log,
                     }
                     parts: list[tuple[str, Callable[..., dict], dict[str, Any]]] = [(
                         "udf-emulator", bench_whole_path,
-                        {"mode": settings.mode, "chunk": settings.chunk, "emulator_input": settings.emulator_input},
+                        {"mode": settings.mode, "chunk": settings.chunk, "emulator_input": settings.emulator_input,
+                         "workers": wk},
                     )]
-                    if superres_available():
+                    if superres_available() and wk == 1:
                         parts.append(("superres", bench_superres_path, {"tile": settings.superres_tile}))
                     for pname, fn, kwargs in parts:
                         try:
@@ -1887,6 +1950,10 @@ def add_bench_arguments(p: argparse.ArgumentParser, *, quiet_flag: bool = False)
     p.add_argument("--superres-tile", type=int, default=None, help="tile of the `s2sr superres` whole path (default: its default)")
     p.add_argument("--overhead-engines", default="onnx", help="engines of the whole-path measurement (default onnx)")
     p.add_argument("--overhead-threads", default=None, help="thread counts of the whole-path measurement (default '1,all')")
+    p.add_argument("--overhead-workers", default=None,
+                   help="chunk workers of the whole-path (UDF + emulator) measurement, each with 1 engine thread when "
+                        "more than 1 (default '1,all': one chunk at a time, and one chunk per core as a back-end's "
+                        "executors run them)")
     p.add_argument("--rss-sizes", default=None,
                    help="two or more scene sizes (10 m px) for peak RSS (default 1280,2560: both outputs above "
                         "2048 px, so `s2sr superres` writes a COG at both)")
@@ -1941,6 +2008,7 @@ def settings_from_args(args: argparse.Namespace, *, tmp_models: str | None = Non
     all_t = usable_cpus()
     threads = parse_threads(args.threads or ("1" if q else "1..all"))
     ov_threads = parse_threads(args.overhead_threads or ("1" if q else "1,all"))
+    ov_workers = parse_threads(args.overhead_workers or ("1" if q else "1,all"))
     repeats = args.repeats if args.repeats is not None else (1 if q else 5)
     warmup = args.warmup if args.warmup is not None else (1 if q else 2)
     _check_int("--repeats", repeats, 1)
@@ -1958,7 +2026,7 @@ def settings_from_args(args: argparse.Namespace, *, tmp_models: str | None = Non
         scene=_check_int("--scene", args.scene if args.scene is not None else (128 if q else 512), 2),
         chunk=args.chunk, mode=args.mode, emulator_input=args.emulator_input, superres_tile=args.superres_tile,
         overhead_engines=[e for e in parse_engines(args.overhead_engines) if e != "compile"],
-        overhead_threads=ov_threads, rss_sizes=rss_sizes, rss_engine=args.rss_engine,
+        overhead_threads=ov_threads, overhead_workers=ov_workers, rss_sizes=rss_sizes, rss_engine=args.rss_engine,
         rss_threads=args.rss_threads or all_t, skip=list(args.skip), compile_mode=args.compile_mode, ghz=args.ghz,
         workdir=args.workdir, quick=q, force_emulator_rss=args.rss_emulator,
     )

@@ -370,3 +370,19 @@ def test_cli_help_and_errors(capsys):
     assert "tensorrt" in capsys.readouterr().err
     assert bc.main(["--random-model", "--quick", "--threads", "100000", "--quiet"]) == 2
     assert "threads" in capsys.readouterr().err
+
+
+def test_whole_path_with_chunk_workers_is_compared_with_the_faster_bare_pass(pkg, tmp_path):
+    # 2 chunk workers x 1 engine thread: the bare comparator is the faster of the tiles on 2 workers and the
+    # tiles one after the other with 2 engine threads; the breakdown (thread time) is not reported
+    common = {"engine": "onnx", "threads": 1, "scene": 64, "repeats": 1, "warmup": 0, "workdir": tmp_path}
+    r = bc.bench_whole_path(pkg, chunk=32, workers=2, **common)
+    alt = r["bare_alternatives"]
+    assert r["workers"] == 2 and r["cores"] == 2 and r["apply_neighborhood"]["scheduler"] == "threads"
+    assert alt["intra_op_threads"] == 2
+    faster = min(alt["workers_s"]["median"], alt["intra_op_s"]["median"])
+    assert r["bare_s"]["median"] == pytest.approx(faster, rel=1e-12)
+    assert alt["faster"] == ("workers" if alt["workers_s"]["median"] <= alt["intra_op_s"]["median"] else "intra_op")
+    assert r["overhead"] == pytest.approx(r["whole_s"]["median"] / faster - 1)
+    assert r["breakdown"] == {} and r["thread_s"]["forward"] > 0 and r["overhead_vs_engine"] is None
+    assert r["apply_neighborhood"]["chunks"] > 2  # more chunks than workers: the rolling window was used

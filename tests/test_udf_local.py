@@ -130,6 +130,35 @@ def test_streaming_to_netcdf_and_process_scheduler_give_the_same_result(tmp_path
     np.testing.assert_array_equal(proc.values, ref.values)
 
 
+@pytest.mark.parametrize("workers, pending", [(1, 1), (2, None), (3, 2)])
+def test_thread_workers_in_a_rolling_window_give_the_synchronous_result(tmp_path, workers, pending):
+    # 3 x 3 chunks; with more chunks than the rolling window, chunks finish out of order on the workers but
+    # are placed by their block position
+    da = random_s2_cube(11, 12, dates=2, extra=(), seed=5)
+    ref = apply_neighborhood_local(da, REPEAT_UDF, size=4, overlap=2, runtime="Python-Jep", scheduler="synchronous")
+    par = apply_neighborhood_local(da, REPEAT_UDF, size=4, overlap=2, runtime="Python-Jep", scheduler="threads",
+                                   num_workers=workers, max_pending=pending, out_path=tmp_path / "out.nc")
+    np.testing.assert_array_equal(par.values, ref.values)
+    assert list(par.bands.values) == list(ref.bands.values)
+
+
+def test_a_failing_chunk_stops_the_run_with_its_error():
+    calls = []
+
+    def udf(cube, context):
+        calls.append(float(cube.x.values[0]))
+        if len(calls) == 3:
+            raise RuntimeError("chunk 3 failed")
+        return cube
+
+    da = random_s2_cube(16, 16, dates=1, extra=(), seed=1)
+    for scheduler in ("synchronous", "threads"):
+        calls.clear()
+        with pytest.raises(RuntimeError, match="chunk 3 failed"):
+            apply_neighborhood_local(da, udf, size=4, overlap=0, scheduler=scheduler, num_workers=1, max_pending=1)
+        assert len(calls) == 3  # the run stopped there: no chunk after the failing one was started
+
+
 @pytest.mark.parametrize("with_size", [False, True], ids=["whole-chunk", "context-band"])
 @pytest.mark.parametrize("size, overlap", [(16, 12), (24, 16), (32, 12)])
 def test_sr_udf_chunked_equals_whole_scene_resampled(pkg, size, overlap, with_size):

@@ -17,8 +17,9 @@ What the back-end does, and this module reproduces (``apply_neighborhood_local``
    ``x_hr[k] = x[0] - dx/2 + dx/(2r) + k dx/r``. The result is cropped back to the cube extent (times ``r``).
 5. Result cells are float32; ``t`` and ``bands`` labels come from the UDF output (all chunks must agree).
 
-Chunks run in parallel with dask (``scheduler="threads"``, ``"processes"`` or ``"synchronous"``), a bounded
-number at a time; with ``out_path`` every finished wave of chunks is written straight into a NetCDF file
+Chunks run in parallel on worker threads or processes (``scheduler="threads"``, ``"processes"``), as a back-end's
+executors run them, a bounded rolling number at a time, or one at a time (``"synchronous"``, the next chunk's window
+read on a reader thread meanwhile); with ``out_path`` every finished chunk is written straight into a NetCDF file
 (h5netcdf) — or, for a ``.tif``/``.tiff`` path and a result without a ``t`` dimension longer than 1, into a tiled
 ZSTD GeoTIFF on a writer thread that overlaps the next chunks' computation — and the result is returned lazily
 opened from it, so neither the input (open it lazily, or pass a path) nor the output has to fit in memory. ``size`` values below 32 px, which geopyspark refuses, are
@@ -28,8 +29,9 @@ accepted here for small tests.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -194,7 +196,7 @@ def _crs_of(attrs: Mapping[str, Any], coords: Mapping[str, Any]) -> Any:
 
 
 class _Sink:
-    """Where cropped chunk results go: an in-memory array, a NetCDF variable written wave by wave, or a GeoTIFF
+    """Where cropped chunk results go: an in-memory array, a NetCDF variable written chunk by chunk, or a GeoTIFF
     written on a writer thread (at most two blocks queued, so memory stays bounded)."""
 
     def __init__(self, out_path: str | os.PathLike | None, crs: Any = None) -> None:
@@ -317,12 +319,13 @@ def apply_neighborhood_local(
     (its context and runtime are used unless given here) or a callable ``f(cube=, context=)``. ``size`` /
     ``overlap``: pixels, as an int, ``{"x": .., "y": ..}`` or openEO's list of dicts. ``runtime``:
     ``"Python"`` (default) or ``"Python-Jep"`` (allows an integer resolution change). ``scheduler``/
-    ``num_workers``: dask scheduler for the chunks; at most ``max_pending`` chunks (default
-    ``2 * workers``, 1 with ``"synchronous"``) are in flight before their results are written. ``out_path``: write the result into this
+    ``num_workers``: how the chunks run (worker threads, worker processes, or one at a time) and how many
+    workers (default: the CPU count); at most ``max_pending`` chunks (default ``2 * workers``, 1 with
+    ``"synchronous"``) are in flight before their results are written. Give the UDF's engine
+    ``threads = cores / num_workers`` (its context) so that the workers do not oversubscribe the cores. ``out_path``: write the result into this
     NetCDF file (``.nc``) or GeoTIFF (``.tif``/``.tiff``: one date, bands as band descriptions, written on a writer
     thread) and return it lazily opened. Returns the result cube (float32, see the module docstring).
     """
-    import dask
     import xarray as xr
 
     code, udf_runtime, udf_context = read_udf(udf)
@@ -371,59 +374,105 @@ def apply_neighborhood_local(
     ratio: int | None = None
     ref_labels: dict | None = None
     pool = _make_pool(scheduler, workers)
+    results = _chunk_results(blocks, args, scheduler, pool, pending_max)
     try:
-        for start in range(0, len(blocks), pending_max):
-            wave = blocks[start : start + pending_max]
-            if scheduler == "synchronous":  # what dask's synchronous scheduler does, without building a graph
-                results = [_run_chunk(*args(i, j)) for i, j in wave]
-            else:
-                tasks = [dask.delayed(_run_chunk, pure=False)(*args(i, j)) for i, j in wave]
-                results = dask.compute(*tasks, scheduler=scheduler, pool=pool)
-            for (i, j), (values, dims, labels) in zip(wave, results):
-                wy, wx = sy + 2 * oy, sx + 2 * ox
-                ry, rx = values.shape[-2], values.shape[-1]
-                if ry % wy or rx % wx or ry // wy != rx // wx or ry < wy:
-                    raise ValueError(
-                        f"the UDF returned a {ry}x{rx} chunk for a {wy}x{wx} input: the spatial size must be kept, "
-                        "or (runtime 'Python-Jep') multiplied by the same integer in x and y"
-                    )
-                r = ry // wy
-                if r != 1 and runtime != "Python-Jep":
-                    raise ValueError(
-                        f"the UDF changed the chunk size from {wy}x{wx} to {ry}x{rx}: apply_neighborhood keeps "
-                        "the resolution with runtime 'Python' (resample_spatial first), only runtime "
-                        "'Python-Jep' (geopyspark) accepts a resolution change"
-                    )
-                if ratio is None:
-                    ratio, ref_labels = r, labels
-                    shape = tuple(values.shape[:-2]) + (r * h, r * w)
-                    coords = {d: v for d, v in labels.items() if v is not None}
-                    if has_y:
-                        coords["y"] = _hr_axis(y0, dy, h, r)
-                    if has_x:
-                        coords["x"] = _hr_axis(x0, dx, w, r)
-                    sink.create(dims, shape, coords, dict(cube.attrs), str(cube.name or "data"))
-                elif r != ratio or dims != sink.dims or not _same_labels(labels, ref_labels):
-                    raise ValueError(
-                        f"chunk ({i}, {j}) returned dims {dims}, labels {labels} at x{r}; the first chunk returned "
-                        f"{sink.dims}, {ref_labels} at x{ratio}: every chunk must return the same structure"
-                    )
-                core = values[..., r * oy : r * (oy + sy), r * ox : r * (ox + sx)]
-                rr0, cc0 = r * i * sy, r * j * sx
-                rr1, cc1 = min(rr0 + r * sy, r * h), min(cc0 + r * sx, r * w)
-                sink.write(slice(rr0, rr1), slice(cc0, cc1), core[..., : rr1 - rr0, : cc1 - cc0])
-            del results
+        for (i, j), (values, dims, labels) in results:
+            wy, wx = sy + 2 * oy, sx + 2 * ox
+            ry, rx = values.shape[-2], values.shape[-1]
+            if ry % wy or rx % wx or ry // wy != rx // wx or ry < wy:
+                raise ValueError(
+                    f"the UDF returned a {ry}x{rx} chunk for a {wy}x{wx} input: the spatial size must be kept, "
+                    "or (runtime 'Python-Jep') multiplied by the same integer in x and y"
+                )
+            r = ry // wy
+            if r != 1 and runtime != "Python-Jep":
+                raise ValueError(
+                    f"the UDF changed the chunk size from {wy}x{wx} to {ry}x{rx}: apply_neighborhood keeps "
+                    "the resolution with runtime 'Python' (resample_spatial first), only runtime "
+                    "'Python-Jep' (geopyspark) accepts a resolution change"
+                )
+            if ratio is None:
+                ratio, ref_labels = r, labels
+                shape = tuple(values.shape[:-2]) + (r * h, r * w)
+                coords = {d: v for d, v in labels.items() if v is not None}
+                if has_y:
+                    coords["y"] = _hr_axis(y0, dy, h, r)
+                if has_x:
+                    coords["x"] = _hr_axis(x0, dx, w, r)
+                sink.create(dims, shape, coords, dict(cube.attrs), str(cube.name or "data"))
+            elif r != ratio or dims != sink.dims or not _same_labels(labels, ref_labels):
+                raise ValueError(
+                    f"chunk ({i}, {j}) returned dims {dims}, labels {labels} at x{r}; the first chunk returned "
+                    f"{sink.dims}, {ref_labels} at x{ratio}: every chunk must return the same structure"
+                )
+            core = values[..., r * oy : r * (oy + sy), r * ox : r * (ox + sx)]
+            rr0, cc0 = r * i * sy, r * j * sx
+            rr1, cc1 = min(rr0 + r * sy, r * h), min(cc0 + r * sx, r * w)
+            sink.write(slice(rr0, rr1), slice(cc0, cc1), core[..., : rr1 - rr0, : cc1 - cc0])
     except BaseException:
         sink.abort()
         raise
     finally:
+        results.close()  # cancels the chunks not started yet
         if pool is not None:
             pool.shutdown(wait=True)
     return sink.finish()
 
+def _await(fut: Any) -> Any:
+    """The result of a window read or chunk run started earlier (a function of its own so that the benchmark
+    can time what the emulator waits for)."""
+    return fut.result()
+
+
+def _chunk_results(blocks: list, args: Callable[[int, int], tuple], scheduler: str, pool: Any,
+                   pending_max: int) -> Iterator[tuple[tuple[int, int], tuple]]:
+    """``((i, j), _run_chunk result)`` for every block, in block order.
+
+    ``synchronous``: one chunk at a time in this thread; the next chunk's window is read on a reader thread
+    meanwhile (as a back-end's executor reads its next partition while the UDF runs). ``threads``: each chunk is
+    read and run on a worker thread; ``processes``: read here, run on a worker process. At most ``pending_max``
+    chunks are in flight (a rolling window: a finished chunk frees its slot at once)."""
+    import collections
+    import concurrent.futures as cf
+
+    if not blocks:
+        return
+    if scheduler == "synchronous":
+        with cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-read") as rpool:
+            nxt = rpool.submit(args, *blocks[0])
+            for k, (i, j) in enumerate(blocks):
+                a = _await(nxt)
+                nxt = rpool.submit(args, *blocks[k + 1]) if k + 1 < len(blocks) else None
+                yield (i, j), _run_chunk(*a)
+                del a
+        return
+
+    def submit(i: int, j: int) -> Any:
+        if scheduler == "threads":
+            return pool.submit(lambda: _run_chunk(*args(i, j)))
+        return pool.submit(_run_chunk, *args(i, j))
+
+    pending: collections.deque = collections.deque()
+    nxt_block = 0
+    while nxt_block < len(blocks) and len(pending) < pending_max:
+        pending.append((blocks[nxt_block], submit(*blocks[nxt_block])))
+        nxt_block += 1
+    try:
+        while pending:
+            ij, fut = pending.popleft()
+            res = _await(fut)
+            if nxt_block < len(blocks):
+                pending.append((blocks[nxt_block], submit(*blocks[nxt_block])))
+                nxt_block += 1
+            yield ij, res
+            del res
+    finally:
+        for _, fut in pending:
+            fut.cancel()
+
 
 def _make_pool(scheduler: str, workers: int) -> Any:
-    """One executor for all waves (a process pool is started once, each worker keeps its UDF module cache)."""
+    """One executor for all chunks (a process pool is started once, each worker keeps its UDF module cache)."""
     import concurrent.futures as cf
 
     if scheduler == "threads":

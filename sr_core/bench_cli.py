@@ -1603,12 +1603,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                            else "whole path (s2sr superres) overhead <= 15 %"), "model": r["model"],
                 "value": r["overhead"], "unit": "fraction", "limit": TARGET_OVERHEAD,
                 "pass": r["overhead"] <= TARGET_OVERHEAD,
-                "detail": f"{r['engine']} threads={r['threads']} scene {r['scene_px']} px: "
-                          f"{100 * r['overhead']:.1f} % = " + " + ".join(
-                              f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in r["breakdown"].items())
-                          + (f" (bare = the model as shipped, post-processing {100 * r['postprocess_share']:.1f} % "
-                             f"of it; over the engine alone: {100 * r['overhead_vs_engine']:.1f} %)"
-                             if "overhead_vs_engine" in r else ""),
+                "detail": _overhead_detail(r),
             })
     rss = results.get("rss")
     if rss and rss.get("points"):
@@ -1632,6 +1627,25 @@ def _fmt_diff(r: dict[str, Any]) -> str:
         return "reference"
     d = r.get("max_abs_diff")
     return "" if d is None else f"{d:.1e}"
+
+
+def _overhead_detail(r: dict[str, Any]) -> str:
+    """One line on a whole-path result for the targets table."""
+    workers = int(r.get("workers", 1) or 1)
+    if workers > 1:
+        alt = r.get("bare_alternatives") or {}
+        return (f"{r['engine']} {workers} chunk workers x {r['threads']} engine thread(s) scene {r['scene_px']} px: "
+                f"{100 * r['overhead']:.1f} % over the faster bare pass on {r.get('cores', workers)} cores "
+                f"(tiles on {workers} workers {alt.get('workers_s', {}).get('median', float('nan')):.2f} s, "
+                f"intra-op {alt.get('intra_op_threads', '?')} threads "
+                f"{alt.get('intra_op_s', {}).get('median', float('nan')):.2f} s)")
+    text = f"{r['engine']} threads={r['threads']} scene {r['scene_px']} px: {100 * r['overhead']:.1f} %"
+    if r.get("breakdown"):
+        text += " = " + " + ".join(f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in r["breakdown"].items())
+    if r.get("overhead_vs_engine") is not None and r.get("postprocess_share") is not None:
+        text += (f" (bare = the model as shipped, post-processing {100 * r['postprocess_share']:.1f} % "
+                 f"of it; over the engine alone: {100 * r['overhead_vs_engine']:.1f} %)")
+    return text
 
 
 def _pct(v: float | None) -> str:

@@ -386,3 +386,11 @@ def test_whole_path_with_chunk_workers_is_compared_with_the_faster_bare_pass(pkg
     assert r["overhead"] == pytest.approx(r["whole_s"]["median"] / faster - 1)
     assert r["breakdown"] == {} and r["thread_s"]["forward"] > 0 and r["overhead_vs_engine"] is None
     assert r["apply_neighborhood"]["chunks"] > 2  # more chunks than workers: the rolling window was used
+    (t,) = [t for t in bc.evaluate_targets({"overhead": [r]}) if "UDF" in t["target"]]
+    assert "2 chunk workers x 1 engine thread" in t["detail"] and "faster bare pass on 2 cores" in t["detail"]
+    results = {"overhead": [r], "forward": [], "compile": [], "models": [], "notes": [], "rss": None,
+               "machine": {"cpu": bc.cpu_info(), "gpu": None}, "environment": bc.environment_info(),
+               "settings": vars(bc.BenchSettings(models=[str(pkg)])), "command": [], "created_utc": "",
+               "reportable": False, "targets": [t]}
+    md = bc.markdown_report(results)
+    assert "| 2 x 1 |" in md

@@ -1002,6 +1002,16 @@ def _udf_file() -> Path:
     return Path(udf.__file__).resolve().parent / "sr_udf.py"
 
 
+def _faster_bare(b_times: list[float], intra: list[float], cores: int) -> tuple[list[float], dict[str, Any]]:
+    """``b_times`` = the workers' pass + the intra-op pass (``intra``) per run: split them, keep the faster
+    (by median). Returns its times and the record of both."""
+    par = [tb - ti for tb, ti in zip(b_times, intra)]
+    st_par, st_intra = timing_stats(par), timing_stats(intra)
+    best = "workers" if st_par["median"] <= st_intra["median"] else "intra_op"
+    return (par if best == "workers" else list(intra)), {
+        "workers_s": st_par, "intra_op_s": st_intra, "faster": best, "intra_op_threads": cores}
+
+
 def _interleaved(
     whole: Callable[[], dict[str, Any]], bare: Callable[[], None], *, repeats: int, warmup: int
 ) -> tuple[list[dict[str, Any]], list[float]]:
@@ -1189,14 +1199,8 @@ def bench_whole_path(
         ul._Sink.write, ul._Sink.finish = orig_sink_write, orig_sink_finish
         whole_rss = peak_rss_bytes()
         bare_alt = None
-        if workers > 1:  # b_times = the workers' pass + the intra-op pass: split them, keep the faster
-            intra = bare_intra[warmup:]
-            par = [tb - ti for tb, ti in zip(b_times, intra)]
-            st_par, st_intra = timing_stats(par), timing_stats(intra)
-            best = "workers" if st_par["median"] <= st_intra["median"] else "intra_op"
-            bare_alt = {"workers_s": st_par, "intra_op_s": st_intra, "faster": best,
-                        "intra_op_threads": threads * workers}
-            b_times = par if best == "workers" else intra
+        if workers > 1:
+            b_times, bare_alt = _faster_bare(b_times, bare_intra[warmup:], threads * workers)
         st_b = timing_stats(b_times)
         # bare engine = bare minus its post-processing (the predictor's own few checks count as engine)
         st_be = timing_stats([tb - tp for tb, tp in zip(b_times, bare_post[warmup:])])
@@ -1274,10 +1278,12 @@ def bench_superres_path(
     repeats: int = 5,
     warmup: int = 1,
     workdir: str | os.PathLike | None = None,
+    workers: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """``s2sr superres`` (``sr_core.superres.superresolve_file``: scene folder in, tiled GeoTIFF out, tiles
-    streamed, reading/computing/writing overlapped in threads) vs the bare forward pass on the same tiles
+    streamed, reading/computing/writing overlapped in threads; ``workers`` tiles at a time with ``threads``
+    engine threads each, compared as in :func:`bench_whole_path`) vs the bare forward pass on the same tiles
     (the CLI's tile plan: :func:`sr_core.superres.aligned_tile` core, the model's margin), bare = the
     :class:`sr_core.models.Predictor` (engine + the card's post-processing) as in :func:`bench_whole_path`.
     Breakdown as fractions of the bare time: ``extra_forward`` (engine inside the path minus bare),
@@ -1292,10 +1298,12 @@ def bench_superres_path(
     folder = Path(folder).resolve()
     log = log or (lambda s: None)
     threads = _check_int("threads", threads, 1)
+    workers = _check_int("workers", workers, 1)
     scene = _check_int("scene", scene, 2)
     repeats = _check_int("repeats", repeats, 1)
     warmup = _check_int("warmup", warmup, 0)
     pred = load_predictor(str(folder), engine=engine, threads=threads)
+    pred_all = load_predictor(str(folder), engine=engine, threads=threads * workers) if workers > 1 else pred
     s, m = int(pred.scale), int(pred.margin)
     tile = int(tile or getattr(sres, "DEFAULT_TILE", 256))
     core = sres.aligned_tile(tile, s) if hasattr(sres, "aligned_tile") else tile
@@ -1307,6 +1315,7 @@ def bench_superres_path(
         tiles = plan_tiles(scene, scene, tile=core, margin=m, scale=s)
         inputs = [np.ascontiguousarray(extract_tile(lr_refl[None], t)) for t in tiles]
         acc = {"forward": 0.0, "post": 0.0}
+        lock = threading.Lock()
 
         def timed(key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             def wrapped(*a: Any) -> Any:
@@ -1314,21 +1323,32 @@ def bench_superres_path(
                 try:
                     return fn(*a)
                 finally:
-                    acc[key] += time.perf_counter() - t0
+                    dt = time.perf_counter() - t0
+                    with lock:
+                        acc[key] += dt
             return wrapped
 
         def whole() -> dict[str, float]:
             acc["forward"] = acc["post"] = 0.0
             t0 = time.perf_counter()
-            sres.superresolve_file(scene_dir, tmp / "out.tif", model=pred, tile=tile)
+            sres.superresolve_file(scene_dir, tmp / "out.tif", model=pred, tile=tile, workers=workers)
             return dict(acc, whole=time.perf_counter() - t0)
 
         bare_post: list[float] = []
+        bare_intra: list[float] = []
+        bpool = concurrent.futures.ThreadPoolExecutor(workers) if workers > 1 else None
 
         def bare() -> None:  # the model as shipped: engine + the card's post-processing (timed apart)
             acc["post"] = 0.0
-            for x in inputs:
-                pred(x)
+            if bpool is None:
+                for x in inputs:
+                    pred(x)
+            else:  # as in bench_whole_path: the tiles on the workers, then intra-op on all the cores
+                list(bpool.map(pred, inputs))
+                t0 = time.perf_counter()
+                for x in inputs:
+                    pred_all(x)
+                bare_intra.append(time.perf_counter() - t0)
             bare_post.append(acc["post"])
 
         pred._fn = timed("forward", raw)
@@ -1338,6 +1358,9 @@ def bench_superres_path(
         pred._fn = raw
         pred.__dict__.pop("postprocess", None)
         whole_rss = peak_rss_bytes()
+        bare_alt = None
+        if workers > 1:
+            b_times, bare_alt = _faster_bare(b_times, bare_intra[warmup:], threads * workers)
         st_b = timing_stats(b_times)
         # bare engine = bare minus its post-processing (the predictor's own few checks count as engine)
         st_be = timing_stats([tb - tp for tb, tp in zip(b_times, bare_post[warmup:])])
@@ -1347,20 +1370,30 @@ def bench_superres_path(
         st_p = timing_stats([r["post"] for r in runs])
         b = st_b["median"]
         res = {
-            "path": "superres", "model": pred.card.name, "engine": engine, "threads": threads, "mode": "upscale",
+            "path": "superres", "model": pred.card.name, "engine": engine, "threads": threads, "workers": workers,
+            "cores": threads * workers, "bare_alternatives": bare_alt, "mode": "upscale",
             "scene_px": scene, "output_px": s * scene, "bands": len(pred.bands),
             "tile": tile, "bare_tile_core": core, "bare_tiles": len(tiles), "margin": m,
             "whole_s": st_w, "bare_s": st_b, "bare_engine_s": st_be, "bare_post_s": st_bp,
             "forward_in_path_s": st_f, "post_in_path_s": st_p,
             "overhead": st_w["median"] / b - 1.0,
-            "breakdown": {"extra_forward": (st_f["median"] - st_be["median"]) / b,
-                          "extra_post": (st_p["median"] - st_bp["median"]) / b,
-                          "io_glue": timing_stats([r["whole"] - r["forward"] - r["post"] for r in runs])["median"] / b},
-            "postprocess_share": st_bp["median"] / b,
-            "overhead_vs_engine": st_w["median"] / st_be["median"] - 1.0,
+            "breakdown": {} if workers > 1 else {
+                "extra_forward": (st_f["median"] - st_be["median"]) / b,
+                "extra_post": (st_p["median"] - st_bp["median"]) / b,
+                "io_glue": timing_stats([r["whole"] - r["forward"] - r["post"] for r in runs])["median"] / b},
+            "postprocess_share": st_bp["median"] / b if workers == 1 else None,
+            "overhead_vs_engine": st_w["median"] / st_be["median"] - 1.0 if workers == 1 else None,
+            "thread_s": {"forward": st_f["median"], "post": st_p["median"]} if workers > 1 else None,
             "peak_rss_bytes": whole_rss, "rss_scope": rss_scope,
             "warnings": runs[-1]["warnings"],
         }
+        if workers > 1:
+            res["bare_engine_s"] = res["bare_post_s"] = None
+            log(f"  whole path (s2sr superres) {engine} {workers} workers x {threads} threads scene={scene}: whole "
+                f"{st_w['median']:.2f} s, bare {b:.2f} s (faster of: tiles on {workers} workers "
+                f"{bare_alt['workers_s']['median']:.2f} s, intra-op {threads * workers} threads "
+                f"{bare_alt['intra_op_s']['median']:.2f} s) -> overhead {100 * res['overhead']:.1f} %")
+            return res
         log(f"  whole path (s2sr superres) {engine} threads={threads} scene={scene}: whole {st_w['median']:.2f} s, "
             f"bare {b:.2f} s (post-processing {100 * res['postprocess_share']:.1f} % of it) -> overhead "
             f"{100 * res['overhead']:.1f} % (" + ", ".join(f"{k} {100 * v:.1f} %" for k, v in res["breakdown"].items())
@@ -1369,6 +1402,8 @@ def bench_superres_path(
     finally:
         pred._fn = raw
         pred.__dict__.pop("postprocess", None)
+        if workers > 1 and "bpool" in locals() and bpool is not None:
+            bpool.shutdown(wait=True)
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1507,7 +1542,8 @@ def bench_rss(
 ) -> dict[str, Any]:
     """Peak RSS of the streaming path at each scene size (10 m px per side), each in a fresh process.
 
-    Path: ``s2sr superres SCENE_FOLDER OUT.tif --model --engine --threads`` when :func:`superres_available`
+    Path: ``s2sr superres SCENE_FOLDER OUT.tif --model --engine --workers threads --threads 1`` (the CLI's default
+    on the CPU: one tile per core) when :func:`superres_available`
     (and not ``force_emulator``), else the emulator (upscale mode, ``threads`` chunk workers with 1 engine
     thread each) streaming into NetCDF (``out_path``). Also measured: a child that only imports the stack
     (``baseline``). The line through the two largest sizes (slope clipped at 0) gives ``full_tile_bytes`` at
@@ -1537,7 +1573,8 @@ def bench_rss(
             if use_superres:
                 scene_dir = _write_scene_folder(n, tmp / f"scene_{n}")
                 cmd = ["module", "sr_core.cli", "superres", str(scene_dir), str(tmp / f"out_{n}.tif"),
-                       "--model", str(folder), "--engine", engine, "--threads", str(threads), "--quiet"]
+                       "--model", str(folder), "--engine", engine, "--workers", str(threads), "--threads", "1",
+                       "--quiet"]
             else:
                 nc = _write_netcdf(_dn_dataarray(list(pred.bands), n), tmp / f"input_{n}.nc")
                 arg = {"input": str(nc), "output": str(tmp / f"out_{n}.nc"), "udf": str(_udf_file()),
@@ -1634,7 +1671,8 @@ def _overhead_detail(r: dict[str, Any]) -> str:
     workers = int(r.get("workers", 1) or 1)
     if workers > 1:
         alt = r.get("bare_alternatives") or {}
-        return (f"{r['engine']} {workers} chunk workers x {r['threads']} engine thread(s) scene {r['scene_px']} px: "
+        unit = "chunk" if r.get("path") == "udf-emulator" else "tile"
+        return (f"{r['engine']} {workers} {unit} workers x {r['threads']} engine thread(s) scene {r['scene_px']} px: "
                 f"{100 * r['overhead']:.1f} % over the faster bare pass on {r.get('cores', workers)} cores "
                 f"(tiles on {workers} workers {alt.get('workers_s', {}).get('median', float('nan')):.2f} s, "
                 f"intra-op {alt.get('intra_op_threads', '?')} threads "
@@ -1747,10 +1785,11 @@ def markdown_report(results: dict[str, Any]) -> str:
             L.append("")
         if sup:
             keys = ("extra_forward", "extra_post", "io_glue")
-            L += ["| path | model | engine | threads | scene (10 m px) | tile | whole | bare forward | post-proc. | overhead | extra forward | extra post | I/O + glue | vs engine | peak RSS |",
+            L += ["| path | model | engine | workers x threads | scene (10 m px) | tile | whole | bare forward | post-proc. | overhead | extra forward | extra post | I/O + glue | vs engine | peak RSS |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for r in sup:
-                L.append(f"| s2sr superres | {r['model']} | {r['engine']} | {r['threads']} | {r['scene_px']} | {r['bare_tile_core']} | "
+                L.append(f"| s2sr superres | {r['model']} | {r['engine']} | {r.get('workers', 1)} x {r['threads']} | "
+                         f"{r['scene_px']} | {r['bare_tile_core']} | "
                          f"{_fmt_s(r['whole_s'])} | {_fmt_s(r['bare_s'])} | {_pct(r.get('postprocess_share'))} | "
                          f"**{100 * r['overhead']:.1f} %** | "
                          + " | ".join(_pct(r["breakdown"].get(k)) for k in keys)
@@ -1887,8 +1926,9 @@ def run_benchmark(settings: BenchSettings, *, log: Callable[[str], None] | None 
                         {"mode": settings.mode, "chunk": settings.chunk, "emulator_input": settings.emulator_input,
                          "workers": wk},
                     )]
-                    if superres_available() and wk == 1:
-                        parts.append(("superres", bench_superres_path, {"tile": settings.superres_tile}))
+                    if superres_available():
+                        parts.append(("superres", bench_superres_path, {"tile": settings.superres_tile,
+                                                                        "workers": wk}))
                     for pname, fn, kwargs in parts:
                         try:
                             results["overhead"].append(fn(folder, **kwargs, **common))

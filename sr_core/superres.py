@@ -1018,6 +1018,7 @@ def superresolve_source(
     progress: bool | Callable[[int, int], None] = False,
     tags: dict[str, str] | None = None,
     compress: str = DEFAULT_COMPRESS,
+    workers: int = 1,
 ) -> Path:
     """Super-resolve ``source`` tile by tile into the GeoTIFF ``output``; returns its path.
 
@@ -1026,9 +1027,14 @@ def superresolve_source(
     pixels (rounded up by :func:`aligned_tile`). ``margin``: tiling margin in input pixels (default the
     model's; less gives seams and a :class:`~sr_core.cube.TilingWarning`). ``dtype``: ``"float32"`` or
     ``"input"``. ``cog``: True, False or ``"auto"`` (see the module docstring). ``progress``: a tqdm bar
-    (True) or a callback ``(done, total)``. ``tags``: extra dataset tags. ``compress``: :data:`COMPRESSIONS`. At most two input windows and two
-    output tiles are in memory at any time (reading, computing and writing overlap in threads).
+    (True) or a callback ``(done, total)``. ``tags``: extra dataset tags. ``compress``: :data:`COMPRESSIONS`.
+    ``workers``: tiles computed at the same time, each on its own thread calling ``predictor`` (give it
+    ``cores / workers`` engine threads; ONNX Runtime and torch release the GIL while they compute). With 1, at most
+    two input windows and two output tiles are in memory at any time (reading, computing and writing overlap in
+    threads); with more, at most ``2 * workers`` tiles are in flight (reads serialised, one writer thread). The
+    output does not depend on ``workers``.
     """
+    workers = _check_int("workers", workers, 1)
     s = int(predictor.scale)
     need = int(predictor.margin)
     m = need if margin is None else _check_int("margin", margin, 0)
@@ -1081,6 +1087,10 @@ def superresolve_source(
         compress=compress,
     )
     try:
+        if workers > 1:
+            _run_parallel(source, bands, plan, ctx, predictor, len(out_bands), out_dtype, out_nodata, writer,
+                          workers, bar, callback)
+            return writer.close()
         with (
             ThreadPoolExecutor(1, thread_name_prefix="s2sr-read") as rpool,
             ThreadPoolExecutor(1, thread_name_prefix="s2sr-write") as wpool,
@@ -1118,6 +1128,58 @@ def superresolve_source(
     return writer.close()
 
 
+def _run_parallel(source: RasterSource, bands: list[str], plan: list, ctx: int, predictor: Any, c_out: int,
+                  out_dtype: Any, out_nodata: Any, writer: Any, workers: int, bar: Any,
+                  callback: Callable[[int, int], None] | None) -> None:
+    """The tiles of ``plan`` on ``workers`` threads (read under a lock: a raster dataset is not thread-safe),
+    written in plan order on one writer thread; at most ``2 * workers`` tiles in flight."""
+    import collections
+    import threading
+
+    lock = threading.Lock()
+
+    def job(k: int) -> tuple[TileWindow, np.ndarray]:
+        with lock:
+            w, outer, dn = _tile_job(source, bands, plan[k], ctx)
+        refl = _run_tile(predictor, source, w, outer, dn, c_out)
+        del dn
+        values = _cast(reflectance_to_dn(refl, dn_scale=source.dn_scale, add_offset=source.add_offset, inplace=True),
+                       out_dtype, out_nodata)
+        return w, values
+
+    with (
+        ThreadPoolExecutor(workers, thread_name_prefix="s2sr-tile") as cpool,
+        ThreadPoolExecutor(1, thread_name_prefix="s2sr-write") as wpool,
+    ):
+        pending: collections.deque = collections.deque()
+        nxt = 0
+        pending_write: Future | None = None
+        try:
+            while nxt < len(plan) and len(pending) < 2 * workers:
+                pending.append(cpool.submit(job, nxt))
+                nxt += 1
+            done = 0
+            while pending:
+                w, values = pending.popleft().result()
+                if nxt < len(plan):
+                    pending.append(cpool.submit(job, nxt))
+                    nxt += 1
+                rows, cols = w.out
+                if pending_write is not None:
+                    pending_write.result()
+                pending_write = wpool.submit(writer.write, values, (rows.start, rows.stop, cols.start, cols.stop))
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+                if callback is not None:
+                    callback(done, len(plan))
+            if pending_write is not None:
+                pending_write.result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+
 def superresolve_file(
     input: str | os.PathLike,
     output: str | os.PathLike,
@@ -1135,16 +1197,27 @@ def superresolve_file(
     variable: str | None = None,
     progress: bool = False,
     compress: str = DEFAULT_COMPRESS,
+    workers: int | None = None,
 ) -> list[Path]:
     """``s2sr superres``: super-resolve a scene folder / GeoTIFF / NetCDF cube into GeoTIFF(s).
 
     ``model``: shipped name, package folder (default :data:`sr_core.models.DEFAULT_MODEL`) or a loaded
-    Predictor. ``threads``: engine intra-op threads (default ``os.cpu_count()``: all cores). ``overlap``: the
+    Predictor. ``workers`` x ``threads``: tiles computed at the same time x engine intra-op threads each; by
+    default one tile per core with 1 engine thread each on the CPU (``workers = os.cpu_count()``: measured faster
+    than all cores on one tile, see benchmarks/README.md), one tile with all the GPU on CUDA; ``threads`` alone
+    (``workers`` None) or a loaded Predictor keeps one tile at a time. ``overlap``: the
     tiling margin in input pixels (default the model's). Other arguments: :func:`superresolve_source` and
     :func:`open_source`. Returns the written paths (one per NetCDF date, see :func:`output_paths`).
     """
     if threads is not None:
         threads = _check_int("threads", threads, 1)
+    loaded = not (model is None or isinstance(model, (str, os.PathLike)))
+    if workers is not None:
+        workers = _check_int("workers", workers, 1)
+    elif threads is None and device == "cpu" and not loaded:
+        workers, threads = os.cpu_count() or 1, 1
+    else:
+        workers = 1  # a loaded predictor keeps its own threads: one tile at a time
     tile = _check_int("tile", tile, 1)
     if overlap is not None:
         overlap = _check_int("overlap", overlap, 0)
@@ -1181,6 +1254,7 @@ def superresolve_file(
                     cog=cog,
                     progress=progress,
                     compress=compress,
+                    workers=workers,
                 )
             )
         return done

@@ -181,6 +181,30 @@ def test_tile_sizes_and_partial_tiles_equal_whole(tmp_path, pred, sample):
             assert np.abs(d.read() - ref).max() <= TOL_DN
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_tile_workers_give_the_one_tile_at_a_time_result(tmp_path, pred, sample, workers):
+    # tiles computed on several threads (reads locked, writes in plan order): the same file values, NaN holes
+    # and tile borders included; more tiles than the rolling window of 2 * workers
+    dn = sample_dn(sample)[:, 100:196, 60:156].copy()
+    dn[:, 10:20, 30:37] = np.nan
+    dn[:, 40:44, 28:36] = np.nan
+    c = sample.crop(100, 60, 96, 96)
+    tif = write_tif(tmp_path / "in.tif", dn, MODEL_BANDS_10, c.affine, tags={"DN_SCALE": "10000", "ADD_OFFSET": "0"})
+    done = []
+    outs = []
+    for k, wk in enumerate((1, workers)):
+        with S.GeoTiffSource(tif) as src:
+            outs.append(S.superresolve_source(src, tmp_path / f"out{k}.tif", predictor=pred, tile=16, blocksize=32,
+                                              workers=wk, progress=lambda d, t: done.append((d, t))))
+    with rasterio.open(outs[0]) as a, rasterio.open(outs[1]) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.transform == b.transform and a.descriptions == b.descriptions
+    n = done[-1][1]
+    assert n > 2 * workers and done[n:] == [(i, n) for i in range(1, n + 1)]  # every tile reported once, in order
+    with pytest.raises(ValueError, match="workers"):
+        S.superresolve_source(S.GeoTiffSource(tif), tmp_path / "bad.tif", predictor=pred, workers=0)
+
+
 def test_aligned_tile():
     assert S.aligned_tile(256, 2) == 256 and S.aligned_tile(100, 2) == 128 and S.aligned_tile(129, 2) == 256
     assert S.aligned_tile(10, 4) == 64 and S.aligned_tile(65, 4) == 128

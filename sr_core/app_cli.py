@@ -137,8 +137,8 @@ def register_superres(sub: argparse._SubParsersAction) -> Callable[[argparse.Nam
         type=_positive_int,
         default=None,
         help="tiles computed at the same time, --threads engine threads each (default 1: one tile with all "
-        "cores). --workers <cores> --threads 1 is 10-20 %% faster on CPUs but needs more memory (full S2 tile: "
-        "~2.1 GB peak instead of ~1.7 GB)",
+        "cores). --workers <cores> --threads 1 is 10-20 %% faster on CPUs but needs more memory (2 workers: "
+        "+70 MB peak, more with more workers)",
     )
     p.add_argument(
         "--tile",

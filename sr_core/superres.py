@@ -1223,7 +1223,7 @@ def superresolve_file(
     ``model``: shipped name, package folder (default :data:`sr_core.models.DEFAULT_MODEL`) or a loaded
     Predictor. ``workers`` x ``threads``: tiles computed at the same time x engine intra-op threads each (default
     one tile at a time with all cores). ``workers = cores, threads = 1`` is 10-20 % faster on this 2-core VM but
-    holds more memory (peak RSS extrapolated to a full S2 tile: 2.1 GB against 1.7 GB; docs/decisions/
+    holds more memory (+70 MB peak RSS at 2560-5120 px with 2 workers, more with more; docs/decisions/
     2026-11-22-parallel-workers.md), so it is not the default. ``overlap``: the
     tiling margin in input pixels (default the model's). Other arguments: :func:`superresolve_source` and
     :func:`open_source`. Returns the written paths (one per NetCDF date, see :func:`output_paths`).

@@ -42,9 +42,11 @@ import json
 import math
 import os
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +55,7 @@ import numpy as np
 from .bands import normalize_band_name
 from .cube import TilingWarning, dn_to_reflectance, reflectance_to_dn
 from .nodata import fill_nodata, finalize_output
-from .tiling import TileWindow, edge_pad, hr_transform, plan_tiles
+from .tiling import TileWindow, edge_pad, hr_transform, in_order, plan_tiles
 
 __all__ = [
     "BLOCKSIZE",
@@ -1086,37 +1088,44 @@ def superresolve_source(
         blocksize=blocksize,
         compress=compress,
     )
+    lock = threading.Lock()  # a raster dataset is not thread-safe: reads one at a time
+
+    def read(k: int) -> tuple[TileWindow, Window, np.ndarray]:
+        with lock:
+            return _tile_job(source, bands, plan[k], ctx)
+
+    def compute(w: TileWindow, outer: Window, dn: np.ndarray) -> tuple[TileWindow, np.ndarray]:
+        refl = _run_tile(predictor, source, w, outer, dn, len(out_bands))
+        del dn
+        values = _cast(reflectance_to_dn(refl, dn_scale=source.dn_scale, add_offset=source.add_offset, inplace=True),
+                       out_dtype, out_nodata)
+        return w, values
+
     try:
-        if workers > 1:
-            _run_parallel(source, bands, plan, ctx, predictor, len(out_bands), out_dtype, out_nodata, writer,
-                          workers, bar, callback)
-            return writer.close()
         with (
-            ThreadPoolExecutor(1, thread_name_prefix="s2sr-read") as rpool,
+            # workers == 1: tiles computed here, the next window read meanwhile; else tiles read and computed on
+            # the workers, at most 2 * workers in flight; either way written in plan order on one writer thread
+            ThreadPoolExecutor(workers, thread_name_prefix="s2sr-tile" if workers > 1 else "s2sr-read") as pool,
             ThreadPoolExecutor(1, thread_name_prefix="s2sr-write") as wpool,
         ):
+            if workers == 1:
+                reads = in_order(lambda k: pool.submit(read, k), len(plan), 1)
+                tiles: Iterator[tuple[TileWindow, np.ndarray]] = (compute(*r) for r in reads)
+            else:
+                tiles = in_order(lambda k: pool.submit(lambda: compute(*read(k))), len(plan), 2 * workers)
             pending_write: Future | None = None
-            nxt: Future | None = rpool.submit(_tile_job, source, bands, plan[0], ctx)
-            for k in range(len(plan)):
-                w, outer, dn = nxt.result()
-                nxt = rpool.submit(_tile_job, source, bands, plan[k + 1], ctx) if k + 1 < len(plan) else None
-                refl = _run_tile(predictor, source, w, outer, dn, len(out_bands))
-                del dn
-                values = _cast(
-                    reflectance_to_dn(refl, dn_scale=source.dn_scale, add_offset=source.add_offset, inplace=True),
-                    out_dtype,
-                    out_nodata,
-                )
-                rows, cols = w.out
-                if pending_write is not None:
-                    pending_write.result()
-                pending_write = wpool.submit(
-                    writer.write, values, (rows.start, rows.stop, cols.start, cols.stop)
-                )
-                if bar is not None:
-                    bar.update(1)
-                if callback is not None:
-                    callback(k + 1, len(plan))
+            with closing(tiles):
+                for k, (w, values) in enumerate(tiles):
+                    rows, cols = w.out
+                    if pending_write is not None:
+                        pending_write.result()
+                    pending_write = wpool.submit(
+                        writer.write, values, (rows.start, rows.stop, cols.start, cols.stop)
+                    )
+                    if bar is not None:
+                        bar.update(1)
+                    if callback is not None:
+                        callback(k + 1, len(plan))
             if pending_write is not None:
                 pending_write.result()
     except BaseException:
@@ -1145,58 +1154,6 @@ def limit_heap_growth(mmap_threshold: int = 1 << 20) -> bool:
         return bool(libc.mallopt(m_mmap_threshold, int(mmap_threshold))) and bool(libc.mallopt(m_arena_max, 2))
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
         return False
-
-
-def _run_parallel(source: RasterSource, bands: list[str], plan: list, ctx: int, predictor: Any, c_out: int,
-                  out_dtype: Any, out_nodata: Any, writer: Any, workers: int, bar: Any,
-                  callback: Callable[[int, int], None] | None) -> None:
-    """The tiles of ``plan`` on ``workers`` threads (read under a lock: a raster dataset is not thread-safe),
-    written in plan order on one writer thread; at most ``2 * workers`` tiles in flight."""
-    import collections
-    import threading
-
-    lock = threading.Lock()
-
-    def job(k: int) -> tuple[TileWindow, np.ndarray]:
-        with lock:
-            w, outer, dn = _tile_job(source, bands, plan[k], ctx)
-        refl = _run_tile(predictor, source, w, outer, dn, c_out)
-        del dn
-        values = _cast(reflectance_to_dn(refl, dn_scale=source.dn_scale, add_offset=source.add_offset, inplace=True),
-                       out_dtype, out_nodata)
-        return w, values
-
-    with (
-        ThreadPoolExecutor(workers, thread_name_prefix="s2sr-tile") as cpool,
-        ThreadPoolExecutor(1, thread_name_prefix="s2sr-write") as wpool,
-    ):
-        pending: collections.deque = collections.deque()
-        nxt = 0
-        pending_write: Future | None = None
-        try:
-            while nxt < len(plan) and len(pending) < 2 * workers:
-                pending.append(cpool.submit(job, nxt))
-                nxt += 1
-            done = 0
-            while pending:
-                w, values = pending.popleft().result()
-                if nxt < len(plan):
-                    pending.append(cpool.submit(job, nxt))
-                    nxt += 1
-                rows, cols = w.out
-                if pending_write is not None:
-                    pending_write.result()
-                pending_write = wpool.submit(writer.write, values, (rows.start, rows.stop, cols.start, cols.stop))
-                done += 1
-                if bar is not None:
-                    bar.update(1)
-                if callback is not None:
-                    callback(done, len(plan))
-            if pending_write is not None:
-                pending_write.result()
-        finally:
-            for f in pending:
-                f.cancel()
 
 
 def superresolve_file(

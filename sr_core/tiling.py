@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 __all__ = [
+    "in_order",
     "required_margin",
     "TileWindow",
     "plan_tiles",
@@ -464,3 +465,29 @@ def hr_transform(transform: Any, scale: int) -> Any:
     if affine_mod is not None and isinstance(transform, affine_mod.Affine):
         return affine_mod.Affine(*new)
     return new
+
+
+def in_order(submit: Callable[[int], Any], n: int, window: int,
+             wait: Callable[[Any], Any] = lambda fut: fut.result()) -> Iterator[Any]:
+    """The results of the futures ``submit(0)`` .. ``submit(n - 1)`` in that order, with at most ``window`` of
+    them submitted and not yet taken: the next one is submitted as soon as one is taken (before it is yielded, so
+    it runs while the caller works on this one). ``wait(future)`` takes a result (a hook for timing). When the
+    caller stops early (an error, ``close()``), the futures not started yet are cancelled."""
+    import collections
+
+    pending: collections.deque = collections.deque()
+    nxt = 0
+    try:
+        while nxt < n and len(pending) < window:
+            pending.append(submit(nxt))
+            nxt += 1
+        while pending:
+            res = wait(pending.popleft())
+            if nxt < n:
+                pending.append(submit(nxt))
+                nxt += 1
+            yield res
+            del res
+    finally:
+        for fut in pending:
+            fut.cancel()

@@ -345,3 +345,35 @@ def test_hr_transform_affine_and_errors():
         hr_transform((1, 0, 0, 0, 1, 0, 0, 1, 1), 2)
     with pytest.raises(ValueError, match="scale"):
         hr_transform(tuple(t)[:6], 1.5)
+
+
+def test_in_order_keeps_order_bounds_the_window_and_cancels_the_rest():
+    from concurrent.futures import Future
+
+    from sr_core.tiling import in_order
+
+    made: list[Future] = []
+
+    def submit(k: int) -> Future:
+        f: Future = Future()
+        f.set_result(k * k)  # done at once: the order comes from in_order, not from completion
+        made.append(f)
+        return f
+
+    it = in_order(submit, 6, 2)
+    assert next(it) == 0 and len(made) == 3  # 2 in the window, the next submitted when one is taken
+    assert list(it) == [1, 4, 9, 16, 25] and len(made) == 6
+    made.clear()
+    pending: list[Future] = []
+
+    def submit_pending(k: int) -> Future:
+        f: Future = Future()
+        if k == 0:
+            f.set_result(0)
+        pending.append(f)
+        return f
+
+    it = in_order(submit_pending, 5, 3)
+    assert next(it) == 0
+    it.close()  # the caller stops: the futures submitted but not taken are cancelled
+    assert [f.cancelled() for f in pending] == [False, True, True, True]

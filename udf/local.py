@@ -432,43 +432,30 @@ def _chunk_results(blocks: list, args: Callable[[int, int], tuple], scheduler: s
     meanwhile (as a back-end's executor reads its next partition while the UDF runs). ``threads``: each chunk is
     read and run on a worker thread; ``processes``: read here, run on a worker process. At most ``pending_max``
     chunks are in flight (a rolling window: a finished chunk frees its slot at once)."""
-    import collections
     import concurrent.futures as cf
+    from contextlib import closing
 
-    if not blocks:
-        return
+    from sr_core.tiling import in_order
+
+    def wait(fut: Any) -> Any:
+        return _await(fut)
+
     if scheduler == "synchronous":
         with cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-read") as rpool:
-            nxt = rpool.submit(args, *blocks[0])
-            for k, (i, j) in enumerate(blocks):
-                a = _await(nxt)
-                nxt = rpool.submit(args, *blocks[k + 1]) if k + 1 < len(blocks) else None
-                yield (i, j), _run_chunk(*a)
-                del a
+            with closing(in_order(lambda k: rpool.submit(args, *blocks[k]), len(blocks), 1, wait)) as windows:
+                for ij, a in zip(blocks, windows):
+                    yield ij, _run_chunk(*a)
+                    del a
         return
 
-    def submit(i: int, j: int) -> Any:
+    def submit(k: int) -> Any:
+        i, j = blocks[k]
         if scheduler == "threads":
             return pool.submit(lambda: _run_chunk(*args(i, j)))
         return pool.submit(_run_chunk, *args(i, j))
 
-    pending: collections.deque = collections.deque()
-    nxt_block = 0
-    while nxt_block < len(blocks) and len(pending) < pending_max:
-        pending.append((blocks[nxt_block], submit(*blocks[nxt_block])))
-        nxt_block += 1
-    try:
-        while pending:
-            ij, fut = pending.popleft()
-            res = _await(fut)
-            if nxt_block < len(blocks):
-                pending.append((blocks[nxt_block], submit(*blocks[nxt_block])))
-                nxt_block += 1
-            yield ij, res
-            del res
-    finally:
-        for _, fut in pending:
-            fut.cancel()
+    with closing(in_order(submit, len(blocks), pending_max, wait)) as results:
+        yield from zip(blocks, results)
 
 
 def _make_pool(scheduler: str, workers: int) -> Any:

@@ -773,7 +773,8 @@ def _cast(dn: np.ndarray, dtype: np.dtype, nodata: float) -> np.ndarray:
 
 
 class GeoTiffWriter:
-    """A tiled compressed GeoTIFF written window by window (optionally converted to COG on :meth:`close`).
+    """A tiled compressed GeoTIFF written window by window (optionally made a COG on :meth:`close`, with
+    overviews built in bounded memory by :mod:`sr_core.cog`).
 
     ``write(values (C, h, w), (row0, row1, col0, col1))``. The file appears at ``path`` only after a
     successful :meth:`close`; :meth:`abort` (or an exception inside ``with``) removes the partial file.
@@ -793,7 +794,6 @@ class GeoTiffWriter:
         tags: dict[str, str] | None = None,
         cog: bool = False,
         blocksize: int = BLOCKSIZE,
-        overview_resampling: str = "AVERAGE",
         compress: str = DEFAULT_COMPRESS,
     ) -> None:
         rasterio = _rasterio()
@@ -812,7 +812,7 @@ class GeoTiffWriter:
         self.dtype = np.dtype(dtype)
         self._tmp = self.path.with_name(f".{self.path.name}.part")
         self._tmp2 = self.path.with_name(f".{self.path.name}.cog.part")
-        self._resampling = overview_resampling
+        self._levels: list[Path] = []
         profile = dict(
             driver="GTiff",
             width=int(width),
@@ -829,10 +829,13 @@ class GeoTiffWriter:
             interleave="pixel",
         )
         self._codec = codec
+        comp: dict[str, Any] = {}
         if codec is not None:
-            profile.update(compress=codec.lower(), predictor=3 if self.dtype.kind == "f" else 2, **level)
-            if self.cog:  # intermediate file: fastest setting; the COG driver recompresses
-                profile.update({"zstd_level": 1} if codec == "ZSTD" else {"zlevel": 1} if codec == "DEFLATE" else {})
+            comp = dict(compress=codec.lower(), predictor=3 if self.dtype.kind == "f" else 2, **level)
+            if self.cog:  # intermediate files: fastest setting; the COG driver recompresses
+                comp.update({"zstd_level": 1} if codec == "ZSTD" else {"zlevel": 1} if codec == "DEFLATE" else {})
+        profile.update(comp)
+        self._scratch = comp  # creation options of the intermediate overview levels
         self._dst = rasterio.open(self._tmp, "w", **profile)
         self._dst.descriptions = tuple(band_names)
         if tags:
@@ -854,26 +857,18 @@ class GeoTiffWriter:
         self._dst.close()
         try:
             if self.cog:
-                import rasterio.shutil
+                from .cog import build_overviews, write_cog
 
+                self._levels = build_overviews(self._tmp, blocksize=self.blocksize, creation_options=self._scratch)
                 opts = {"compress": self._codec or "NONE"}
                 if self._codec is not None:
                     opts["predictor"] = "YES"
                 if self._codec in ("ZSTD", "DEFLATE"):
                     opts["level"] = 1 if self._codec == "ZSTD" else 6
-                rasterio.shutil.copy(
-                    self._tmp,
-                    self._tmp2,
-                    driver="COG",
-                    **opts,
-                    blocksize=self.blocksize,
-                    overviews="AUTO",
-                    resampling=self._resampling,
-                    bigtiff="IF_SAFER",
-                    num_threads="ALL_CPUS",
-                )
+                write_cog(self._tmp, self._tmp2, self._levels, blocksize=self.blocksize, creation_options=opts)
                 os.replace(self._tmp2, self.path)
-                os.remove(self._tmp)
+                for p in (self._tmp, *self._levels):
+                    os.remove(p)
             else:
                 os.replace(self._tmp, self.path)
         except BaseException:
@@ -885,7 +880,7 @@ class GeoTiffWriter:
         if not self._closed:
             self._closed = True
             self._dst.close()
-        for p in (self._tmp, self._tmp2):
+        for p in (self._tmp, self._tmp2, *self._levels):
             if p.exists():
                 p.unlink()
 

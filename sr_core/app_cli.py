@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 __all__ = ["register_demo", "register_superres"]
 
-DEFAULT_TILE = 256  # == sr_core.superres.DEFAULT_TILE (not imported: numpy/scipy would slow down --help)
+DEFAULT_TILE = 512  # == sr_core.superres.DEFAULT_TILE (not imported: numpy/scipy would slow down --help)
 
 _SUPERRES_EPILOG = """\
 INPUT is one of

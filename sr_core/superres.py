@@ -77,7 +77,7 @@ __all__ = [
 ]
 
 #: Default tile core size, in input (model-grid) pixels.
-DEFAULT_TILE = 256
+DEFAULT_TILE = 512
 #: GeoTIFF block size of the output, in output pixels.
 BLOCKSIZE = 256
 #: With ``cog="auto"``, outputs whose larger side exceeds this many pixels are written as COG with overviews.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -84,26 +85,30 @@ class CoarseGatedMISR:
         return out.float().numpy()
 
 
-def main(argv: list[str]) -> None:
-    sigma = None if argv[0] == "inf" else float(argv[0])
-    mode = argv[1]
-    misr = load_misr_predictor("s2sr-misr-x2", engine="onnx", threads=2)
-    sisr = load_predictor("s2sr-x2-10band", engine="onnx", threads=2)
-    gate = CoarseGatedMISR(misr, sisr, sigma, mode)
+def score(gate, sisr, argv: list[str], extra: Callable[[], str]) -> None:
+    """Print the real-series check (default) or, with ``sim`` in ``argv``, the simulated-stack evaluation of
+    ``gate`` (a MISR predictor), followed by ``extra()``."""
     t0 = time.time()
     if "sim" not in argv:
         rs = ev.real_series_check(gate, sisr, root=ROOT, misr_margin=gate.margin, sisr_margin=sisr.margin,
                                   frames=8, crop=160, scale=2)
         print(argv, "real MISR - SISR (dB):", [round(r["misr_minus_sisr_db"], 3) for r in rs["rows"]],
-              f"min {rs['min_misr_minus_sisr_db']:.3f}", "mean weight", np.round(gate.weights, 2).tolist(),
-              f"{time.time() - t0:.0f} s")
+              f"min {rs['min_misr_minus_sisr_db']:.3f}", extra(), f"{time.time() - t0:.0f} s")
         return
     ev._load_misr = lambda *a, **k: gate
     res = ev.run_misr_evaluation("s2sr-misr-x2", root=ROOT, stacks=6, series=False, threads=2)
     s = res["summary"]
     print(argv, f"sim MISR {s['misr']['cpsnr']:.3f} SISR {s['sisr']['cpsnr']:.3f} "
           f"gain {s['misr']['cpsnr'] - s['sisr']['cpsnr']:.3f} cloud cost {res['cloud_test']['cost_db']:.3f}",
-          f"mean weight {np.mean(gate.weights):.2f}", f"{time.time() - t0:.0f} s")
+          extra(), f"{time.time() - t0:.0f} s")
+
+
+def main(argv: list[str]) -> None:
+    sigma = None if argv[0] == "inf" else float(argv[0])
+    misr = load_misr_predictor("s2sr-misr-x2", engine="onnx", threads=2)
+    sisr = load_predictor("s2sr-x2-10band", engine="onnx", threads=2)
+    gate = CoarseGatedMISR(misr, sisr, sigma, argv[1])
+    score(gate, sisr, argv, lambda: f"mean weight {np.round(gate.weights, 2).tolist()}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Run from the repository root with ../shared beside it:
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +24,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sr_core.cube import load_misr_predictor  # noqa: E402
-from sr_core.misr import evaluate as ev  # noqa: E402
-from sr_core.models import load_predictor  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "s2"
+from misr_coarse_gate import score  # noqa: E402
+
+from sr_core.cube import load_misr_predictor  # noqa: E402
+from sr_core.models import load_predictor  # noqa: E402
 MASK = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=torch.float64)
 
 
@@ -71,25 +71,11 @@ class NoiseClampedMISR:
 
 
 def main(argv: list[str]) -> None:
-    k = float(argv[0])
     misr = load_misr_predictor("s2sr-misr-x2", engine="onnx", threads=2)
     sisr = load_predictor("s2sr-x2-10band", engine="onnx", threads=2)
-    gate = NoiseClampedMISR(misr, sisr, k)
-    t0 = time.time()
-    if "sim" not in argv:
-        rs = ev.real_series_check(gate, sisr, root=ROOT, misr_margin=gate.margin, sisr_margin=sisr.margin,
-                                  frames=8, crop=160, scale=2)
-        print(argv, "real MISR - SISR (dB):", [round(r["misr_minus_sisr_db"], 3) for r in rs["rows"]],
-              f"min {rs['min_misr_minus_sisr_db']:.3f}", "kept", np.round(gate.kept, 2).tolist(),
-              "sigma (10 m bands)", np.round(np.mean(gate.sigmas, 0)[:4], 5).tolist(), f"{time.time() - t0:.0f} s")
-        return
-    ev._load_misr = lambda *a, **kw: gate
-    res = ev.run_misr_evaluation("s2sr-misr-x2", root=ROOT, stacks=6, series=False, threads=2)
-    s = res["summary"]
-    print(argv, f"sim MISR {s['misr']['cpsnr']:.3f} SISR {s['sisr']['cpsnr']:.3f} "
-          f"gain {s['misr']['cpsnr'] - s['sisr']['cpsnr']:.3f} cloud cost {res['cloud_test']['cost_db']:.3f}",
-          f"kept {np.mean(gate.kept):.2f}", "sigma (10 m bands)", np.round(np.mean(gate.sigmas, 0)[:4], 5).tolist(),
-          f"{time.time() - t0:.0f} s")
+    gate = NoiseClampedMISR(misr, sisr, float(argv[0]))
+    score(gate, sisr, argv, lambda: f"kept {np.round(gate.kept, 2).tolist()} sigma (10 m bands) "
+                                    f"{np.round(np.mean(gate.sigmas, 0)[:4], 5).tolist()}")
 
 
 if __name__ == "__main__":

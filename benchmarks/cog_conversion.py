@@ -28,17 +28,15 @@ import os, sys, time, json
 os.environ.setdefault("GDAL_CACHEMAX", "128")
 sys.path.insert(0, {root!r})
 import rasterio, rasterio.shutil
-from sr_core.cog import build_overviews, write_cog
+from sr_core.cog import make_cog
 src, dst, method = sys.argv[1], sys.argv[2], sys.argv[3]
 t = time.perf_counter()
 if method == "gdal":
     rasterio.shutil.copy(src, dst, driver="COG", compress="ZSTD", predictor="YES", level=1, blocksize=256,
                          overviews="AUTO", resampling="AVERAGE", bigtiff="IF_SAFER", num_threads="ALL_CPUS")
 else:
-    lv = build_overviews(src, blocksize=256, creation_options=dict(compress="zstd", predictor=3, zstd_level=1))
-    write_cog(src, dst, lv, blocksize=256, creation_options=dict(compress="ZSTD", predictor="YES", level=1))
-    for p in lv:
-        os.remove(p)
+    make_cog(src, dst, blocksize=256, scratch_options=dict(compress="zstd", predictor=3, zstd_level=1),
+             creation_options=dict(compress="ZSTD", predictor="YES", level=1))
 wall = time.perf_counter() - t
 hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0] * 1024
 print(json.dumps({{"wall_s": wall, "peak_rss_bytes": hwm}}))

@@ -2,8 +2,9 @@
 
 GDAL's COG driver, asked to generate the overviews itself, processed strips the full width of the raster
 and re-read blocks through its block cache: with ``GDAL_CACHEMAX=128`` its peak RSS grew with the width
-(300 MB for 5120 px, 490 MB for 10240 px, 10 float32 bands) and its time grew faster than the pixel count
-(25 s, then 324 s: the cache thrashed). See ``docs/decisions/2026-11-22-cog-overviews.md``.
+(383 MB for 5120 px, 571 MB for 10240 px, 10 float32 bands) and its time grew faster than the pixel count
+(27.5 s, then 321.5 s: the cache thrashed; ``benchmarks/results/cog_conversion.json``). See
+``docs/decisions/2026-11-22-cog-overviews.md``.
 
 Here the overviews are built first, window by window (:func:`build_overviews`): each level is the
 nodata-aware area-weighted average of the level before (:func:`average_halve`: 2 x 2 blocks for even sizes,
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["average_halve", "build_overviews", "halving_weights", "overview_shapes", "write_cog"]
+__all__ = ["average_halve", "build_overviews", "halving_weights", "make_cog", "overview_shapes", "write_cog"]
 
 #: Side (in pixels of the level being made) of the windows :func:`build_overviews` computes at once: the
 #: source window is about twice that, 10 float32 bands of 512 x 512 = 10 MB (the working arrays of
@@ -72,8 +73,8 @@ def _halve_axis(x: np.ndarray, axis: int, idx: np.ndarray, wt: np.ndarray) -> np
     """Weighted sums along ``axis`` (``idx`` local to ``x``): ``sum_t wt[:, t] * x.take(idx[:, t])``."""
     m = idx.shape[0]
     if x.shape[axis] == 2 * m and not wt[:, 2].any() and (wt[:, :2] == 1).all():
-        a, b = np.moveaxis(x, axis, 0)[0::2], np.moveaxis(x, axis, 0)[1::2]
-        return np.moveaxis(a + b, 0, axis)
+        y = np.moveaxis(x, axis, 0)
+        return np.moveaxis(y[0::2] + y[1::2], 0, axis)
     shape = [1] * x.ndim
     shape[axis] = m
     out = None
@@ -243,3 +244,23 @@ def write_cog(
         if vrt.exists():
             vrt.unlink()
     return dst
+
+
+def make_cog(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    blocksize: int,
+    scratch_options: dict | None = None,
+    creation_options: dict | None = None,
+) -> Path:
+    """The COG ``dst`` of the tiled GeoTIFF ``src``: :func:`build_overviews` (level files next to ``src``,
+    written with ``scratch_options``), then :func:`write_cog` (``creation_options``). The level files are
+    removed afterwards, also on error; ``src`` is left as it is."""
+    levels = build_overviews(src, blocksize=blocksize, creation_options=scratch_options)
+    try:
+        return write_cog(src, dst, levels, blocksize=blocksize, creation_options=creation_options)
+    finally:
+        for p in levels:
+            if p.exists():
+                p.unlink()

@@ -812,7 +812,6 @@ class GeoTiffWriter:
         self.dtype = np.dtype(dtype)
         self._tmp = self.path.with_name(f".{self.path.name}.part")
         self._tmp2 = self.path.with_name(f".{self.path.name}.cog.part")
-        self._levels: list[Path] = []
         profile = dict(
             driver="GTiff",
             width=int(width),
@@ -857,18 +856,17 @@ class GeoTiffWriter:
         self._dst.close()
         try:
             if self.cog:
-                from .cog import build_overviews, write_cog
+                from .cog import make_cog
 
-                self._levels = build_overviews(self._tmp, blocksize=self.blocksize, creation_options=self._scratch)
                 opts = {"compress": self._codec or "NONE"}
                 if self._codec is not None:
                     opts["predictor"] = "YES"
                 if self._codec in ("ZSTD", "DEFLATE"):
                     opts["level"] = 1 if self._codec == "ZSTD" else 6
-                write_cog(self._tmp, self._tmp2, self._levels, blocksize=self.blocksize, creation_options=opts)
+                make_cog(self._tmp, self._tmp2, blocksize=self.blocksize, scratch_options=self._scratch,
+                         creation_options=opts)
                 os.replace(self._tmp2, self.path)
-                for p in (self._tmp, *self._levels):
-                    os.remove(p)
+                os.remove(self._tmp)
             else:
                 os.replace(self._tmp, self.path)
         except BaseException:
@@ -880,7 +878,7 @@ class GeoTiffWriter:
         if not self._closed:
             self._closed = True
             self._dst.close()
-        for p in (self._tmp, self._tmp2, *self._levels):
+        for p in (self._tmp, self._tmp2):
             if p.exists():
                 p.unlink()
 

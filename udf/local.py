@@ -437,12 +437,9 @@ def _chunk_results(blocks: list, args: Callable[[int, int], tuple], scheduler: s
 
     from sr_core.tiling import in_order
 
-    def wait(fut: Any) -> Any:
-        return _await(fut)
-
     if scheduler == "synchronous":
         with cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-read") as rpool:
-            with closing(in_order(lambda k: rpool.submit(args, *blocks[k]), len(blocks), 1, wait)) as windows:
+            with closing(in_order(lambda k: rpool.submit(args, *blocks[k]), len(blocks), 1, _await)) as windows:
                 for ij, a in zip(blocks, windows):
                     yield ij, _run_chunk(*a)
                     del a
@@ -454,7 +451,7 @@ def _chunk_results(blocks: list, args: Callable[[int, int], tuple], scheduler: s
             return pool.submit(lambda: _run_chunk(*args(i, j)))
         return pool.submit(_run_chunk, *args(i, j))
 
-    with closing(in_order(submit, len(blocks), pending_max, wait)) as results:
+    with closing(in_order(submit, len(blocks), pending_max, _await)) as results:
         yield from zip(blocks, results)
 
 

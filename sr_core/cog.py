@@ -24,15 +24,26 @@ since both average each level from the one before (tested).
 from __future__ import annotations
 
 import os
+import struct
 import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["average_halve", "build_overviews", "halving_weights", "make_cog", "overview_shapes", "write_cog"]
+__all__ = [
+    "HalvingWriter",
+    "TiffIfd",
+    "assemble_cog",
+    "average_halve",
+    "build_overviews",
+    "halving_weights",
+    "make_cog",
+    "overview_shapes",
+    "read_tiff_ifds",
+]
 
 #: Side (in pixels of the level being made) of the windows :func:`build_overviews` computes at once: the
 #: source window is about twice that, 10 float32 bands of 512 x 512 = 10 MB (the working arrays of
@@ -210,39 +221,285 @@ def build_overviews(
     return levels
 
 
-def write_cog(
+class HalvingWriter:
+    """Overview level 1 of a raster that is being written window by window: each window's :func:`average_halve`
+    goes straight to the level file, so making the COG need not read the full-resolution raster back.
+
+    Exact only where the halving is local: the raster's height and width and every window's edges must be even
+    (then each level pixel is the mean of one 2 x 2 block; ``ValueError`` otherwise, see :meth:`fits`). The level
+    file is a tiled GeoTIFF of ``ceil(h / 2) x ceil(w / 2)`` px written with ``creation_options``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        height: int,
+        width: int,
+        count: int,
+        dtype: str,
+        nodata: float | None,
+        blocksize: int,
+        creation_options: dict | None = None,
+    ) -> None:
+        import rasterio
+
+        if height % 2 or width % 2:
+            raise ValueError(f"HalvingWriter needs an even height and width, got {height} x {width}")
+        self.path = Path(path)
+        self.nodata = nodata
+        self._dst = rasterio.open(
+            self.path, "w", driver="GTiff", width=width // 2, height=height // 2, count=count, dtype=dtype,
+            nodata=nodata, tiled=True, blockxsize=blocksize, blockysize=blocksize, interleave="pixel",
+            bigtiff="IF_SAFER", **(creation_options or {}),
+        )
+
+    @staticmethod
+    def fits(window: tuple[int, int, int, int]) -> bool:
+        """True when every edge of ``(row0, row1, col0, col1)`` is even."""
+        return all(v % 2 == 0 for v in window)
+
+    def write(self, values: np.ndarray, window: tuple[int, int, int, int]) -> None:
+        from rasterio.windows import Window
+
+        if not self.fits(window):
+            raise ValueError(f"window {window} has an odd edge: its level-1 pixels would mix windows")
+        r0, r1, c0, c1 = window
+        half = average_halve(np.asarray(values), self.nodata)
+        self._dst.write(half, window=Window(c0 // 2, r0 // 2, (c1 - c0) // 2, (r1 - r0) // 2))
+
+    def close(self) -> Path:
+        self._dst.close()
+        return self.path
+
+    def abort(self) -> None:
+        self._dst.close()
+        if self.path.exists():
+            self.path.unlink()
+
+
+# ------------------------------------------------------------------------------------------------ COG layout
+
+#: Bytes per value of each TIFF field type (TIFF 6.0 and BigTIFF).
+_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+_NEW_SUBFILE_TYPE, _TILE_WIDTH, _TILE_LENGTH, _TILE_OFFSETS, _TILE_BYTE_COUNTS = 254, 322, 323, 324, 325
+#: Tags an overview IFD must share with the full-resolution one for its tiles to be copied as they are.
+_SAME_ENCODING = (258, 259, 277, 284, 317, 322, 323, 339)  # bits, compression, samples, planar, predictor, tile, format
+#: Georeferencing and dataset metadata: on the full-resolution IFD only (as GDAL writes COGs).
+_MAIN_ONLY = (33550, 33922, 34264, 34735, 34736, 34737, 42112)
+
+
+@dataclass
+class TiffIfd:
+    """One image file directory: ``tags`` maps tag -> ``(type, count, raw value bytes)`` (the file's byte order)
+    for every tag except the tile offsets / byte counts, which are ``offsets`` and ``bytecounts``."""
+
+    byteorder: str
+    tags: dict[int, tuple[int, int, bytes]]
+    offsets: np.ndarray
+    bytecounts: np.ndarray
+
+
+def read_tiff_ifds(path: str | os.PathLike) -> list[TiffIfd]:
+    """Every IFD of the TIFF or BigTIFF ``path`` (tiled images only: a strip layout raises ``ValueError``)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(16)
+        if head[:2] not in (b"II", b"MM"):
+            raise ValueError(f"{path}: not a TIFF file")
+        bo = "<" if head[:2] == b"II" else ">"
+        magic = struct.unpack(bo + "H", head[2:4])[0]
+        if magic not in (42, 43):
+            raise ValueError(f"{path}: not a TIFF file (magic {magic})")
+        big = magic == 43
+        nxt = struct.unpack(bo + "Q", head[8:16])[0] if big else struct.unpack(bo + "I", head[4:8])[0]
+        inline = 8 if big else 4
+        out: list[TiffIfd] = []
+        seen: set[int] = set()
+        while nxt:
+            if nxt in seen:
+                raise ValueError(f"{path}: IFD chain loops at offset {nxt}")
+            seen.add(nxt)
+            f.seek(nxt)
+            n = struct.unpack(bo + ("Q" if big else "H"), f.read(8 if big else 2))[0]
+            raw = f.read(n * (20 if big else 12) + (8 if big else 4))
+            tags: dict[int, tuple[int, int, bytes]] = {}
+            for i in range(n):
+                e = raw[i * (20 if big else 12) : (i + 1) * (20 if big else 12)]
+                tag, typ = struct.unpack(bo + "HH", e[:4])
+                count = struct.unpack(bo + ("Q" if big else "I"), e[4 : 4 + inline])[0]
+                size = _TYPE_SIZE.get(typ)
+                if size is None:
+                    raise ValueError(f"{path}: tag {tag} has unknown TIFF type {typ}")
+                nbytes = size * count
+                if nbytes <= inline:
+                    value = e[4 + inline : 4 + inline + nbytes]
+                else:
+                    pos = f.tell()
+                    f.seek(struct.unpack(bo + ("Q" if big else "I"), e[4 + inline :])[0])
+                    value = f.read(nbytes)
+                    f.seek(pos)
+                tags[tag] = (typ, count, value)
+            nxt = struct.unpack(bo + ("Q" if big else "I"), raw[n * (20 if big else 12) :])[0]
+            arrays = []
+            for tag in (_TILE_OFFSETS, _TILE_BYTE_COUNTS):
+                if tag not in tags:
+                    raise ValueError(f"{path}: IFD {len(out)} is not tiled (no tag {tag})")
+                typ, count, value = tags.pop(tag)
+                dt = {3: "u2", 4: "u4", 16: "u8"}.get(typ)
+                if dt is None:
+                    raise ValueError(f"{path}: tag {tag} has type {typ}, expected SHORT, LONG or LONG8")
+                arrays.append(np.frombuffer(value, dtype=bo + dt).astype(np.uint64))
+            out.append(TiffIfd(bo, tags, arrays[0], arrays[1]))
+    return out
+
+
+def _ghost_area(leader_trailer: bool) -> bytes:
+    """GDAL's COG structural metadata (read by GDAL as ``LAYOUT=COG``), padded to an even length."""
+    body = "LAYOUT=IFDS_BEFORE_DATA\nBLOCK_ORDER=ROW_MAJOR\n"
+    if leader_trailer:
+        body += "BLOCK_LEADER=SIZE_AS_UINT4\nBLOCK_TRAILER=LAST_4_BYTES_REPEATED\n"
+    body += "KNOWN_INCOMPATIBLE_EDITION=NO\n "
+    head = f"GDAL_STRUCTURAL_METADATA_SIZE={len(body):06d} bytes\n"
+    text = (head + body).encode("ascii")
+    return text + b"\0" * (len(text) % 2)
+
+
+def _encode_ifd(
+    tags: dict[int, tuple[int, int, bytes]], at: int, big: bool, bo: str, nxt: int
+) -> bytes:
+    """The IFD at file offset ``at`` followed by its out-of-line values (each at an even offset)."""
+    inline = 8 if big else 4
+    entry = 20 if big else 12
+    n = len(tags)
+    extra_at = at + (8 if big else 2) + n * entry + (8 if big else 4)
+    head = [struct.pack(bo + ("Q" if big else "H"), n)]
+    extra = []
+    pos = extra_at
+    for tag in sorted(tags):
+        typ, count, value = tags[tag]
+        if len(value) <= inline:
+            field = value + b"\0" * (inline - len(value))
+        else:
+            field = struct.pack(bo + ("Q" if big else "I"), pos)
+            pad = value + b"\0" * (len(value) % 2)
+            extra.append(pad)
+            pos += len(pad)
+        head.append(struct.pack(bo + "HH", tag, typ) + struct.pack(bo + ("Q" if big else "I"), count) + field)
+    head.append(struct.pack(bo + ("Q" if big else "I"), nxt))
+    return b"".join(head) + b"".join(extra)
+
+
+def assemble_cog(
     src: str | os.PathLike,
     dst: str | os.PathLike,
-    overviews: Sequence[str | os.PathLike],
+    overviews: Sequence[str | os.PathLike] = (),
     *,
-    blocksize: int,
-    creation_options: dict | None = None,
+    bigtiff: bool | None = None,
 ) -> Path:
-    """Copy the GeoTIFF ``src`` and its overview level files (finest first, as :func:`build_overviews`
-    returns them) into the COG ``dst`` with GDAL's COG driver (``creation_options``: its options, e.g.
-    ``compress``, ``level``, ``predictor``). Tags, band descriptions, nodata and georeferencing are those of
-    ``src``. The overviews are copied, not regenerated (``OVERVIEWS=FORCE_USE_EXISTING``; with none,
-    ``OVERVIEWS=NONE``)."""
-    import rasterio.shutil
+    """Write the Cloud-Optimized GeoTIFF ``dst`` from the tiled GeoTIFF ``src`` and its overview level files
+    (finest first, as :func:`build_overviews` returns them) by copying their compressed tiles byte for byte:
+    nothing is decoded or encoded again.
 
+    The layout is that of GDAL's COG driver: GDAL's structural metadata (``LAYOUT=IFDS_BEFORE_DATA``, row-major
+    blocks, each preceded by its size as uint32 and followed by its last 4 bytes, so GDAL reports
+    ``LAYOUT=COG``), then the full-resolution IFD (every tag of ``src``: georeferencing, nodata, band
+    descriptions, tags), then one IFD per level (``NewSubfileType`` 1, the nodata but no georeferencing), then
+    the tiles, coarsest level first, full resolution last. ``bigtiff``: None (BigTIFF only when the file would
+    exceed 4 GiB), True or False (``ValueError`` when it does not fit). All
+    files must share byte order, sample type, compression, predictor and tile size (``ValueError`` otherwise).
+    """
     src, dst = Path(src), Path(dst)
-    vrt = dst.with_name(f"{dst.name}.vrt")
+    main = read_tiff_ifds(src)[0]
+    levels = [read_tiff_ifds(p)[0] for p in overviews]
+    bo = main.byteorder
+    for p, lv in zip(overviews, levels):
+        diff = [t for t in _SAME_ENCODING if lv.tags.get(t) != main.tags.get(t)]
+        if lv.byteorder != bo or diff:
+            raise ValueError(f"{p}: its tiles are not encoded as those of {src} (tags {diff or 'byte order'} differ)")
+    if _TILE_WIDTH not in main.tags:
+        raise ValueError(f"{src}: not tiled")
+    images = [dict(main.tags)]
+    for lv in levels:
+        t = {k: v for k, v in lv.tags.items() if k not in _MAIN_ONLY}
+        t[_NEW_SUBFILE_TYPE] = (4, 1, struct.pack(bo + "I", 1))
+        images.append(t)
+    ifds = [main, *levels]
+    leader = all(bool((i.bytecounts >= 4).all()) for i in ifds)
+    ghost = _ghost_area(leader)
+    per_block = 8 if leader else 0
+    data_bytes = sum(int(i.bytecounts.sum()) + per_block * int((i.bytecounts > 0).sum()) for i in ifds)
+    wide = any(typ in (16, 17, 18) for t in images for typ, _, _ in t.values())
+
+    def layout(big: bool) -> tuple[list[int], int]:
+        """IFD offsets and the offset of the first tile."""
+        pos = (16 if big else 8) + len(ghost)
+        at = []
+        for t, i in zip(images, ifds):
+            at.append(pos)
+            n = len(i.offsets)
+            tmp = dict(t)
+            for tag in (_TILE_OFFSETS, _TILE_BYTE_COUNTS):
+                tmp[tag] = (16 if big else 4, n, b"\0" * ((8 if big else 4) * n))
+            pos += len(_encode_ifd(tmp, pos, big, bo, 0))
+        return at, pos
+
+    big = wide if bigtiff is None else bool(bigtiff)
+    if wide and not big:
+        raise ValueError(f"{src}: tags of 64-bit types need a BigTIFF, got bigtiff=False")
+    at, data0 = layout(big)
+    if not big and data0 + data_bytes >= 2**32:
+        if bigtiff is False:
+            raise ValueError(f"{dst}: {data0 + data_bytes} bytes do not fit a classic TIFF, got bigtiff=False")
+        big = True
+        at, data0 = layout(big)
+    # tile offsets: the coarsest level's tiles first, the full resolution last, each level's tiles in order
+    new_offsets: list[np.ndarray] = [np.zeros(0, np.uint64)] * len(ifds)
+    pos = data0
+    for k in reversed(range(len(ifds))):
+        bc = ifds[k].bytecounts
+        step = bc + np.where(bc > 0, per_block, 0).astype(np.uint64)
+        ends = pos + np.cumsum(step, dtype=np.uint64)
+        off = ends - step + (per_block // 2 if leader else 0)
+        new_offsets[k] = np.where(bc > 0, off, 0).astype(np.uint64)
+        pos = int(ends[-1]) if len(ends) else pos
+    udt = bo + ("u8" if big else "u4")
+    tmp_dst = dst.with_name(f".{dst.name}.assemble")
     try:
-        rasterio.shutil.copy(src, vrt, driver="VRT")
-        tree = ET.parse(vrt)
-        for band in tree.getroot().iter("VRTRasterBand"):
-            for level in overviews:
-                ov = ET.SubElement(band, "Overview")
-                ET.SubElement(ov, "SourceFilename", relativeToVRT="0").text = str(Path(level).resolve())
-                ET.SubElement(ov, "SourceBand").text = band.get("band")
-        tree.write(vrt)
-        rasterio.shutil.copy(
-            vrt, dst, driver="COG", blocksize=blocksize, bigtiff="IF_SAFER", num_threads="ALL_CPUS",
-            overviews="FORCE_USE_EXISTING" if overviews else "NONE", **(creation_options or {}),
-        )
+        with open(tmp_dst, "wb") as out:
+            out.write(struct.pack(bo + "2sHHHQ", b"II" if bo == "<" else b"MM", 43, 8, 0, at[0]) if big
+                      else struct.pack(bo + "2sHI", b"II" if bo == "<" else b"MM", 42, at[0]))
+            out.write(ghost)
+            for k, (t, i) in enumerate(zip(images, ifds)):
+                t = dict(t)
+                n = len(i.offsets)
+                t[_TILE_OFFSETS] = (16 if big else 4, n, new_offsets[k].astype(udt).tobytes())
+                t[_TILE_BYTE_COUNTS] = (16 if big else 4, n, i.bytecounts.astype(udt).tobytes())
+                if out.tell() != at[k]:
+                    raise AssertionError(f"IFD {k} at {out.tell()}, planned at {at[k]}")
+                out.write(_encode_ifd(t, at[k], big, bo, at[k + 1] if k + 1 < len(at) else 0))
+            if out.tell() != data0:
+                raise AssertionError(f"tile data at {out.tell()}, planned at {data0}")
+            for k in reversed(range(len(ifds))):
+                path = src if k == 0 else Path(overviews[k - 1])
+                with open(path, "rb") as f:
+                    for off, n in zip(ifds[k].offsets.tolist(), ifds[k].bytecounts.tolist()):
+                        if n == 0:
+                            continue
+                        f.seek(off)
+                        block = f.read(n)
+                        if len(block) != n:
+                            raise ValueError(f"{path}: tile at {off} is truncated ({len(block)} of {n} bytes)")
+                        if leader:
+                            out.write(struct.pack(bo + "I", n))
+                            out.write(block)
+                            out.write(block[-4:])
+                        else:
+                            out.write(block)
+        os.replace(tmp_dst, dst)
     finally:
-        if vrt.exists():
-            vrt.unlink()
+        if tmp_dst.exists():
+            tmp_dst.unlink()
     return dst
 
 
@@ -252,14 +509,21 @@ def make_cog(
     *,
     blocksize: int,
     scratch_options: dict | None = None,
-    creation_options: dict | None = None,
+    first_level: str | os.PathLike | None = None,
 ) -> Path:
-    """The COG ``dst`` of the tiled GeoTIFF ``src``: :func:`build_overviews` (level files next to ``src``,
-    written with ``scratch_options``), then :func:`write_cog` (``creation_options``). The level files are
+    """The COG ``dst`` of the tiled GeoTIFF ``src``: its overview levels (:func:`build_overviews`, level files
+    next to ``src`` written with ``scratch_options``, which must be ``src``'s own compression and predictor),
+    then :func:`assemble_cog`. ``first_level``: level 1 already written (by :class:`HalvingWriter` while ``src``
+    was), the further levels are made from it instead of from ``src``. The level files (``first_level`` too) are
     removed afterwards, also on error; ``src`` is left as it is."""
-    levels = build_overviews(src, blocksize=blocksize, creation_options=scratch_options)
+    levels: list[Path] = []
     try:
-        return write_cog(src, dst, levels, blocksize=blocksize, creation_options=creation_options)
+        if first_level is not None:
+            levels.append(Path(first_level))
+            levels += build_overviews(first_level, blocksize=blocksize, creation_options=scratch_options)
+        else:
+            levels += build_overviews(src, blocksize=blocksize, creation_options=scratch_options)
+        return assemble_cog(src, dst, levels)
     finally:
         for p in levels:
             if p.exists():

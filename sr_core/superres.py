@@ -47,12 +47,14 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .bands import normalize_band_name
+from .cog import HalvingWriter, overview_shapes
 from .cube import TilingWarning, dn_to_reflectance, reflectance_to_dn
 from .nodata import fill_nodata, finalize_output
 from .tiling import TileWindow, edge_pad, hr_transform, in_order, plan_tiles
@@ -827,15 +829,18 @@ class GeoTiffWriter:
             bigtiff="IF_SAFER",
             interleave="pixel",
         )
-        self._codec = codec
         comp: dict[str, Any] = {}
         if codec is not None:
             comp = dict(compress=codec.lower(), predictor=3 if self.dtype.kind == "f" else 2, **level)
-            if self.cog:  # intermediate files: fastest setting; the COG driver recompresses
-                comp.update({"zstd_level": 1} if codec == "ZSTD" else {"zlevel": 1} if codec == "DEFLATE" else {})
         profile.update(comp)
-        self._scratch = comp  # creation options of the intermediate overview levels
+        self._scratch = comp  # the overview levels: encoded as the raster, so the COG copies their tiles as they are
         self._dst = rasterio.open(self._tmp, "w", **profile)
+        self._halving = None  # COG overview level 1, made from the windows as they are written (sr_core.cog)
+        if self.cog and height % 2 == 0 and width % 2 == 0 and overview_shapes(height, width, bs):
+            self._halving = HalvingWriter(
+                self.path.with_name(f".{self.path.name}.ovr1.part"), height=int(height), width=int(width),
+                count=len(band_names), dtype=self.dtype.name, nodata=nodata, blocksize=bs, creation_options=comp,
+            )
         self._dst.descriptions = tuple(band_names)
         if tags:
             self._dst.update_tags(**{k: str(v) for k, v in tags.items()})
@@ -847,7 +852,14 @@ class GeoTiffWriter:
         from rasterio.windows import Window as RWindow
 
         r0, r1, c0, c1 = window
-        self._dst.write(np.asarray(values, dtype=self.dtype), window=RWindow(c0, r0, c1 - c0, r1 - r0))
+        values = np.asarray(values, dtype=self.dtype)
+        self._dst.write(values, window=RWindow(c0, r0, c1 - c0, r1 - r0))
+        if self._halving is not None:
+            if HalvingWriter.fits(window):
+                self._halving.write(values, window)
+            else:  # an odd window edge: level 1 is made from the written raster on close instead
+                self._halving.abort()
+                self._halving = None
 
     def close(self) -> Path:
         if self._closed:
@@ -858,13 +870,9 @@ class GeoTiffWriter:
             if self.cog:
                 from .cog import make_cog
 
-                opts = {"compress": self._codec or "NONE"}
-                if self._codec is not None:
-                    opts["predictor"] = "YES"
-                if self._codec in ("ZSTD", "DEFLATE"):
-                    opts["level"] = 1 if self._codec == "ZSTD" else 6
+                first = self._halving.close() if self._halving is not None else None
                 make_cog(self._tmp, self._tmp2, blocksize=self.blocksize, scratch_options=self._scratch,
-                         creation_options=opts)
+                         first_level=first)
                 os.replace(self._tmp2, self.path)
                 os.remove(self._tmp)
             else:
@@ -878,6 +886,8 @@ class GeoTiffWriter:
         if not self._closed:
             self._closed = True
             self._dst.close()
+        if self._halving is not None:
+            self._halving.abort()
         for p in (self._tmp, self._tmp2):
             if p.exists():
                 p.unlink()
@@ -952,42 +962,55 @@ def _check_resolution(source: RasterSource, predictor: Any) -> None:
             )
 
 
-def _tile_job(
-    source: RasterSource, bands: Sequence[str], w: TileWindow, ctx: int
-) -> tuple[TileWindow, Window, np.ndarray]:
-    outer = (
-        max(0, w.read_row0 - ctx),
-        min(source.height, w.read_row1 + ctx),
-        max(0, w.read_col0 - ctx),
-        min(source.width, w.read_col1 + ctx),
-    )
-    return w, outer, source.read(bands, outer)
+@dataclass
+class _Tile:
+    """One tile on its way through :func:`superresolve_source`: ``x`` is the model input (None when the tile has
+    no valid pixel), ``vcore`` the validity of its core at the input resolution."""
+
+    window: TileWindow
+    x: np.ndarray | None
+    vcore: np.ndarray
+    y: np.ndarray | None = None
 
 
-def _run_tile(
-    predictor: Any, source: RasterSource, w: TileWindow, outer: Window, dn: np.ndarray, c_out: int
-) -> np.ndarray:
-    """Reflectance of the core of ``w`` at the output resolution, ``(C_out, s*h, s*w)`` float32, NaN = nodata."""
-    s = int(predictor.scale)
-    h, wd = w.core_shape
+def _prepare_tile(source: RasterSource, bands: Sequence[str], w: TileWindow, ctx: int) -> _Tile:
+    """Read the tile's window (with ``ctx`` px of nearest-valid fill context around it), convert to reflectance,
+    fill its nodata and pad it at the scene border: the model input."""
+    R0, C0 = max(0, w.read_row0 - ctx), max(0, w.read_col0 - ctx)
+    outer = (R0, min(source.height, w.read_row1 + ctx), C0, min(source.width, w.read_col1 + ctx))
+    dn = source.read(bands, outer)
     valid = np.isfinite(dn).all(axis=0)
-    if not valid.any():
-        return np.full((c_out, s * h, s * wd), np.nan, dtype=np.float32)
-    refl = dn_to_reflectance(dn, dn_scale=source.dn_scale, add_offset=source.add_offset)
-    filled, _ = fill_nodata(refl, valid)
-    R0, C0 = outer[0], outer[2]
-    sub = filled[:, w.read_row0 - R0 : w.read_row1 - R0, w.read_col0 - C0 : w.read_col1 - C0]
-    x = np.ascontiguousarray(edge_pad(sub, w.pad)[None], dtype=np.float32)
-    y = np.asarray(predictor(x), dtype=np.float32)
-    ih, iw = w.input_shape
-    if y.shape != (1, c_out, s * ih, s * iw):
-        raise ValueError(
-            f"the model returned shape {y.shape} for an input of {x.shape}; expected (1, {c_out}, {s * ih}, {s * iw})"
-        )
-    rows, cols = w.crop
-    y = y[0, :, rows, cols]
     vcore = valid[w.row0 - R0 : w.row1 - R0, w.col0 - C0 : w.col1 - C0]
-    return finalize_output(y, vcore, s)
+    if not vcore.any():
+        return _Tile(w, None, vcore)
+    refl = dn_to_reflectance(dn, dn_scale=source.dn_scale, add_offset=source.add_offset)
+    del dn
+    filled, _ = fill_nodata(refl, valid)
+    sub = filled[:, w.read_row0 - R0 : w.read_row1 - R0, w.read_col0 - C0 : w.read_col1 - C0]
+    return _Tile(w, np.ascontiguousarray(edge_pad(sub, w.pad)[None], dtype=np.float32), vcore)
+
+
+def _forward_tile(predictor: Any, t: _Tile) -> _Tile:
+    if t.x is not None:
+        t.y = np.asarray(predictor(t.x), dtype=np.float32)
+        t.x = None
+    return t
+
+
+def _finish_tile(t: _Tile, scale: int, c_out: int) -> np.ndarray:
+    """Reflectance of the tile's core at the output resolution, ``(C_out, s*h, s*w)`` float32, NaN = nodata."""
+    s = scale
+    h, wd = t.window.core_shape
+    if t.y is None:
+        return np.full((c_out, s * h, s * wd), np.nan, dtype=np.float32)
+    ih, iw = t.window.input_shape
+    if t.y.shape != (1, c_out, s * ih, s * iw):
+        raise ValueError(
+            f"the model returned shape {t.y.shape} for an input of {ih} x {iw} px; expected "
+            f"(1, {c_out}, {s * ih}, {s * iw})"
+        )
+    rows, cols = t.window.crop
+    return finalize_output(t.y[0, :, rows, cols], t.vcore, s)
 
 
 def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
@@ -1083,38 +1106,38 @@ def superresolve_source(
     )
     lock = threading.Lock()  # a raster dataset is not thread-safe: reads one at a time
 
-    def read(k: int) -> tuple[TileWindow, Window, np.ndarray]:
+    def read(k: int) -> _Tile:
         with lock:
-            return _tile_job(source, bands, plan[k], ctx)
+            return _prepare_tile(source, bands, plan[k], ctx)
 
-    def compute(w: TileWindow, outer: Window, dn: np.ndarray) -> tuple[TileWindow, np.ndarray]:
-        refl = _run_tile(predictor, source, w, outer, dn, len(out_bands))
-        del dn
+    def write(t: _Tile) -> None:
+        refl = _finish_tile(t, s, len(out_bands))
+        t.y = None
         values = _cast(reflectance_to_dn(refl, dn_scale=source.dn_scale, add_offset=source.add_offset, inplace=True),
                        out_dtype, out_nodata)
-        return w, values
+        rows, cols = t.window.out
+        writer.write(values, (rows.start, rows.stop, cols.start, cols.stop))
 
     try:
         with (
-            # workers == 1: tiles computed here, the next window read meanwhile; else tiles read and computed on
-            # the workers, at most 2 * workers in flight; either way written in plan order on one writer thread
+            # workers == 1: the model runs here; the next window is read and prepared on the reader thread, the
+            # previous output finished, converted and written on the writer thread meanwhile. workers > 1: tiles
+            # read, prepared and run on the workers, at most 2 * workers in flight; written in plan order.
             ThreadPoolExecutor(workers, thread_name_prefix="s2sr-tile" if workers > 1 else "s2sr-read") as pool,
             ThreadPoolExecutor(1, thread_name_prefix="s2sr-write") as wpool,
         ):
             if workers == 1:
                 reads = in_order(lambda k: pool.submit(read, k), len(plan), 1)
-                tiles: Iterator[tuple[TileWindow, np.ndarray]] = (compute(*r) for r in reads)
+                tiles: Iterator[_Tile] = (_forward_tile(predictor, t) for t in reads)
             else:
-                tiles = in_order(lambda k: pool.submit(lambda: compute(*read(k))), len(plan), 2 * workers)
+                tiles = in_order(lambda k: pool.submit(lambda: _forward_tile(predictor, read(k))), len(plan),
+                                 2 * workers)
             pending_write: Future | None = None
             with closing(tiles):
-                for k, (w, values) in enumerate(tiles):
-                    rows, cols = w.out
+                for k, t in enumerate(tiles):
                     if pending_write is not None:
                         pending_write.result()
-                    pending_write = wpool.submit(
-                        writer.write, values, (rows.start, rows.stop, cols.start, cols.stop)
-                    )
+                    pending_write = wpool.submit(write, t)
                     if bar is not None:
                         bar.update(1)
                     if callback is not None:

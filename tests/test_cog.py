@@ -188,34 +188,144 @@ def test_build_overviews_removes_levels_on_error(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif"]
 
 
-@pytest.mark.parametrize("dtype,nodata", [("float32", NAN), ("uint16", 0)])
-def test_write_cog_copies_our_levels_and_matches_gdal(tmp_path, dtype, nodata):
+def _tiles(path, ifd):
+    """The compressed bytes of every tile of one IFD of ``path``."""
+    with open(path, "rb") as f:
+        out = []
+        for off, n in zip(ifd.offsets.tolist(), ifd.bytecounts.tolist()):
+            f.seek(off)
+            out.append(f.read(n))
+    return out
+
+
+def _valid_cog(path):
+    cog_validate = pytest.importorskip("rio_cogeo.cogeo").cog_validate
+    ok, errors, warnings = cog_validate(str(path), strict=True)
+    return ok, errors, warnings
+
+
+@pytest.mark.parametrize("dtype,nodata,compress", [("float32", NAN, "zstd"), ("uint16", 0, "deflate"),
+                                                   ("int16", -1, "lzw")])
+def test_assemble_cog_copies_the_tiles_and_matches_gdal(tmp_path, dtype, nodata, compress):
     v = _random((3, 128, 96), dtype, nodata, seed=5)  # even at every level: GDAL's sizes too
-    src = _write(tmp_path / "s.tif", v, nodata)
-    levels = cog.build_overviews(src, blocksize=16, window=16)
-    opts = {"compress": "ZSTD", "predictor": "YES", "level": 1}
-    out = cog.write_cog(src, tmp_path / "ours.tif", levels, blocksize=16, creation_options=opts)
+    opts = dict(compress=compress, predictor=3 if dtype == "float32" else 2)
+    src = _write(tmp_path / "s.tif", v, nodata, **opts)
+    levels = cog.build_overviews(src, blocksize=16, window=16, creation_options=opts)
+    out = cog.assemble_cog(src, tmp_path / "ours.tif", levels)
     ref = tmp_path / "gdal.tif"
-    rio_shutil.copy(src, ref, driver="COG", blocksize=16, overviews="AUTO", resampling="AVERAGE", **opts)
+    rio_shutil.copy(src, ref, driver="COG", blocksize=16, overviews="AUTO", resampling="AVERAGE",
+                    compress=compress, predictor="YES")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["s.tif", "ours.tif", "gdal.tif"]
-                                                                  + [p.name for p in levels])  # no VRT left
+                                                                  + [p.name for p in levels])  # nothing else left
+    assert _valid_cog(out) == (True, [], [])
     with rasterio.open(out) as d, rasterio.open(src) as s, rasterio.open(ref) as g:
         assert d.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert d.block_shapes[0] == (16, 16) and d.overviews(1) == g.overviews(1) != []
         assert d.bounds == s.bounds and d.crs == s.crs and d.descriptions == s.descriptions
         assert d.tags()["S2SR_MODEL"] == "m" and d.tags(1)["BANDNAME"] == "B0"
+        assert d.compression == s.compression
+        assert d.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == s.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR")
         assert d.dtypes[0] == dtype and (d.nodata == nodata or (np.isnan(d.nodata) and np.isnan(nodata)))
         np.testing.assert_array_equal(d.read(), v)
+    # byte for byte: the full resolution tiles are those of src, each level's those of its file
+    ours = cog.read_tiff_ifds(out)
+    assert len(ours) == 1 + len(levels)
+    assert _tiles(out, ours[0]) == _tiles(src, cog.read_tiff_ifds(src)[0])
+    for ifd, lvl in zip(ours[1:], levels):
+        assert _tiles(out, ifd) == _tiles(lvl, cog.read_tiff_ifds(lvl)[0])
+        assert 254 in ifd.tags and 34735 not in ifd.tags and 42112 not in ifd.tags  # reduced resolution, no georef
     for i, lvl in enumerate(levels):
         with rasterio.open(out, overview_level=i) as d, rasterio.open(lvl) as o, \
                 rasterio.open(ref, overview_level=i) as g:
             got = d.read()
-            np.testing.assert_array_equal(got, o.read())  # copied, not regenerated
+            np.testing.assert_array_equal(got, o.read())
             gdal = g.read()
         if np.dtype(dtype).kind == "f":  # GDAL's own generation: the same values up to float rounding
             np.testing.assert_allclose(got, gdal, rtol=1e-5, equal_nan=True)
         else:
             assert np.abs(got.astype(int) - gdal.astype(int)).max() <= 1
+
+
+def test_assemble_cog_layout(tmp_path):
+    """IFDs first, then the tiles coarsest level first; each tile preceded by its size and followed by its last
+    4 bytes (GDAL's block leader and trailer)."""
+    import struct
+
+    v = _random((2, 100, 70), "float32", NAN, seed=8)
+    src = _write(tmp_path / "s.tif", v, NAN, compress="zstd", predictor=3)
+    levels = cog.build_overviews(src, blocksize=16, window=16, creation_options=dict(compress="zstd", predictor=3))
+    out = cog.assemble_cog(src, tmp_path / "o.tif", levels)
+    raw = out.read_bytes()
+    assert raw[8:50].startswith(b"GDAL_STRUCTURAL_METADATA_SIZE=")
+    ifds = cog.read_tiff_ifds(out)
+    firsts = [int(i.offsets.min()) for i in ifds]
+    assert firsts == sorted(firsts, reverse=True)  # full resolution last
+    for i in ifds:
+        assert (np.diff(i.offsets.astype(np.int64)) > 0).all()  # row-major, in order
+        for off, n in zip(i.offsets.tolist(), i.bytecounts.tolist()):
+            assert struct.unpack("<I", raw[off - 4 : off])[0] == n
+            assert raw[off + n : off + n + 4] == raw[off + n - 4 : off + n]
+    assert max(int(i.offsets.max() + i.bytecounts[i.offsets.argmax()]) for i in ifds) + 4 == len(raw)
+
+
+def test_assemble_cog_bigtiff_either_way(tmp_path):
+    v = _random((2, 64, 48), "uint16", 0, seed=9)
+    src = _write(tmp_path / "s.tif", v, 0, compress="zstd", predictor=2, bigtiff="YES")
+    levels = cog.build_overviews(src, blocksize=16, window=16, creation_options=dict(compress="zstd", predictor=2))
+    for big in (None, True):
+        out = cog.assemble_cog(src, tmp_path / f"o{big}.tif", levels, bigtiff=big)
+        assert out.read_bytes()[2:4] == (b"\x2b\x00" if big else b"\x2a\x00")  # classic unless asked (or > 4 GiB)
+        assert _valid_cog(out) == (True, [], [])
+        with rasterio.open(out) as d:
+            assert d.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            np.testing.assert_array_equal(d.read(), v)
+            assert len(d.overviews(1)) == len(levels)
+
+
+def test_assemble_cog_rejects_what_it_cannot_copy(tmp_path):
+    v = _random((2, 64, 64), "float32", NAN, seed=2)
+    src = _write(tmp_path / "s.tif", v, NAN, compress="zstd", predictor=3)
+    other = cog.build_overviews(src, blocksize=16, window=16, creation_options=dict(compress="deflate"))
+    with pytest.raises(ValueError, match=r"not encoded as those of .*tags \[259, 317\]"):
+        cog.assemble_cog(src, tmp_path / "o.tif", other)
+    striped = tmp_path / "striped.tif"
+    with rasterio.open(striped, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8") as d:
+        d.write(np.zeros((1, 64, 64), np.uint8))
+    with pytest.raises(ValueError, match="not tiled"):
+        cog.assemble_cog(striped, tmp_path / "o.tif")
+    (tmp_path / "x.tif").write_bytes(b"not a tiff at all")
+    with pytest.raises(ValueError, match="not a TIFF"):
+        cog.read_tiff_ifds(tmp_path / "x.tif")
+    assert not (tmp_path / "o.tif").exists() and not list(tmp_path.glob(".o.tif*"))
+
+
+def test_cog_validator_catches_a_non_cog(tmp_path):
+    """The validator the tests trust rejects a tiled GeoTIFF whose overviews were added after its data."""
+    v = _random((1, 128, 128), "float32", NAN, seed=4)
+    src = _write(tmp_path / "s.tif", v, NAN)
+    with rasterio.open(src, "r+") as d:
+        d.build_overviews([2, 4], Resampling.average)
+    ok, errors, _ = _valid_cog(src)
+    assert not ok and errors
+
+
+@pytest.mark.parametrize("shape", [(64, 48), (40, 96)])
+def test_halving_writer_windows_equal_whole(tmp_path, shape):
+    v = _random((3, *shape), "float32", NAN, seed=6)
+    hw = cog.HalvingWriter(tmp_path / "l1.tif", height=shape[0], width=shape[1], count=3, dtype="float32",
+                           nodata=NAN, blocksize=16, creation_options=dict(compress="zstd", predictor=3))
+    for r0 in range(0, shape[0], 32):  # windows of 32 x 16 px, in any order
+        for c0 in range(shape[1] - 16, -1, -16):
+            r1, c1 = min(r0 + 32, shape[0]), c0 + 16
+            hw.write(v[:, r0:r1, c0:c1], (r0, r1, c0, c1))
+    with pytest.raises(ValueError, match="odd edge"):
+        hw.write(v[:, :3, :4], (0, 3, 0, 4))
+    path = hw.close()
+    with rasterio.open(path) as d:
+        assert d.shape == (shape[0] // 2, shape[1] // 2) and d.block_shapes[0] == (16, 16)
+        np.testing.assert_allclose(d.read(), cog.average_halve(v, NAN), rtol=1e-6, equal_nan=True)
+    with pytest.raises(ValueError, match="even height and width"):
+        cog.HalvingWriter(tmp_path / "x.tif", height=31, width=32, count=1, dtype="uint8", nodata=0, blocksize=16)
 
 
 def test_geotiff_writer_cog_leaves_no_scratch_files(tmp_path, monkeypatch):
@@ -235,9 +345,42 @@ def test_geotiff_writer_cog_leaves_no_scratch_files(tmp_path, monkeypatch):
         with rasterio.open(tmp_path / "out.tif", overview_level=0) as o:
             np.testing.assert_allclose(o.read(), cog.average_halve(v, NAN), rtol=1e-6, equal_nan=True)
     # a failure while assembling the COG removes every scratch file, and no output appears
-    monkeypatch.setattr(cog, "write_cog", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk full")))
+    monkeypatch.setattr(cog, "assemble_cog", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk full")))
     wr = GeoTiffWriter(tmp_path / "bad.tif", **kw)
     wr.write(v, (0, 70, 0, 45))
     with pytest.raises(RuntimeError, match="disk full"):
         wr.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+
+
+@pytest.mark.parametrize("windows", [[(0, 32, 0, 64), (0, 32, 64, 96), (32, 64, 0, 96)],  # even: level 1 streamed
+                                     [(0, 31, 0, 96), (31, 64, 0, 96)]])  # an odd edge: level 1 from the raster
+def test_geotiff_writer_cog_level_one_streamed_or_not(tmp_path, monkeypatch, windows):
+    from sr_core.superres import GeoTiffWriter
+
+    v = _random((2, 64, 96), "uint16", 0, seed=11)
+    sources = []
+    real = cog.build_overviews
+
+    def spy(path, **k):
+        sources.append(str(path))
+        return real(path, **k)
+
+    monkeypatch.setattr(cog, "build_overviews", spy)
+    kw = dict(height=64, width=96, transform=from_origin(0, 64, 1, 1), crs="EPSG:32631", dtype="uint16",
+              nodata=0, band_names=["B02", "B03"], cog=True, blocksize=16, compress="deflate")
+    with GeoTiffWriter(tmp_path / "out.tif", **kw) as wr:
+        for r0, r1, c0, c1 in windows:
+            wr.write(v[:, r0:r1, c0:c1], (r0, r1, c0, c1))
+    streamed = all(e % 2 == 0 for w in windows for e in w)
+    assert len(sources) == 1 and sources[0].endswith(".ovr1.part" if streamed else "out.tif.part")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+    assert _valid_cog(tmp_path / "out.tif") == (True, [], [])
+    with rasterio.open(tmp_path / "out.tif") as d:
+        assert d.compression.name == "deflate"
+        np.testing.assert_array_equal(d.read(), v)
+    expect = v
+    for i in range(len(cog.overview_shapes(64, 96, 16))):
+        expect = cog.average_halve(expect, 0)
+        with rasterio.open(tmp_path / "out.tif", overview_level=i) as o:
+            np.testing.assert_array_equal(o.read(), expect)

@@ -1,10 +1,16 @@
 """Peak RSS and wall time of turning a tiled GeoTIFF into a COG: GDAL's COG driver generating the overviews
-(``OVERVIEWS=AUTO``, what ``s2sr superres`` did until session 6) against ``sr_core.cog`` (overviews averaged
-window by window, then copied by the COG driver: what ``GeoTiffWriter`` does now).
+(``OVERVIEWS=AUTO``, what ``s2sr superres`` did until session 6) against ``sr_core.cog.make_cog`` (overviews
+averaged window by window, then the COG assembled by copying the compressed tiles of the raster and of the levels:
+nothing re-encoded).
 
 Each conversion runs in a fresh child process that reports its own peak RSS (``VmHWM``); the input is a
-synthetic 10-band float32 raster (smooth field + noise, rounded to DN, ZSTD level 1, 256 px blocks), the
-layout ``s2sr superres`` writes before the COG step. ``GDAL_CACHEMAX=128`` as in ``s2sr superres``.
+synthetic 10-band float32 raster (smooth field + noise, rounded to DN, ZSTD level 1, predictor 3, 256 px
+blocks), the layout ``s2sr superres`` writes before the COG step. ``GDAL_CACHEMAX=128`` as in ``s2sr superres``.
+(``s2sr superres`` itself makes overview level 1 while it writes the raster, which this conversion cannot.)
+
+History: ``benchmarks/results/cog_conversion.json`` and ``cog_conversion_full_tile.json`` are session 6's
+``ours``, where GDAL's COG driver still copied (and so decoded and re-encoded) every tile through a VRT;
+``cog_conversion_assemble.json`` is the tile-copying assembly.
 
     python benchmarks/cog_conversion.py --sizes 5120,10240 --methods ours,gdal --out benchmarks/results/cog_conversion.json
 """
@@ -35,8 +41,7 @@ if method == "gdal":
     rasterio.shutil.copy(src, dst, driver="COG", compress="ZSTD", predictor="YES", level=1, blocksize=256,
                          overviews="AUTO", resampling="AVERAGE", bigtiff="IF_SAFER", num_threads="ALL_CPUS")
 else:
-    make_cog(src, dst, blocksize=256, scratch_options=dict(compress="zstd", predictor=3, zstd_level=1),
-             creation_options=dict(compress="ZSTD", predictor="YES", level=1))
+    make_cog(src, dst, blocksize=256, scratch_options=dict(compress="zstd", predictor=3, zstd_level=1))
 wall = time.perf_counter() - t
 hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0] * 1024
 print(json.dumps({{"wall_s": wall, "peak_rss_bytes": hwm}}))

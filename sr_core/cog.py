@@ -1,17 +1,20 @@
-"""Cloud-Optimized GeoTIFF from a tiled GeoTIFF, with memory bounded whatever the raster size.
+"""Cloud-Optimized GeoTIFF from a tiled GeoTIFF, with memory bounded whatever the raster size and no tile
+encoded twice.
 
 GDAL's COG driver, asked to generate the overviews itself, processed strips the full width of the raster
 and re-read blocks through its block cache: with ``GDAL_CACHEMAX=128`` its peak RSS grew with the width
 (383 MB for 5120 px, 571 MB for 10240 px, 10 float32 bands) and its time grew faster than the pixel count
-(27.5 s, then 321.5 s: the cache thrashed; ``benchmarks/results/cog_conversion.json``). See
-``docs/decisions/2026-11-22-cog-overviews.md``.
+(27.5 s, then 321.5 s: the cache thrashed; ``benchmarks/results/cog_conversion.json``). Even given the overviews,
+it decodes and re-encodes every tile it copies. See ``docs/decisions/2026-11-22-cog-overviews.md``.
 
 Here the overviews are built first, window by window (:func:`build_overviews`): each level is the
 nodata-aware area-weighted average of the level before (:func:`average_halve`: 2 x 2 blocks for even sizes,
 GDAL's weighted average over its ``n / ceil(n / 2)`` pixel geometry for odd ones), read in windows aligned to
-the blocks, so memory depends on the window size only. The COG driver then only *copies* the
-raster and these levels (``OVERVIEWS=FORCE_USE_EXISTING`` through a VRT that lists them,
-:func:`write_cog`).
+the blocks, so memory depends on the window size only. A writer that produces the raster window by window can
+make level 1 on the way (:class:`HalvingWriter`), so the full-resolution raster is never read back. The COG is
+then assembled by copying the compressed tiles of the raster and of the levels as they are
+(:func:`assemble_cog`), in the layout of GDAL's COG driver: IFDs first, GDAL's structural metadata (GDAL reads
+the file as ``LAYOUT=COG``), tiles coarsest level first with GDAL's block leader and trailer.
 
 Levels are made while the larger side of the last level exceeds the block size, as many as GDAL's
 ``OVERVIEWS=AUTO`` makes (:func:`overview_shapes`); level ``k`` is ``ceil(h / 2**k) x ceil(w / 2**k)``, the
@@ -108,7 +111,7 @@ def average_halve(
 
     A pixel is invalid when it is NaN or equals ``nodata``; an overview pixel with no valid source is
     ``nodata`` (NaN for float values when ``nodata`` is None or NaN). Integer output is rounded half up.
-    Computed in float32 for float32 values, float64 otherwise. ``rows``/``cols``: ``(idx, wt)`` for a window
+    Computed in float32 for float32 values (and 8/16-bit integers halved in 2 x 2 blocks), float64 otherwise. ``rows``/``cols``: ``(idx, wt)`` for a window
     of a larger level (``idx`` relative to the first row / column of ``values``); by default the whole axes.
     """
     v = np.asarray(values)
@@ -123,7 +126,11 @@ def average_halve(
     ci, cw = cols if cols is not None else halving_weights(v.shape[-1])
     if ri.max() >= v.shape[-2] or ci.max() >= v.shape[-1] or ri.min() < 0 or ci.min() < 0:
         raise ValueError(f"row/column weights index outside values of shape {v.shape}")
-    work = np.float32 if v.dtype == np.float32 else np.float64
+    plain = all(not wt[:, 2].any() and (wt[:, :2] == 1).all() for wt in (rw, cw))
+    # float32 is exact for sums of 4 integers of up to 16 bits, and a mean of 1-4 of them never lands within
+    # float32 rounding of a .5 it would not have in float64: the same result, half the memory traffic
+    small_int = v.dtype.kind in "iu" and v.dtype.itemsize <= 2 and plain
+    work = np.float32 if v.dtype == np.float32 or small_int else np.float64
     f = v.astype(work, copy=False)
     invalid = np.isnan(f) if v.dtype.kind == "f" else np.zeros(f.shape, bool)
     if not fill_nan:

@@ -752,14 +752,16 @@ def _output_format(dtype: str, source: RasterSource) -> tuple[np.dtype, float]:
     return dt, float(nodata)
 
 
-def _cast(dn: np.ndarray, dtype: np.dtype, nodata: float) -> np.ndarray:
-    """DN float32 (NaN = nodata) -> ``dtype``. Integers: rounded, clipped to the dtype's range; a valid value
-    never equals ``nodata`` (moved by one DN)."""
-    bad = ~np.isfinite(dn)
+def _cast(dn: np.ndarray, dtype: np.dtype, nodata: float, *, inplace: bool = False) -> np.ndarray:
+    """DN float32 (NaN or +-inf = nodata) -> ``dtype``. Integers: rounded half to even, clipped to the dtype's
+    range; a valid value never equals ``nodata`` (moved by one DN). ``inplace``: ``dn`` may be overwritten (the
+    caller's scratch array), which saves a copy."""
     if dtype.kind == "f":
-        out = dn.astype(dtype)
+        out = dn.astype(dtype, copy=not inplace)
         if not math.isnan(nodata):
-            out[bad] = nodata
+            bad = ~np.isfinite(out)
+            if bad.any():
+                out[bad] = nodata
         return out
     info = np.iinfo(dtype)
     lo, hi = float(info.min), float(info.max)
@@ -767,11 +769,18 @@ def _cast(dn: np.ndarray, dtype: np.dtype, nodata: float) -> np.ndarray:
         lo += 1
     elif nodata == hi:
         hi -= 1
-    v = np.clip(np.rint(np.where(bad, lo, dn)), lo, hi)
+    v = dn if inplace and dn.flags.writeable and dn.dtype == np.float32 else np.array(dn, dtype=np.float32)
+    bad = ~np.isfinite(v)
+    has_bad = bool(bad.any())
+    np.rint(v, out=v)
+    np.clip(v, lo, hi, out=v)  # NaN stays NaN (overwritten below)
     if lo < nodata < hi:
         v[v == nodata] = nodata + 1
-    v[bad] = nodata
-    return v.astype(dtype)
+    with np.errstate(invalid="ignore"):
+        out = v.astype(dtype)
+    if has_bad:
+        out[bad] = nodata
+    return out
 
 
 class GeoTiffWriter:
@@ -1114,7 +1123,7 @@ def superresolve_source(
         refl = _finish_tile(t, s, len(out_bands))
         t.y = None
         values = _cast(reflectance_to_dn(refl, dn_scale=source.dn_scale, add_offset=source.add_offset, inplace=True),
-                       out_dtype, out_nodata)
+                       out_dtype, out_nodata, inplace=True)
         rows, cols = t.window.out
         writer.write(values, (rows.start, rows.stop, cols.start, cols.stop))
 

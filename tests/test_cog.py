@@ -131,6 +131,25 @@ def test_average_halve_matches_gdal_average(tmp_path, dtype, nodata, shape):
         np.testing.assert_array_equal(out == nodata, ref == nodata)
 
 
+@pytest.mark.parametrize("dtype,nodata", [("uint16", 0), ("int16", -32768), ("uint8", 255)])
+def test_average_halve_small_integers_exact(dtype, nodata):
+    """2 x 2 blocks of 8/16-bit integers (computed in float32): the exact mean of the valid pixels of each
+    block, rounded half up, for every count of valid pixels and values up to the dtype's limits."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(3)
+    v = rng.integers(info.min, info.max, (4, 64, 64), endpoint=True).astype(dtype)
+    v[rng.random(v.shape) < 0.4] = nodata
+    v[0, :2, :2] = info.max if nodata != info.max else info.max - 1  # sums at the top of the range
+    out = cog.average_halve(v, nodata)
+    blocks = v.astype(np.int64).reshape(4, 32, 2, 32, 2)
+    ok = blocks != nodata
+    n = ok.sum(axis=(2, 4))
+    total = np.where(ok, blocks, 0).sum(axis=(2, 4))
+    expect = np.where(n > 0, (2 * total + n) // np.maximum(2 * n, 1), nodata)  # floor(total / n + 1 / 2)
+    np.testing.assert_array_equal(out.astype(np.int64), expect)
+    assert {1, 2, 3, 4} <= set(np.unique(n).tolist())
+
+
 def test_average_halve_errors():
     with pytest.raises(ValueError, match="shape"):
         cog.average_halve(np.zeros(5), NAN)

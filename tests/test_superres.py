@@ -287,6 +287,23 @@ def test_cast_to_integer_closed_form():
     np.testing.assert_array_equal(S._cast(dn, np.dtype("int16"), 1.0), [1, -3, 0, 2, 2, 32767, 12])  # 1 -> 2
     f = S._cast(dn, np.dtype("float32"), -9999.0)
     assert f[0] == -9999.0 and f[1] == -3.0
+    assert np.isnan(dn[0]) and dn[2] == np.float32(0.4)  # not in place: dn untouched
+
+
+@pytest.mark.parametrize("dtype,nodata", [("uint16", 0.0), ("int16", -1.0), ("float32", float("nan")),
+                                          ("float32", -9999.0)])
+def test_cast_in_place_equals_copy(dtype, nodata):
+    rng = np.random.default_rng(1)
+    dn = (rng.normal(0, 30000, (3, 40, 40))).astype(np.float32)
+    dn[rng.random(dn.shape) < 0.1] = np.nan
+    dn[0, 0, :3] = [np.inf, -np.inf, nodata if np.isfinite(nodata) else 5.0]
+    ref = S._cast(dn, np.dtype(dtype), nodata)
+    scratch = dn.copy()
+    got = S._cast(scratch, np.dtype(dtype), nodata, inplace=True)
+    np.testing.assert_array_equal(got, ref)
+    assert got.dtype == np.dtype(dtype)
+    if np.dtype(dtype).kind == "f" and np.isnan(nodata):
+        assert got is scratch  # nothing to convert: no copy at all
 
 
 # ------------------------------------------------------------------------------------------------ GeoTIFF and NetCDF

@@ -230,7 +230,8 @@ def build_overviews(
 
 class HalvingWriter:
     """Overview level 1 of a raster that is being written window by window: each window's :func:`average_halve`
-    goes straight to the level file, so making the COG need not read the full-resolution raster back.
+    goes straight to the level file, so making the COG need not read the full-resolution raster back. Chained
+    (one writer per level, each fed what the one before returns) it makes every level while the sides stay even.
 
     Exact only where the halving is local: the raster's height and width and every window's edges must be even
     (then each level pixel is the mean of one 2 x 2 block; ``ValueError`` otherwise, see :meth:`fits`). The level
@@ -266,7 +267,9 @@ class HalvingWriter:
         """True when every edge of ``(row0, row1, col0, col1)`` is even."""
         return all(v % 2 == 0 for v in window)
 
-    def write(self, values: np.ndarray, window: tuple[int, int, int, int]) -> None:
+    def write(self, values: np.ndarray, window: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """Write the level pixels of ``values`` (the raster's ``window``); returns them and their window in the
+        level (so that a writer of the next level can take them)."""
         from rasterio.windows import Window
 
         if not self.fits(window):
@@ -274,6 +277,7 @@ class HalvingWriter:
         r0, r1, c0, c1 = window
         half = average_halve(np.asarray(values), self.nodata)
         self._dst.write(half, window=Window(c0 // 2, r0 // 2, (c1 - c0) // 2, (r1 - r0) // 2))
+        return half, (r0 // 2, r1 // 2, c0 // 2, c1 // 2)
 
     def close(self) -> Path:
         self._dst.close()
@@ -516,20 +520,17 @@ def make_cog(
     *,
     blocksize: int,
     scratch_options: dict | None = None,
-    first_level: str | os.PathLike | None = None,
+    first_levels: Sequence[str | os.PathLike] = (),
 ) -> Path:
     """The COG ``dst`` of the tiled GeoTIFF ``src``: its overview levels (:func:`build_overviews`, level files
     next to ``src`` written with ``scratch_options``, which must be ``src``'s own compression and predictor),
-    then :func:`assemble_cog`. ``first_level``: level 1 already written (by :class:`HalvingWriter` while ``src``
-    was), the further levels are made from it instead of from ``src``. The level files (``first_level`` too) are
-    removed afterwards, also on error; ``src`` is left as it is."""
-    levels: list[Path] = []
+    then :func:`assemble_cog`. ``first_levels``: levels 1, 2, ... already written (by :class:`HalvingWriter` while
+    ``src`` was, finest first); the further levels are made from the last of them instead of from ``src``. The
+    level files (``first_levels`` too) are removed afterwards, also on error; ``src`` is left as it is."""
+    levels: list[Path] = [Path(p) for p in first_levels]
     try:
-        if first_level is not None:
-            levels.append(Path(first_level))
-            levels += build_overviews(first_level, blocksize=blocksize, creation_options=scratch_options)
-        else:
-            levels += build_overviews(src, blocksize=blocksize, creation_options=scratch_options)
+        with_levels = levels[-1] if levels else Path(src)
+        levels += build_overviews(with_levels, blocksize=blocksize, creation_options=scratch_options)
         return assemble_cog(src, dst, levels)
     finally:
         for p in levels:

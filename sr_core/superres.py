@@ -844,17 +844,24 @@ class GeoTiffWriter:
         profile.update(comp)
         self._scratch = comp  # the overview levels: encoded as the raster, so the COG copies their tiles as they are
         self._dst = rasterio.open(self._tmp, "w", **profile)
-        self._halving = None  # COG overview level 1, made from the windows as they are written (sr_core.cog)
-        if self.cog and height % 2 == 0 and width % 2 == 0 and overview_shapes(height, width, bs):
-            self._halving = HalvingWriter(
-                self.path.with_name(f".{self.path.name}.ovr1.part"), height=int(height), width=int(width),
-                count=len(band_names), dtype=self.dtype.name, nodata=nodata, blocksize=bs, creation_options=comp,
-            )
         self._dst.descriptions = tuple(band_names)
         if tags:
             self._dst.update_tags(**{k: str(v) for k, v in tags.items()})
         for i, b in enumerate(band_names):
             self._dst.update_tags(i + 1, BANDNAME=str(b))
+        # COG overview levels made from the windows as they are written (sr_core.cog.HalvingWriter), one writer
+        # per level while the sides stay even (where the 2 x 2 halving is local); the rest is made on close
+        self._halving: list[HalvingWriter] = []
+        shapes = overview_shapes(height, width, bs) if self.cog else []
+        h, w = int(height), int(width)
+        for k in range(len(shapes)):
+            if h % 2 or w % 2:
+                break
+            self._halving.append(HalvingWriter(
+                self.path.with_name(f".{self.path.name}.ovr{k + 1}.part"), height=h, width=w,
+                count=len(band_names), dtype=self.dtype.name, nodata=nodata, blocksize=bs, creation_options=comp,
+            ))
+            h, w = h // 2, w // 2
         self._closed = False
 
     def write(self, values: np.ndarray, window: Window) -> None:
@@ -863,12 +870,13 @@ class GeoTiffWriter:
         r0, r1, c0, c1 = window
         values = np.asarray(values, dtype=self.dtype)
         self._dst.write(values, window=RWindow(c0, r0, c1 - c0, r1 - r0))
-        if self._halving is not None:
-            if HalvingWriter.fits(window):
-                self._halving.write(values, window)
-            else:  # an odd window edge: level 1 is made from the written raster on close instead
-                self._halving.abort()
-                self._halving = None
+        for k, level in enumerate(self._halving):
+            if not HalvingWriter.fits(window):  # an odd window edge: this level and the next ones made on close
+                for later in self._halving[k:]:
+                    later.abort()
+                del self._halving[k:]
+                break
+            values, window = level.write(values, window)
 
     def close(self) -> Path:
         if self._closed:
@@ -879,9 +887,9 @@ class GeoTiffWriter:
             if self.cog:
                 from .cog import make_cog
 
-                first = self._halving.close() if self._halving is not None else None
+                streamed = [level.close() for level in self._halving]
                 make_cog(self._tmp, self._tmp2, blocksize=self.blocksize, scratch_options=self._scratch,
-                         first_level=first)
+                         first_levels=streamed)
                 os.replace(self._tmp2, self.path)
                 os.remove(self._tmp)
             else:
@@ -895,8 +903,8 @@ class GeoTiffWriter:
         if not self._closed:
             self._closed = True
             self._dst.close()
-        if self._halving is not None:
-            self._halving.abort()
+        for level in self._halving:
+            level.abort()
         for p in (self._tmp, self._tmp2):
             if p.exists():
                 p.unlink()

@@ -372,9 +372,12 @@ def test_geotiff_writer_cog_leaves_no_scratch_files(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
 
 
-@pytest.mark.parametrize("windows", [[(0, 32, 0, 64), (0, 32, 64, 96), (32, 64, 0, 96)],  # even: level 1 streamed
-                                     [(0, 31, 0, 96), (31, 64, 0, 96)]])  # an odd edge: level 1 from the raster
-def test_geotiff_writer_cog_level_one_streamed_or_not(tmp_path, monkeypatch, windows):
+@pytest.mark.parametrize("windows,made_from", [
+    ([(0, 32, 0, 64), (0, 32, 64, 96), (32, 64, 0, 96)], ".ovr3.part"),  # all 3 levels streamed
+    ([(0, 36, 0, 96), (36, 64, 0, 96)], ".ovr2.part"),  # level 3 windows have an odd edge: level 3 on close
+    ([(0, 31, 0, 96), (31, 64, 0, 96)], "out.tif.part"),  # an odd edge: every level from the raster on close
+])
+def test_geotiff_writer_cog_levels_streamed_or_not(tmp_path, monkeypatch, windows, made_from):
     from sr_core.superres import GeoTiffWriter
 
     v = _random((2, 64, 96), "uint16", 0, seed=11)
@@ -391,12 +394,11 @@ def test_geotiff_writer_cog_level_one_streamed_or_not(tmp_path, monkeypatch, win
     with GeoTiffWriter(tmp_path / "out.tif", **kw) as wr:
         for r0, r1, c0, c1 in windows:
             wr.write(v[:, r0:r1, c0:c1], (r0, r1, c0, c1))
-    streamed = all(e % 2 == 0 for w in windows for e in w)
-    assert len(sources) == 1 and sources[0].endswith(".ovr1.part" if streamed else "out.tif.part")
+    assert len(sources) == 1 and sources[0].endswith(made_from)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
     assert _valid_cog(tmp_path / "out.tif") == (True, [], [])
     with rasterio.open(tmp_path / "out.tif") as d:
-        assert d.compression.name == "deflate"
+        assert d.compression.name == "deflate" and d.descriptions == ("B02", "B03") and d.nodata == 0
         np.testing.assert_array_equal(d.read(), v)
     expect = v
     for i in range(len(cog.overview_shapes(64, 96, 16))):

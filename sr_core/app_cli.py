@@ -156,7 +156,9 @@ def register_superres(sub: argparse._SubParsersAction) -> Callable[[argparse.Nam
         "--dtype",
         choices=("float32", "input"),
         default="float32",
-        help="output data type: float32 DN with NaN nodata (default) or the input's type (rounded, clipped)",
+        help="output data type: float32 DN with NaN nodata (default: the model's output as it is) or the input's "
+        "type (rounded, clipped to its range: about half the size and faster to write; values the model puts "
+        "outside the range are lost)",
     )
     p.add_argument(
         "--cog",

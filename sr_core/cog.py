@@ -229,13 +229,14 @@ def build_overviews(
 
 
 class HalvingWriter:
-    """Overview level 1 of a raster that is being written window by window: each window's :func:`average_halve`
-    goes straight to the level file, so making the COG need not read the full-resolution raster back. Chained
-    (one writer per level, each fed what the one before returns) it makes every level while the sides stay even.
+    """The next overview level of a raster that is being written window by window: each window's
+    :func:`average_halve` goes straight to the level file, so making the COG need not read the raster back.
+    Chained (one writer per level, each fed what the one before returns) it makes every level while the sides
+    stay even.
 
     Exact only where the halving is local: the raster's height and width and every window's edges must be even
     (then each level pixel is the mean of one 2 x 2 block; ``ValueError`` otherwise, see :meth:`fits`). The level
-    file is a tiled GeoTIFF of ``ceil(h / 2) x ceil(w / 2)`` px written with ``creation_options``.
+    file is a tiled GeoTIFF of ``h / 2 x w / 2`` px written with ``creation_options``.
     """
 
     def __init__(
@@ -267,7 +268,9 @@ class HalvingWriter:
         """True when every edge of ``(row0, row1, col0, col1)`` is even."""
         return all(v % 2 == 0 for v in window)
 
-    def write(self, values: np.ndarray, window: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    def write(
+        self, values: np.ndarray, window: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         """Write the level pixels of ``values`` (the raster's ``window``); returns them and their window in the
         level (so that a writer of the next level can take them)."""
         from rasterio.windows import Window

@@ -784,8 +784,10 @@ def _cast(dn: np.ndarray, dtype: np.dtype, nodata: float, *, inplace: bool = Fal
 
 
 class GeoTiffWriter:
-    """A tiled compressed GeoTIFF written window by window (optionally made a COG on :meth:`close`, with
-    overviews built in bounded memory by :mod:`sr_core.cog`).
+    """A tiled compressed GeoTIFF written window by window, optionally a COG: its overview levels are made from
+    the windows as they are written (:class:`sr_core.cog.HalvingWriter`, while the sides stay even; the rest on
+    :meth:`close`), and on :meth:`close` the COG is assembled by copying the compressed tiles
+    (:func:`sr_core.cog.make_cog`), in bounded memory whatever the raster size.
 
     ``write(values (C, h, w), (row0, row1, col0, col1))``. The file appears at ``path`` only after a
     successful :meth:`close`; :meth:`abort` (or an exception inside ``with``) removes the partial file.

@@ -111,8 +111,9 @@ def average_halve(
 
     A pixel is invalid when it is NaN or equals ``nodata``; an overview pixel with no valid source is
     ``nodata`` (NaN for float values when ``nodata`` is None or NaN). Integer output is rounded half up.
-    Computed in float32 for float32 values (and 8/16-bit integers halved in 2 x 2 blocks), float64 otherwise. ``rows``/``cols``: ``(idx, wt)`` for a window
-    of a larger level (``idx`` relative to the first row / column of ``values``); by default the whole axes.
+    Computed in float32 for float32 values (and 8/16-bit integers halved in 2 x 2 blocks), float64 otherwise.
+    ``rows``/``cols``: ``(idx, wt)`` for a window of a larger level (``idx`` relative to the first row / column
+    of ``values``); by default the whole axes.
     """
     v = np.asarray(values)
     if v.ndim < 2 or v.shape[-2] < 1 or v.shape[-1] < 1:
@@ -162,6 +163,16 @@ def _window_grid(height: int, width: int, size: int) -> list[tuple[int, int, int
             for r in range(0, height, size) for c in range(0, width, size)]
 
 
+def _level_profile(
+    count: int, dtype: str, nodata: float | None, blocksize: int, creation_options: dict | None
+) -> dict:
+    """rasterio profile of an overview level file (size and georeferencing aside)."""
+    return dict(
+        driver="GTiff", count=count, dtype=dtype, nodata=nodata, tiled=True, blockxsize=blocksize,
+        blockysize=blocksize, interleave="pixel", bigtiff="IF_SAFER", **(creation_options or {}),
+    )
+
+
 def build_overviews(
     path: str | os.PathLike,
     *,
@@ -188,10 +199,7 @@ def build_overviews(
     with rasterio.open(path) as src:
         height, width, count, dtype, nodata = src.height, src.width, src.count, src.dtypes[0], src.nodata
         transform, crs = src.transform, src.crs
-    profile = dict(
-        driver="GTiff", count=count, dtype=dtype, nodata=nodata, tiled=True, blockxsize=blocksize,
-        blockysize=blocksize, interleave="pixel", bigtiff="IF_SAFER", **(creation_options or {}),
-    )
+    profile = _level_profile(count, dtype, nodata, blocksize, creation_options)
     levels: list[Path] = []
     try:
         prev, (ph, pw) = path, (height, width)
@@ -257,11 +265,8 @@ class HalvingWriter:
             raise ValueError(f"HalvingWriter needs an even height and width, got {height} x {width}")
         self.path = Path(path)
         self.nodata = nodata
-        self._dst = rasterio.open(
-            self.path, "w", driver="GTiff", width=width // 2, height=height // 2, count=count, dtype=dtype,
-            nodata=nodata, tiled=True, blockxsize=blocksize, blockysize=blocksize, interleave="pixel",
-            bigtiff="IF_SAFER", **(creation_options or {}),
-        )
+        self._dst = rasterio.open(self.path, "w", width=width // 2, height=height // 2,
+                                  **_level_profile(count, dtype, nodata, blocksize, creation_options))
 
     @staticmethod
     def fits(window: tuple[int, int, int, int]) -> bool:
@@ -276,7 +281,7 @@ class HalvingWriter:
         from rasterio.windows import Window
 
         if not self.fits(window):
-            raise ValueError(f"window {window} has an odd edge: its level-1 pixels would mix windows")
+            raise ValueError(f"window {window} has an odd edge: its level pixels would mix windows")
         r0, r1, c0, c1 = window
         half = average_halve(np.asarray(values), self.nodata)
         self._dst.write(half, window=Window(c0 // 2, r0 // 2, (c1 - c0) // 2, (r1 - r0) // 2))
@@ -296,11 +301,17 @@ class HalvingWriter:
 
 #: Bytes per value of each TIFF field type (TIFF 6.0 and BigTIFF).
 _TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
-_NEW_SUBFILE_TYPE, _TILE_WIDTH, _TILE_LENGTH, _TILE_OFFSETS, _TILE_BYTE_COUNTS = 254, 322, 323, 324, 325
+_NEW_SUBFILE_TYPE, _TILE_WIDTH, _TILE_OFFSETS, _TILE_BYTE_COUNTS = 254, 322, 324, 325
 #: Tags an overview IFD must share with the full-resolution one for its tiles to be copied as they are.
 _SAME_ENCODING = (258, 259, 277, 284, 317, 322, 323, 339)  # bits, compression, samples, planar, predictor, tile, format
 #: Georeferencing and dataset metadata: on the full-resolution IFD only (as GDAL writes COGs).
 _MAIN_ONLY = (33550, 33922, 34264, 34735, 34736, 34737, 42112)
+
+
+def _fields(big: bool) -> tuple[str, int, str, int]:
+    """Classic TIFF or BigTIFF: struct code of an IFD's entry count, bytes per entry, struct code of offsets and
+    counts, bytes of a value stored inline."""
+    return ("Q", 20, "Q", 8) if big else ("H", 12, "I", 4)
 
 
 @dataclass
@@ -326,8 +337,8 @@ def read_tiff_ifds(path: str | os.PathLike) -> list[TiffIfd]:
         if magic not in (42, 43):
             raise ValueError(f"{path}: not a TIFF file (magic {magic})")
         big = magic == 43
-        nxt = struct.unpack(bo + "Q", head[8:16])[0] if big else struct.unpack(bo + "I", head[4:8])[0]
-        inline = 8 if big else 4
+        ncode, entry, ocode, inline = _fields(big)
+        nxt = struct.unpack(bo + ocode, head[8:16] if big else head[4:8])[0]
         out: list[TiffIfd] = []
         seen: set[int] = set()
         while nxt:
@@ -335,13 +346,13 @@ def read_tiff_ifds(path: str | os.PathLike) -> list[TiffIfd]:
                 raise ValueError(f"{path}: IFD chain loops at offset {nxt}")
             seen.add(nxt)
             f.seek(nxt)
-            n = struct.unpack(bo + ("Q" if big else "H"), f.read(8 if big else 2))[0]
-            raw = f.read(n * (20 if big else 12) + (8 if big else 4))
+            n = struct.unpack(bo + ncode, f.read(struct.calcsize(ncode)))[0]
+            raw = f.read(n * entry + inline)
             tags: dict[int, tuple[int, int, bytes]] = {}
             for i in range(n):
-                e = raw[i * (20 if big else 12) : (i + 1) * (20 if big else 12)]
+                e = raw[i * entry : (i + 1) * entry]
                 tag, typ = struct.unpack(bo + "HH", e[:4])
-                count = struct.unpack(bo + ("Q" if big else "I"), e[4 : 4 + inline])[0]
+                count = struct.unpack(bo + ocode, e[4 : 4 + inline])[0]
                 size = _TYPE_SIZE.get(typ)
                 if size is None:
                     raise ValueError(f"{path}: tag {tag} has unknown TIFF type {typ}")
@@ -350,11 +361,11 @@ def read_tiff_ifds(path: str | os.PathLike) -> list[TiffIfd]:
                     value = e[4 + inline : 4 + inline + nbytes]
                 else:
                     pos = f.tell()
-                    f.seek(struct.unpack(bo + ("Q" if big else "I"), e[4 + inline :])[0])
+                    f.seek(struct.unpack(bo + ocode, e[4 + inline :])[0])
                     value = f.read(nbytes)
                     f.seek(pos)
                 tags[tag] = (typ, count, value)
-            nxt = struct.unpack(bo + ("Q" if big else "I"), raw[n * (20 if big else 12) :])[0]
+            nxt = struct.unpack(bo + ocode, raw[n * entry :])[0]
             arrays = []
             for tag in (_TILE_OFFSETS, _TILE_BYTE_COUNTS):
                 if tag not in tags:
@@ -383,11 +394,10 @@ def _encode_ifd(
     tags: dict[int, tuple[int, int, bytes]], at: int, big: bool, bo: str, nxt: int
 ) -> bytes:
     """The IFD at file offset ``at`` followed by its out-of-line values (each at an even offset)."""
-    inline = 8 if big else 4
-    entry = 20 if big else 12
+    ncode, entry, ocode, inline = _fields(big)
     n = len(tags)
-    extra_at = at + (8 if big else 2) + n * entry + (8 if big else 4)
-    head = [struct.pack(bo + ("Q" if big else "H"), n)]
+    extra_at = at + struct.calcsize(ncode) + n * entry + inline
+    head = [struct.pack(bo + ncode, n)]
     extra = []
     pos = extra_at
     for tag in sorted(tags):
@@ -395,12 +405,12 @@ def _encode_ifd(
         if len(value) <= inline:
             field = value + b"\0" * (inline - len(value))
         else:
-            field = struct.pack(bo + ("Q" if big else "I"), pos)
+            field = struct.pack(bo + ocode, pos)
             pad = value + b"\0" * (len(value) % 2)
             extra.append(pad)
             pos += len(pad)
-        head.append(struct.pack(bo + "HH", tag, typ) + struct.pack(bo + ("Q" if big else "I"), count) + field)
-    head.append(struct.pack(bo + ("Q" if big else "I"), nxt))
+        head.append(struct.pack(bo + "HH", tag, typ) + struct.pack(bo + ocode, count) + field)
+    head.append(struct.pack(bo + ocode, nxt))
     return b"".join(head) + b"".join(extra)
 
 
@@ -445,17 +455,19 @@ def assemble_cog(
     data_bytes = sum(int(i.bytecounts.sum()) + per_block * int((i.bytecounts > 0).sum()) for i in ifds)
     wide = any(typ in (16, 17, 18) for t in images for typ, _, _ in t.values())
 
+    def with_tiles(t: dict, offsets: np.ndarray, counts: np.ndarray, big: bool) -> dict:
+        """The IFD's tags with its tile offsets and byte counts (LONG, or LONG8 in a BigTIFF)."""
+        typ, udt = (16, bo + "u8") if big else (4, bo + "u4")
+        return {**t, _TILE_OFFSETS: (typ, len(offsets), offsets.astype(udt).tobytes()),
+                _TILE_BYTE_COUNTS: (typ, len(counts), counts.astype(udt).tobytes())}
+
     def layout(big: bool) -> tuple[list[int], int]:
-        """IFD offsets and the offset of the first tile."""
+        """IFD offsets and the offset of the first tile (an IFD's size does not depend on its offset values)."""
         pos = (16 if big else 8) + len(ghost)
         at = []
         for t, i in zip(images, ifds):
             at.append(pos)
-            n = len(i.offsets)
-            tmp = dict(t)
-            for tag in (_TILE_OFFSETS, _TILE_BYTE_COUNTS):
-                tmp[tag] = (16 if big else 4, n, b"\0" * ((8 if big else 4) * n))
-            pos += len(_encode_ifd(tmp, pos, big, bo, 0))
+            pos += len(_encode_ifd(with_tiles(t, i.offsets, i.bytecounts, big), pos, big, bo, 0))
         return at, pos
 
     big = wide if bigtiff is None else bool(bigtiff)
@@ -474,10 +486,9 @@ def assemble_cog(
         bc = ifds[k].bytecounts
         step = bc + np.where(bc > 0, per_block, 0).astype(np.uint64)
         ends = pos + np.cumsum(step, dtype=np.uint64)
-        off = ends - step + (per_block // 2 if leader else 0)
+        off = ends - step + per_block // 2  # past the 4-byte leader, if any
         new_offsets[k] = np.where(bc > 0, off, 0).astype(np.uint64)
         pos = int(ends[-1]) if len(ends) else pos
-    udt = bo + ("u8" if big else "u4")
     tmp_dst = dst.with_name(f".{dst.name}.assemble")
     try:
         with open(tmp_dst, "wb") as out:
@@ -485,10 +496,7 @@ def assemble_cog(
                       else struct.pack(bo + "2sHI", b"II" if bo == "<" else b"MM", 42, at[0]))
             out.write(ghost)
             for k, (t, i) in enumerate(zip(images, ifds)):
-                t = dict(t)
-                n = len(i.offsets)
-                t[_TILE_OFFSETS] = (16 if big else 4, n, new_offsets[k].astype(udt).tobytes())
-                t[_TILE_BYTE_COUNTS] = (16 if big else 4, n, i.bytecounts.astype(udt).tobytes())
+                t = with_tiles(t, new_offsets[k], i.bytecounts, big)
                 if out.tell() != at[k]:
                     raise AssertionError(f"IFD {k} at {out.tell()}, planned at {at[k]}")
                 out.write(_encode_ifd(t, at[k], big, bo, at[k + 1] if k + 1 < len(at) else 0))
@@ -532,8 +540,8 @@ def make_cog(
     level files (``first_levels`` too) are removed afterwards, also on error; ``src`` is left as it is."""
     levels: list[Path] = [Path(p) for p in first_levels]
     try:
-        with_levels = levels[-1] if levels else Path(src)
-        levels += build_overviews(with_levels, blocksize=blocksize, creation_options=scratch_options)
+        base = levels[-1] if levels else Path(src)  # the finest level at hand
+        levels += build_overviews(base, blocksize=blocksize, creation_options=scratch_options)
         return assemble_cog(src, dst, levels)
     finally:
         for p in levels:

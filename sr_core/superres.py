@@ -1129,28 +1129,32 @@ def superresolve_source(
         with lock:
             return _prepare_tile(source, bands, plan[k], ctx)
 
-    def write(t: _Tile) -> None:
+    def finish(t: _Tile) -> tuple[np.ndarray, Window]:
         refl = _finish_tile(t, s, len(out_bands))
         t.y = None
         values = _cast(reflectance_to_dn(refl, dn_scale=source.dn_scale, add_offset=source.add_offset, inplace=True),
                        out_dtype, out_nodata, inplace=True)
         rows, cols = t.window.out
-        writer.write(values, (rows.start, rows.stop, cols.start, cols.stop))
+        return values, (rows.start, rows.stop, cols.start, cols.stop)
+
+    def write(t: _Tile | tuple[np.ndarray, Window]) -> None:
+        writer.write(*(finish(t) if isinstance(t, _Tile) else t))
 
     try:
         with (
             # workers == 1: the model runs here; the next window is read and prepared on the reader thread, the
             # previous output finished, converted and written on the writer thread meanwhile. workers > 1: tiles
-            # read, prepared and run on the workers, at most 2 * workers in flight; written in plan order.
+            # read, prepared, run, finished and converted on the workers, at most 2 * workers in flight; written
+            # in plan order.
             ThreadPoolExecutor(workers, thread_name_prefix="s2sr-tile" if workers > 1 else "s2sr-read") as pool,
             ThreadPoolExecutor(1, thread_name_prefix="s2sr-write") as wpool,
         ):
             if workers == 1:
                 reads = in_order(lambda k: pool.submit(read, k), len(plan), 1)
-                tiles: Iterator[_Tile] = (_forward_tile(predictor, t) for t in reads)
+                tiles: Iterator[_Tile | tuple[np.ndarray, Window]] = (_forward_tile(predictor, t) for t in reads)
             else:
-                tiles = in_order(lambda k: pool.submit(lambda: _forward_tile(predictor, read(k))), len(plan),
-                                 2 * workers)
+                tiles = in_order(lambda k: pool.submit(lambda: finish(_forward_tile(predictor, read(k)))),
+                                 len(plan), 2 * workers)
             pending_write: Future | None = None
             with closing(tiles):
                 for k, t in enumerate(tiles):

@@ -111,6 +111,7 @@ def _cmd_superres(args: argparse.Namespace) -> int:
         variable=args.variable,
         progress=not quiet,
         compress=args.compress,
+        tiff_predictor=args.predictor,
     )
     if not quiet:
         for p in paths:
@@ -171,6 +172,13 @@ def register_superres(sub: argparse._SubParsersAction) -> Callable[[argparse.Nam
         choices=("zstd", "deflate", "lzw", "none"),
         default="zstd",
         help="GeoTIFF compression (default zstd level 1: fast, GDAL >= 2.3; deflate for older readers)",
+    )
+    p.add_argument(
+        "--predictor",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="GeoTIFF predictor (auto: horizontal for integer output, none for float32 output; yes: also the "
+        "floating-point predictor for float32, about 16 %% smaller files written and read more slowly)",
     )
     p.add_argument(
         "--dn-scale",

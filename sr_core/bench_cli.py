@@ -705,10 +705,9 @@ def _onnx_runner(folder: Path, device: str, precision: str, threads: int | None,
             raise SkipConfig("onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         notes.append("CUDAExecutionProvider; timed call includes the host<->device copies")
-    opts = ort.SessionOptions()
-    if threads is not None:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
+    from .models import ort_session_options
+
+    opts = ort_session_options(threads)  # the options of the shipped Predictor
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     sess = ort.InferenceSession(str(folder / card.files["onnx"]), sess_options=opts, providers=providers)
     if device == "cuda" and sess.get_providers()[0] != "CUDAExecutionProvider":

@@ -518,11 +518,28 @@ def assemble_cog(
                             out.write(block[-4:])
                         else:
                             out.write(block)
-        os.replace(tmp_dst, dst)
+        move_into_place(tmp_dst, dst)
     finally:
         if tmp_dst.exists():
             tmp_dst.unlink()
     return dst
+
+
+def move_into_place(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Rename the finished file ``src`` to ``dst``, removing an existing ``dst`` first.
+
+    Not ``os.replace`` over an existing file: on ext4 (``auto_da_alloc``, the default) renaming over an existing
+    file forces the writeback of the new file's data before the call returns, measured 0.4-0.5 s for 600 MB on this
+    VM (unlink + rename: 0.17 s, and the writeback stays asynchronous). The price is a moment when neither file
+    exists, and no crash-consistency guarantee for the new file (it is a product that can be made again)."""
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise FileNotFoundError(f"{src}: no such file to move to {dst}")
+    try:
+        dst.unlink()
+    except FileNotFoundError:
+        pass
+    os.rename(src, dst)
 
 
 def make_cog(

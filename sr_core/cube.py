@@ -969,10 +969,7 @@ def _build_misr(folder: Any, engine: str, threads: int | None) -> MISRPredictor:
     if "onnx" not in card.files:
         raise models.ModelFileError(f"model {card.name!r}: card.json names no ONNX file (use engine='torch')")
     path = folder / card.files["onnx"]
-    opts = ort.SessionOptions()
-    if threads is not None:
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
+    opts = models.ort_session_options(threads)
     try:
         sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - ORT raises its own exception types

@@ -82,11 +82,10 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
     """An ONNX Runtime CPU session for ``path`` (``threads`` intra-op threads; None = runtime default)."""
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    if threads is not None:
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-    return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    from .models import ort_session_options
+
+    return ort.InferenceSession(os.fspath(path), sess_options=ort_session_options(threads),
+                                providers=["CPUExecutionProvider"])
 
 
 def check_onnx_parity(

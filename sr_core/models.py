@@ -301,6 +301,25 @@ def _coarse_projection(card: ModelCard) -> dict[str, Any] | None:
     }
 
 
+def ort_session_options(threads: int | None = None) -> Any:
+    """The ONNX Runtime session options of every model we run: ``threads`` intra-op threads (None = the runtime's
+    default), one inter-op thread, and intra-op threads that block instead of spin-waiting between operators.
+
+    Spinning threads hold their cores while they wait; the reader and writer threads of the whole path (and a
+    back-end's own threads) then preempt engine threads instead of taking idle cores. Measured on this 2-core VM
+    (``s2sr superres`` 1 x 2, 2048 px scene, with the I/O threads at a lower priority): whole-path overhead 16 %
+    spinning, 11 % not; the bare forward pass 18.9 s vs 19.3 s (within run-to-run spread).
+    docs/decisions/2026-11-22-io-thread-priority.md."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 _CACHE: dict[tuple, Predictor] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -350,10 +369,7 @@ def _build_predictor(folder: Path, engine: str, threads: int | None, device: str
     if "onnx" not in card.files:
         raise ModelFileError(f"model {card.name!r}: card.json names no ONNX file")
     path = folder / card.files["onnx"]
-    opts = ort.SessionOptions()
-    if threads is not None:
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
+    opts = ort_session_options(threads)
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     try:
         sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)

@@ -405,3 +405,18 @@ def test_geotiff_writer_cog_levels_streamed_or_not(tmp_path, monkeypatch, window
         expect = cog.average_halve(expect, 0)
         with rasterio.open(tmp_path / "out.tif", overview_level=i) as o:
             np.testing.assert_array_equal(o.read(), expect)
+
+
+def test_move_into_place_over_an_existing_file_and_onto_a_new_name(tmp_path):
+    src, dst = tmp_path / "a.part", tmp_path / "a.tif"
+    src.write_bytes(b"new")
+    dst.write_bytes(b"old, longer")
+    cog.move_into_place(src, dst)
+    assert dst.read_bytes() == b"new" and not src.exists()
+    other = tmp_path / "b.part"
+    other.write_bytes(b"second")
+    cog.move_into_place(other, tmp_path / "b.tif")
+    assert (tmp_path / "b.tif").read_bytes() == b"second" and not other.exists()
+    with pytest.raises(FileNotFoundError):
+        cog.move_into_place(tmp_path / "missing.part", dst)
+    assert dst.read_bytes() == b"new"  # a missing source leaves the existing file alone

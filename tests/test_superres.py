@@ -8,7 +8,9 @@ GeoTIFF and NetCDF inputs, bounded memory, COG layout, errors and the CLI.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -137,6 +139,51 @@ def test_compress_option_same_values(tmp_path, pred, compress, codec):
     with pytest.raises(ValueError, match="compress must be one of"):
         S.superresolve_file(src, tmp_path / "c.tif", model=pred, compress="jpeg")
 
+
+
+def test_predictor_code_table():
+    assert [S.predictor_code(p, np.float32) for p in S.PREDICTORS] == [1, 3, 1]
+    assert [S.predictor_code(p, np.uint16) for p in S.PREDICTORS] == [2, 2, 1]
+    assert [S.predictor_code(p, "int16") for p in S.PREDICTORS] == [2, 2, 1]
+    with pytest.raises(ValueError, match="tiff_predictor must be one of auto, yes, no, got 'float'"):
+        S.predictor_code("float", np.float32)
+
+
+def _predictor_tag(path) -> int:
+    from sr_core.cog import read_tiff_ifds
+
+    tags = read_tiff_ifds(path)[0].tags
+    return int(np.frombuffer(tags[317][2], dtype="<u2")[0]) if 317 in tags else 1
+
+
+def test_predictor_option_same_values_and_tag(tmp_path, pred):
+    src = sample_scene_path()
+    auto = S.superresolve_file(src, tmp_path / "auto.tif", model=pred, tile=128)[0]
+    yes = S.superresolve_file(src, tmp_path / "yes.tif", model=pred, tile=128, tiff_predictor="yes")[0]
+    u16 = S.superresolve_file(src, tmp_path / "u16.tif", model=pred, tile=128, dtype="input")[0]
+    u16_no = S.superresolve_file(src, tmp_path / "u16no.tif", model=pred, tile=128, dtype="input",
+                                 tiff_predictor="no")[0]
+    assert [_predictor_tag(p) for p in (auto, yes, u16, u16_no)] == [1, 3, 2, 1]
+    with rasterio.open(auto) as a, rasterio.open(yes) as b:
+        np.testing.assert_array_equal(a.read(), b.read())  # lossless either way
+    with rasterio.open(u16) as a, rasterio.open(u16_no) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+    with pytest.raises(ValueError, match="tiff_predictor must be one of"):
+        S.superresolve_file(src, tmp_path / "c.tif", model=pred, tiff_predictor="float")
+    assert not (tmp_path / "c.tif").exists()
+
+
+def test_output_overwrites_an_existing_file(tmp_path, pred):
+    src = sample_scene_path()
+    out = tmp_path / "sr.tif"
+    out.write_bytes(b"an older file, not a GeoTIFF")
+    S.superresolve_file(src, out, model=pred, tile=128, dtype="input")
+    with rasterio.open(out) as d:
+        assert d.dtypes[0] == "uint16"
+    S.superresolve_file(src, out, model=pred, tile=128)
+    with rasterio.open(out) as d:
+        assert d.dtypes[0] == "float32"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sr.tif"]  # no temporary file left
 
 def test_sample_scene_folder_georef_bands_tags_and_values(tmp_path, pkg, pred, sample):
     src = sample_scene_path()
@@ -511,9 +558,12 @@ def test_cli_superres_quiet_and_errors(tmp_path, pkg, capsys):
             "1",
             "--tile",
             "128",
+            "--predictor",
+            "yes",
         ]
     )
     assert rc == 0 and out.is_file()
+    assert _predictor_tag(out) == 3
     cap = capsys.readouterr()
     assert cap.out == "" and cap.err == ""
     with rasterio.open(out) as d:
@@ -572,3 +622,33 @@ def test_default_model_on_sample_crop(tmp_path, sample):
     )
     blocks = sr.reshape(10, 64, 2, 64, 2).mean((2, 4))
     assert np.abs(blocks - lr).mean() < 0.05
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature")
+def test_lower_thread_priority_only_lowers_the_calling_thread():
+    import threading
+
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+
+    def run():
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        seen["applied"] = S.lower_thread_priority(5)
+        seen["delta"] = os.getpriority(os.PRIO_PROCESS, tid) - before
+        seen["capped"] = S.lower_thread_priority(100) and os.getpriority(os.PRIO_PROCESS, tid) == 19
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert seen == {"applied": True, "delta": 5, "capped": True}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
+
+
+def test_onnx_sessions_do_not_spin():
+    from sr_core.models import ort_session_options
+
+    opts = ort_session_options(3)
+    assert opts.intra_op_num_threads == 3 and opts.inter_op_num_threads == 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert ort_session_options().intra_op_num_threads == 0  # the runtime's default

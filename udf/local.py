@@ -232,7 +232,10 @@ class _Sink:
             transform=Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2), crs=self.crs,
             dtype="float32", nodata=float("nan"), band_names=names,
         )
-        self.pool = cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-sink")
+        from sr_core.superres import lower_thread_priority
+
+        # writes only: at a lower priority than the UDF's engine threads (see lower_thread_priority)
+        self.pool = cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-sink", initializer=lower_thread_priority)
 
     def create(self, dims: tuple, shape: tuple, coords: dict, attrs: dict, name: str) -> None:
         import xarray as xr
@@ -438,7 +441,10 @@ def _chunk_results(blocks: list, args: Callable[[int, int], tuple], scheduler: s
     from sr_core.tiling import in_order
 
     if scheduler == "synchronous":
-        with cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-read") as rpool:
+        from sr_core.superres import lower_thread_priority
+
+        # reads only: at a lower priority than the UDF's engine threads (see lower_thread_priority)
+        with cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-read", initializer=lower_thread_priority) as rpool:
             with closing(in_order(lambda k: rpool.submit(args, *blocks[k]), len(blocks), 1, _await)) as windows:
                 for ij, a in zip(blocks, windows):
                     yield ij, _run_chunk(*a)

@@ -1764,8 +1764,8 @@ def markdown_report(results: dict[str, Any]) -> str:
                "executors do), 1 engine thread each, against the faster of two bare passes on the same W cores "
                "(the tiles on W threads, 1 engine thread each; the tiles one after the other with W engine "
                "threads); its breakdown is not given (its timers add up thread time)."), ""]
-        emu = [r for r in results["overhead"] if r.get("path") == "udf-emulator"]
-        sup = [r for r in results["overhead"] if r.get("path") == "superres"]
+        emu = [r for r in results["overhead"] if r.get("path") == "udf-emulator" and "overhead" in r]
+        sup = [r for r in results["overhead"] if r.get("path") == "superres" and "overhead" in r]
         bad = [r for r in results["overhead"] if "overhead" not in r]
         if emu:
             keys = ("extra_forward", "extra_post", "read", "udf_glue", "emulator", "write")
@@ -2101,6 +2101,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         if not quiet:
             print(msg, file=sys.stderr, flush=True)
 
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="s2sr-bench-models-") as tmp_models:
         settings = settings_from_args(args, tmp_models=tmp_models)
         log(f"s2sr bench: models {', '.join(Path(m).name for m in settings.models)}; engines {settings.engines}; "

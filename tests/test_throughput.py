@@ -231,7 +231,7 @@ def test_peak_rss_follows_an_allocation():
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench_out")
     rc = bc.main(["--random-model", "--quick", "--out", str(out), "--tag", "smoke", "--quiet",
-                  "--workdir", str(out)])
+                  "--workdir", str(out / "not" / "yet")])  # created when missing
     assert rc == 0
     return out, json.loads((out / "throughput_smoke.json").read_text())
 
@@ -394,6 +394,9 @@ def test_whole_path_with_chunk_workers_is_compared_with_the_faster_bare_pass(pkg
                "reportable": False, "targets": [t]}
     md = bc.markdown_report(results)
     assert "| 2 x 1 |" in md
+    failed = {"path": "udf-emulator", "model": "m", "engine": "onnx", "threads": 2, "error": "OSError: disk full"}
+    md2 = bc.markdown_report({**results, "overhead": [r, failed]})  # a failed row is listed, not tabulated
+    assert "- udf-emulator m onnx threads=2: failed: OSError: disk full" in md2 and md2.count("| 2 x 1 |") == 1
     if bc.superres_available():  # s2sr superres with 2 tile workers: the same comparison
         rs = bc.bench_superres_path(pkg, workers=2, **common)
         alt = rs["bare_alternatives"]

@@ -287,6 +287,20 @@ def test_assemble_cog_layout(tmp_path):
     assert max(int(i.offsets.max() + i.bytecounts[i.offsets.argmax()]) for i in ifds) + 4 == len(raw)
 
 
+
+def test_assemble_cog_truncated_source_is_an_error(tmp_path, monkeypatch):
+    v = _random((3, 90, 75), "uint16", 0, seed=9)
+    src = _write(tmp_path / "s.tif", v, 0, compress="zstd", predictor=2)
+    levels = cog.build_overviews(src, blocksize=16, window=16, creation_options=dict(compress="zstd", predictor=2))
+    # cut the source inside its last tile (after GDAL's IFD is read: GDAL writes it after the tiles)
+    read = {str(p): cog.read_tiff_ifds(p) for p in [src, *levels]}
+    monkeypatch.setattr(cog, "read_tiff_ifds", lambda p: read[str(p)])
+    with open(src, "r+b") as f:
+        f.truncate(int(read[str(src)][0].offsets.max()) + 2)
+    with pytest.raises(ValueError, match="s.tif: tile at .* is truncated"):
+        cog.assemble_cog(src, tmp_path / "cut.tif", levels)
+    assert not (tmp_path / "cut.tif").exists() and not list(tmp_path.glob(".cut.tif*"))
+
 def test_assemble_cog_bigtiff_either_way(tmp_path):
     v = _random((2, 64, 48), "uint16", 0, seed=9)
     src = _write(tmp_path / "s.tif", v, 0, compress="zstd", predictor=2, bigtiff="YES")

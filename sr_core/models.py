@@ -307,9 +307,9 @@ def ort_session_options(threads: int | None = None) -> Any:
 
     Spinning threads hold their cores while they wait; the reader and writer threads of the whole path (and a
     back-end's own threads) then preempt engine threads instead of taking idle cores. Measured on this 2-core VM
-    (``s2sr superres`` 1 x 2, 2048 px scene, with the I/O threads at a lower priority): whole-path overhead 16 %
-    spinning, 11 % not; the bare forward pass 18.9 s vs 19.3 s (within run-to-run spread).
-    docs/decisions/2026-11-22-io-thread-priority.md."""
+    (``s2sr superres`` 1 x 2, 2048 px scene, I/O threads at a lower priority): whole run 21.0 s not spinning vs
+    21.9 s spinning in one experiment, 22.4 vs 21.9 s in another (+-1.5 s drift); the bare forward pass 2-3 %
+    slower without spinning. docs/decisions/2026-11-22-io-thread-priority.md."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

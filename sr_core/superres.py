@@ -1011,8 +1011,9 @@ def lower_thread_priority(increment: int = IO_THREAD_NICE) -> bool:
 
     For the reader and writer threads that share the cores with the engine: when an engine thread and an I/O thread
     compete for a core, the engine thread runs, and its partner threads do not wait at the next barrier of the
-    operator for a thread that was preempted. Measured on this 2-core VM (``s2sr superres`` 1 x 2, 2048 px scene):
-    overhead over the bare forward pass 25 % -> 16 % (ONNX Runtime spinning) and 19 % -> 11 % (not spinning).
+    operator for a thread that was preempted. Measured on this 2-core VM (``s2sr superres`` 1 x 2, 2048 px scene,
+    docs/decisions/2026-11-22-io-thread-priority.md): whole run 23.7 s -> 21.9 s (ONNX Runtime spinning) and
+    22.5 s -> 21.0 s (not spinning) in one experiment, within the drift in another.
     Returns whether it was applied (False on other systems or when not permitted)."""
     if not sys.platform.startswith("linux"):
         return False

@@ -31,11 +31,11 @@ Conventions
   as DEFLATE and several times faster to write; GDAL >= 2.3 reads it; ``compress="deflate"`` for older readers;
   :data:`PREDICTORS`: by default the horizontal predictor for integer output and none for float32 output, whose
   low mantissa bytes the floating-point predictor hardly compresses: 19 % larger files, written in half the CPU
-  time and read 30 % faster, docs/decisions/2026-11-22-float-output-predictor.md); a Cloud-Optimized GeoTIFF with overviews when
-  ``cog=True``, or with ``cog="auto"`` when the output is larger than :data:`COG_MIN_SIZE` px and the
-  extension is ``.tif``/``.tiff``. Band descriptions and ``BANDNAME`` tags = the model's output band names;
+  time and read 30 % faster, docs/decisions/2026-11-22-float-output-predictor.md); a Cloud-Optimized GeoTIFF
+  with overviews when ``cog=True``, or with ``cog="auto"`` when the output is larger than :data:`COG_MIN_SIZE` px
+  and the extension is ``.tif``/``.tiff``. Band descriptions and ``BANDNAME`` tags = the model's output band names;
   tags name the model, its version and the sha256 of the model file the engine ran (:func:`model_tags`).
-  The file is written under a temporary name and renamed when complete.
+  The file is written under a temporary name and renamed when complete (replacing an existing file).
 """
 
 from __future__ import annotations
@@ -810,7 +810,9 @@ class GeoTiffWriter:
     (:func:`sr_core.cog.make_cog`), in bounded memory whatever the raster size.
 
     ``write(values (C, h, w), (row0, row1, col0, col1))``. The file appears at ``path`` only after a
-    successful :meth:`close`; :meth:`abort` (or an exception inside ``with``) removes the partial file.
+    successful :meth:`close` (an existing file there is replaced: :func:`sr_core.cog.move_into_place`);
+    :meth:`abort` (or an exception inside ``with``) removes the partial file. ``compress``: :data:`COMPRESSIONS`;
+    ``tiff_predictor``: :data:`PREDICTORS` (:func:`predictor_code`).
     """
 
     def __init__(

@@ -781,6 +781,21 @@ def _dn_scene(bands: Sequence[str], size: int) -> np.ndarray:
     return np.clip(np.round(refl * 10000.0), 0, 65535).astype(np.uint16)
 
 
+def bare_tile_inputs(
+    bands: Sequence[str], scene: int, *, tile: int, margin: int, scale: int
+) -> tuple[list[Any], list[np.ndarray]]:
+    """The bare forward pass's model inputs on the synthetic benchmark scene (:func:`_dn_scene`, ``scene`` px):
+    the tiles of :func:`sr_core.tiling.plan_tiles` (``tile`` core, ``margin``) as reflectance, cut as ``s2sr
+    superres`` cuts them. Returns ``(tiles, inputs)``."""
+    import numpy as np
+
+    from .tiling import extract_tile, plan_tiles
+
+    lr_refl = _dn_scene(list(bands), scene).astype(np.float32) / np.float32(10000.0)
+    tiles = plan_tiles(scene, scene, tile=tile, margin=margin, scale=scale)
+    return tiles, [np.ascontiguousarray(extract_tile(lr_refl[None], t)) for t in tiles]
+
+
 def _dn_dataarray(bands: Sequence[str], size: int, factor: int = 1, res: float = 10.0) -> Any:
     """The DN scene as an ``xarray.DataArray`` ``(bands, y, x)`` (cell centres, EPSG:32633-like origin),
     nearest-resampled by ``factor`` (``resampled`` mode input)."""
@@ -1288,11 +1303,8 @@ def bench_superres_path(
     Breakdown as fractions of the bare time: ``extra_forward`` (engine inside the path minus bare),
     ``extra_post`` (post-processing inside the path minus bare) and ``io_glue`` (everything else: reading,
     nodata handling, DN conversion, writing, not hidden behind the forward)."""
-    import numpy as np
-
     from . import superres as sres
     from .models import load_predictor
-    from .tiling import extract_tile, plan_tiles
 
     folder = Path(folder).resolve()
     log = log or (lambda s: None)
@@ -1310,9 +1322,7 @@ def bench_superres_path(
     raw, orig_post = pred._fn, pred.postprocess
     try:
         scene_dir = _write_scene_folder(scene, tmp / "scene")
-        lr_refl = _dn_scene(list(pred.bands), scene).astype(np.float32) / np.float32(10000.0)
-        tiles = plan_tiles(scene, scene, tile=core, margin=m, scale=s)
-        inputs = [np.ascontiguousarray(extract_tile(lr_refl[None], t)) for t in tiles]
+        tiles, inputs = bare_tile_inputs(pred.bands, scene, tile=core, margin=m, scale=s)
         acc = {"forward": 0.0, "post": 0.0}
         lock = threading.Lock()
 

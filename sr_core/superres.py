@@ -848,7 +848,6 @@ class GeoTiffWriter:
         self.blocksize = bs
         self.dtype = np.dtype(dtype)
         self._tmp = self.path.with_name(f".{self.path.name}.part")
-        self._tmp2 = self.path.with_name(f".{self.path.name}.cog.part")
         profile = dict(
             driver="GTiff",
             width=int(width),
@@ -912,10 +911,10 @@ class GeoTiffWriter:
         try:
             if self.cog:
                 streamed = [level.close() for level in self._halving]
-                make_cog(self._tmp, self._tmp2, blocksize=self.blocksize, scratch_options=self._scratch,
+                # assembled under a temporary name of its own and moved into place (sr_core.cog.assemble_cog)
+                make_cog(self._tmp, self.path, blocksize=self.blocksize, scratch_options=self._scratch,
                          first_levels=streamed)
-                os.remove(self._tmp)  # before the move: its pages, if still unwritten, are dropped, not written
-                move_into_place(self._tmp2, self.path)
+                os.remove(self._tmp)
             else:
                 move_into_place(self._tmp, self.path)
         except BaseException:
@@ -929,9 +928,8 @@ class GeoTiffWriter:
             self._dst.close()
         for level in self._halving:
             level.abort()
-        for p in (self._tmp, self._tmp2):
-            if p.exists():
-                p.unlink()
+        if self._tmp.exists():
+            self._tmp.unlink()
 
     def __enter__(self) -> GeoTiffWriter:
         return self

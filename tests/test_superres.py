@@ -596,6 +596,9 @@ def test_cli_superres_help(capsys):
     ):
         assert opt in text
     assert DEFAULT_TILE == S.DEFAULT_TILE
+    # the parser lists its choices without importing sr_core.superres: they must stay those of the library
+    assert "--predictor {" + ",".join(S.PREDICTORS) + "}" in text
+    assert "--compress {" + ",".join(S.COMPRESSIONS) + "}" in text
 
 
 # ------------------------------------------------------------------------------------------------ default model

@@ -46,11 +46,8 @@ CONFIGS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    import numpy as np
-
     from sr_core import bench_cli, models
     from sr_core import superres as sres
-    from sr_core.tiling import extract_tile, plan_tiles
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", type=int, default=2048, help="scene side in 10 m px (default 2048)")
@@ -86,11 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=a.workdir) as tmp:
         scene = bench_cli._write_scene_folder(a.scene, Path(tmp) / "scene")
         pred = preds[False]
-        lr = bench_cli._dn_scene(list(pred.bands), a.scene).astype(np.float32) / np.float32(10000.0)
-        tiles = plan_tiles(a.scene, a.scene, tile=sres.aligned_tile(sres.DEFAULT_TILE, int(pred.scale)),
-                           margin=int(pred.margin), scale=int(pred.scale))
-        inputs = [np.ascontiguousarray(extract_tile(lr[None], t)) for t in tiles]
-        del lr
+        _, inputs = bench_cli.bare_tile_inputs(pred.bands, a.scene, scale=int(pred.scale), margin=int(pred.margin),
+                                               tile=sres.aligned_tile(sres.DEFAULT_TILE, int(pred.scale)))
         times: dict[str, list[float]] = {"bare_spin": [], "bare_no_spin": [], **{k: [] for k in CONFIGS}}
         sizes: dict[str, int] = {}
         out = Path(tmp) / "out.tif"

@@ -2,8 +2,10 @@
 
 `s2sr superres` writes float32 DN by default (`--dtype float32`: the model's output as it is, NaN nodata);
 `--dtype input` writes the input's integer DN (rounded, clipped to the type's range, its nodata). Float32 is
-twice the bytes, and GDAL's floating-point predictor (PREDICTOR=3) + ZSTD costs about 2.5x the CPU of the
-integer predictor on the writer thread, which shares the 2 cores with the engine.
+twice the bytes, and (in session 7, when float output used GDAL's floating-point predictor, PREDICTOR=3) ZSTD
+cost about 2.5x the CPU of the integer predictor on the writer thread, which shares the 2 cores with the engine.
+Both runs use the default `--predictor` (since session 8 none for float32; the committed
+`superres_output_dtype.json` is from session 7).
 
 Runs on a synthetic scene folder (the bundled sample mirror-tiled, as `s2sr bench` does), the default tile
 (512) and the default model with all cores, and alternates: bare forward pass on the same tiles (the model as
@@ -32,12 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
-    import numpy as np
-
     from sr_core import bench_cli
     from sr_core import superres as sres
     from sr_core.models import DEFAULT_MODEL, load_predictor
-    from sr_core.tiling import extract_tile, plan_tiles
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", type=int, default=2048, help="scene side in 10 m px (default 2048)")
@@ -51,11 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     pred = load_predictor(DEFAULT_MODEL, engine="onnx", threads=threads)
     with tempfile.TemporaryDirectory(dir=a.workdir) as tmp:
         scene = bench_cli._write_scene_folder(a.scene, Path(tmp) / "scene")
-        lr = bench_cli._dn_scene(list(pred.bands), a.scene).astype(np.float32) / np.float32(10000.0)
-        tiles = plan_tiles(a.scene, a.scene, tile=sres.aligned_tile(sres.DEFAULT_TILE, int(pred.scale)),
-                           margin=int(pred.margin), scale=int(pred.scale))
-        inputs = [np.ascontiguousarray(extract_tile(lr[None], t)) for t in tiles]
-        del lr
+        _, inputs = bench_cli.bare_tile_inputs(pred.bands, a.scene, scale=int(pred.scale), margin=int(pred.margin),
+                                               tile=sres.aligned_tile(sres.DEFAULT_TILE, int(pred.scale)))
         times: dict[str, list[float]] = {"bare": [], "float32": [], "input": []}
         sizes: dict[str, int] = {}
         for r in range(a.rounds):

@@ -53,6 +53,9 @@ __all__ = [
 #: :func:`average_halve` take about 4 times that).
 OVERVIEW_WINDOW = 256
 
+#: Threads :func:`assemble_cog` copies the tiles with (:func:`_copy_tiles`).
+COPY_THREADS = 2
+
 
 def overview_shapes(height: int, width: int, blocksize: int) -> list[tuple[int, int]]:
     """``(h, w)`` of each overview level: halved (rounded up) while the larger side exceeds ``blocksize``."""
@@ -133,16 +136,28 @@ def average_halve(
     small_int = v.dtype.kind in "iu" and v.dtype.itemsize <= 2 and plain
     work = np.float32 if v.dtype == np.float32 or small_int else np.float64
     f = v.astype(work, copy=False)
+
+    def halve(x: np.ndarray) -> np.ndarray:
+        # rows first: the row pairs are contiguous, and the strided column pass runs on half the data
+        return _halve_axis(_halve_axis(x, x.ndim - 2, ri, rw), x.ndim - 1, ci, cw)
+
+    def mean(total: np.ndarray) -> np.ndarray:
+        if plain:  # every overview pixel covers 4 source pixels: the same values as dividing by an array of 4s
+            total /= work(4)
+            return total
+        return total / (rw.sum(axis=1)[:, None] * cw.sum(axis=1)[None, :]).astype(work)
+
+    if v.dtype.kind == "f" and fill_nan:
+        # only NaN is invalid, and a NaN source makes its sum NaN: test the 4 times smaller sums for NaN instead of
+        # the source; a NaN sum from valid values (inf - inf) is NaN in the masked path too
+        total = halve(f)
+        if not np.isnan(total).any():
+            return mean(total).astype(v.dtype, copy=False)
     invalid = np.isnan(f) if v.dtype.kind == "f" else np.zeros(f.shape, bool)
     if not fill_nan:
         invalid |= f == nodata
-
-    def halve(x: np.ndarray) -> np.ndarray:
-        return _halve_axis(_halve_axis(x, x.ndim - 1, ci, cw), x.ndim - 2, ri, rw)
-
     if not invalid.any():
-        area = (rw.sum(axis=1)[:, None] * cw.sum(axis=1)[None, :]).astype(work)
-        out = halve(f) / area
+        out = mean(halve(f))
     else:
         count = halve((~invalid).astype(work))
         total = halve(np.where(invalid, work(0), f))
@@ -244,7 +259,9 @@ class HalvingWriter:
 
     Exact only where the halving is local: the raster's height and width and every window's edges must be even
     (then each level pixel is the mean of one 2 x 2 block; ``ValueError`` otherwise, see :meth:`fits`). The level
-    file is a tiled GeoTIFF of ``h / 2 x w / 2`` px written with ``creation_options``.
+    file is a tiled GeoTIFF of ``h / 2 x w / 2`` px written with ``creation_options``, georeferenced when the
+    raster's ``transform`` (and ``crs``) are given (the COG takes only its tiles, but a level file without
+    georeferencing makes rasterio warn ``NotGeoreferencedWarning`` whenever it is opened).
     """
 
     def __init__(
@@ -258,14 +275,21 @@ class HalvingWriter:
         nodata: float | None,
         blocksize: int,
         creation_options: dict | None = None,
+        transform: Sequence[float] | None = None,
+        crs: object | None = None,
     ) -> None:
         import rasterio
+        from affine import Affine
 
         if height % 2 or width % 2:
             raise ValueError(f"HalvingWriter needs an even height and width, got {height} x {width}")
         self.path = Path(path)
         self.nodata = nodata
-        self._dst = rasterio.open(self.path, "w", width=width // 2, height=height // 2,
+        #: the level's georeferencing: the raster's ``transform`` with pixels twice as large (the same bounds)
+        self.transform = None if transform is None else Affine(*tuple(transform)[:6]) * Affine.scale(2)
+        self.crs = crs
+        georef = {} if self.transform is None else {"transform": self.transform, "crs": crs}
+        self._dst = rasterio.open(self.path, "w", width=width // 2, height=height // 2, **georef,
                                   **_level_profile(count, dtype, nodata, blocksize, creation_options))
 
     @staticmethod
@@ -420,6 +444,7 @@ def assemble_cog(
     overviews: Sequence[str | os.PathLike] = (),
     *,
     bigtiff: bool | None = None,
+    threads: int = COPY_THREADS,
 ) -> Path:
     """Write the Cloud-Optimized GeoTIFF ``dst`` from the tiled GeoTIFF ``src`` and its overview level files
     (finest first, as :func:`build_overviews` returns them) by copying their compressed tiles byte for byte:
@@ -432,7 +457,11 @@ def assemble_cog(
     the tiles, coarsest level first, full resolution last. ``bigtiff``: None (BigTIFF only when the file would
     exceed 4 GiB), True or False (``ValueError`` when it does not fit). All
     files must share byte order, sample type, compression, predictor and tile size (``ValueError`` otherwise).
+    ``threads``: the tiles are copied by that many threads, each writing its own contiguous part of the file
+    (:func:`_copy_tiles`); the bytes do not depend on it.
     """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     src, dst = Path(src), Path(dst)
     main = read_tiff_ifds(src)[0]
     levels = [read_tiff_ifds(p)[0] for p in overviews]
@@ -449,7 +478,7 @@ def assemble_cog(
         t[_NEW_SUBFILE_TYPE] = (4, 1, struct.pack(bo + "I", 1))
         images.append(t)
     ifds = [main, *levels]
-    leader = all(bool((i.bytecounts >= 4).all()) for i in ifds)
+    leader = all(bool((i.bytecounts[i.bytecounts > 0] >= 4).all()) for i in ifds)  # empty (sparse) tiles: none
     ghost = _ghost_area(leader)
     per_block = 8 if leader else 0
     data_bytes = sum(int(i.bytecounts.sum()) + per_block * int((i.bytecounts > 0).sum()) for i in ifds)
@@ -489,6 +518,13 @@ def assemble_cog(
         off = ends - step + per_block // 2  # past the 4-byte leader, if any
         new_offsets[k] = np.where(bc > 0, off, 0).astype(np.uint64)
         pos = int(ends[-1]) if len(ends) else pos
+    # the copy jobs, in file order: (source file, source offset, bytes, offset in dst of the leader or tile)
+    jobs: list[tuple[int, int, int, int]] = []
+    for k in reversed(range(len(ifds))):
+        for off, n, to in zip(ifds[k].offsets.tolist(), ifds[k].bytecounts.tolist(), new_offsets[k].tolist()):
+            if n:
+                jobs.append((k, off, n, to - per_block // 2))
+    paths = [src, *(Path(p) for p in overviews)]
     tmp_dst = dst.with_name(f".{dst.name}.assemble")
     try:
         with open(tmp_dst, "wb") as out:
@@ -502,27 +538,77 @@ def assemble_cog(
                 out.write(_encode_ifd(t, at[k], big, bo, at[k + 1] if k + 1 < len(at) else 0))
             if out.tell() != data0:
                 raise AssertionError(f"tile data at {out.tell()}, planned at {data0}")
-            for k in reversed(range(len(ifds))):
-                path = src if k == 0 else Path(overviews[k - 1])
-                with open(path, "rb") as f:
-                    for off, n in zip(ifds[k].offsets.tolist(), ifds[k].bytecounts.tolist()):
-                        if n == 0:
-                            continue
-                        f.seek(off)
-                        block = f.read(n)
-                        if len(block) != n:
-                            raise ValueError(f"{path}: tile at {off} is truncated ({len(block)} of {n} bytes)")
-                        if leader:
-                            out.write(struct.pack(bo + "I", n))
-                            out.write(block)
-                            out.write(block[-4:])
-                        else:
-                            out.write(block)
+        _copy_tiles(tmp_dst, paths, jobs, leader=leader, byteorder=bo, threads=threads)
         move_into_place(tmp_dst, dst)
     finally:
         if tmp_dst.exists():
             tmp_dst.unlink()
     return dst
+
+
+def _copy_tiles(
+    dst: Path,
+    paths: Sequence[Path],
+    jobs: Sequence[tuple[int, int, int, int]],
+    *,
+    leader: bool,
+    byteorder: str,
+    threads: int,
+) -> None:
+    """Copy the tiles ``jobs`` (``(index in paths, source offset, bytes, dst offset)``, in dst order) into the
+    existing file ``dst``, each preceded by its size as uint32 and followed by its last 4 bytes when ``leader``.
+
+    The jobs are split into ``threads`` contiguous runs of about equal bytes, each copied by a thread of its own
+    with its own file handles, read into and written from one reused buffer. Two threads copied 0.8 GB in
+    0.20-0.22 s on this VM's ext4, one 0.25-0.41 s (buffered ``read`` / ``write`` of a new bytes object per tile:
+    0.33-0.37 s): the copy runs after the last tile is computed, when the cores are otherwise idle."""
+    if not jobs:
+        return
+    extra = 8 if leader else 0
+    sizes = np.array([n + extra for _, _, n, _ in jobs], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    cuts = np.searchsorted(ends, ends[-1] * np.arange(1, threads) / threads, side="right")
+    runs = [r for r in np.split(np.arange(len(jobs)), cuts) if len(r)]
+
+    def copy(run: np.ndarray) -> None:
+        buf = bytearray(int(sizes[run].max()))
+        view = memoryview(buf)
+        handles: dict[int, object] = {}
+        try:
+            with open(dst, "r+b", buffering=0) as out:
+                for j in run.tolist():
+                    k, off, n, at = jobs[j]
+                    f = handles.get(k)
+                    if f is None:
+                        f = handles[k] = open(paths[k], "rb", buffering=0)
+                    f.seek(off)
+                    body = view[4 : 4 + n] if leader else view[:n]
+                    got = 0
+                    while got < n:  # a raw read may return fewer bytes than asked; 0 at the end of the file
+                        r = f.readinto(body[got:])
+                        if not r:
+                            break
+                        got += r
+                    if got != n:
+                        raise ValueError(f"{paths[k]}: tile at {off} is truncated ({got} of {n} bytes)")
+                    if leader:
+                        struct.pack_into(byteorder + "I", buf, 0, n)
+                        view[4 + n : 8 + n] = view[n : 4 + n]
+                    out.seek(at)
+                    chunk = view[: n + extra]
+                    done = 0
+                    while done < len(chunk):
+                        done += out.write(chunk[done:])
+        finally:
+            for f in handles.values():
+                f.close()
+
+    if len(runs) == 1:
+        copy(runs[0])
+        return
+    with ThreadPoolExecutor(len(runs), thread_name_prefix="s2sr-cog-copy") as pool:
+        for fut in [pool.submit(copy, r) for r in runs]:
+            fut.result()
 
 
 def move_into_place(src: str | os.PathLike, dst: str | os.PathLike) -> None:

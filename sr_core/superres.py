@@ -879,14 +879,17 @@ class GeoTiffWriter:
         self._halving: list[HalvingWriter] = []
         shapes = overview_shapes(height, width, bs) if self.cog else []
         h, w = int(height), int(width)
+        level_transform = profile["transform"]
         for k in range(len(shapes)):
             if h % 2 or w % 2:
                 break
-            self._halving.append(HalvingWriter(
+            level = HalvingWriter(
                 self.path.with_name(f".{self.path.name}.ovr{k + 1}.part"), height=h, width=w,
                 count=len(band_names), dtype=self.dtype.name, nodata=nodata, blocksize=bs, creation_options=comp,
-            ))
-            h, w = h // 2, w // 2
+                transform=level_transform, crs=crs,
+            )
+            self._halving.append(level)
+            h, w, level_transform = h // 2, w // 2, level.transform
         self._closed = False
 
     def write(self, values: np.ndarray, window: Window) -> None:

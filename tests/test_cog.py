@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -288,6 +290,30 @@ def test_assemble_cog_layout(tmp_path):
 
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_assemble_cog_bytes_do_not_depend_on_the_copy_threads(tmp_path, sparse):
+    """Each thread writes its own contiguous run of tiles: any number of threads makes the same file. Empty
+    tiles (GDAL's sparse tiles: offset and size 0) stay empty, and the others keep GDAL's block leader and
+    trailer, so GDAL still reads the file as a COG."""
+    v = _random((2, 100, 70), "float32", NAN, seed=11)
+    if sparse:
+        v[:, :32, :32] = NAN  # whole blocks of nodata, not written with SPARSE_OK
+    opts = dict(compress="zstd", predictor=3)
+    src = _write(tmp_path / "s.tif", v, NAN, **opts, **({"sparse_ok": True} if sparse else {}))
+    levels = cog.build_overviews(src, blocksize=16, window=16, creation_options=opts)
+    assert (cog.read_tiff_ifds(src)[0].bytecounts == 0).any() == sparse
+    outs = [cog.assemble_cog(src, tmp_path / f"o{t}.tif", levels, threads=t).read_bytes() for t in (1, 2, 3, 64)]
+    assert all(o == outs[0] for o in outs[1:])
+    assert b"BLOCK_LEADER=SIZE_AS_UINT4" in outs[0][:400]
+    assert _valid_cog(tmp_path / "o3.tif") == (True, [], [])
+    with rasterio.open(tmp_path / "o3.tif") as d:
+        np.testing.assert_array_equal(d.read(), v)
+        assert d.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+            cog.assemble_cog(src, tmp_path / "x.tif", levels, threads=bad)
+
+
 def test_assemble_cog_truncated_source_is_an_error(tmp_path, monkeypatch):
     v = _random((3, 90, 75), "uint16", 0, seed=9)
     src = _write(tmp_path / "s.tif", v, 0, compress="zstd", predictor=2)
@@ -356,9 +382,18 @@ def test_halving_writer_windows_equal_whole(tmp_path, shape):
     path = hw.close()
     with rasterio.open(path) as d:
         assert d.shape == (shape[0] // 2, shape[1] // 2) and d.block_shapes[0] == (16, 16)
+        assert d.crs is None and d.transform.is_identity  # no georeferencing asked for
         np.testing.assert_allclose(d.read(), cog.average_halve(v, NAN), rtol=1e-6, equal_nan=True)
     with pytest.raises(ValueError, match="even height and width"):
         cog.HalvingWriter(tmp_path / "x.tif", height=31, width=32, count=1, dtype="uint8", nodata=0, blocksize=16)
+    # georeferenced: the raster's bounds, pixels twice as large
+    t = from_origin(300000, 5000000, 5, 5)
+    geo = cog.HalvingWriter(tmp_path / "g.tif", height=shape[0], width=shape[1], count=3, dtype="float32",
+                            nodata=NAN, blocksize=16, transform=t, crs="EPSG:32631")
+    geo.write(v, (0, shape[0], 0, shape[1]))
+    with rasterio.open(geo.close()) as d:
+        assert d.crs == "EPSG:32631" and d.transform == from_origin(300000, 5000000, 10, 10)
+        assert tuple(d.bounds) == rasterio.transform.array_bounds(shape[0], shape[1], t)
 
 
 def test_geotiff_writer_cog_leaves_no_scratch_files(tmp_path, monkeypatch):
@@ -405,9 +440,11 @@ def test_geotiff_writer_cog_levels_streamed_or_not(tmp_path, monkeypatch, window
     monkeypatch.setattr(cog, "build_overviews", spy)
     kw = dict(height=64, width=96, transform=from_origin(0, 64, 1, 1), crs="EPSG:32631", dtype="uint16",
               nodata=0, band_names=["B02", "B03"], cog=True, blocksize=16, compress="deflate")
-    with GeoTiffWriter(tmp_path / "out.tif", **kw) as wr:
-        for r0, r1, c0, c1 in windows:
-            wr.write(v[:, r0:r1, c0:c1], (r0, r1, c0, c1))
+    with warnings.catch_warnings():  # the streamed level files are georeferenced: rasterio does not warn on them
+        warnings.simplefilter("error", rasterio.errors.NotGeoreferencedWarning)
+        with GeoTiffWriter(tmp_path / "out.tif", **kw) as wr:
+            for r0, r1, c0, c1 in windows:
+                wr.write(v[:, r0:r1, c0:c1], (r0, r1, c0, c1))
     assert len(sources) == 1 and sources[0].endswith(made_from)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
     assert _valid_cog(tmp_path / "out.tif") == (True, [], [])

@@ -404,3 +404,13 @@ def test_whole_path_with_chunk_workers_is_compared_with_the_faster_bare_pass(pkg
         assert rs["bare_s"]["median"] == pytest.approx(min(alt["workers_s"]["median"], alt["intra_op_s"]["median"]))
         (t,) = [t for t in bc.evaluate_targets({"overhead": [rs]}) if "superres" in t["target"]]
         assert "2 tile workers x 1 engine thread" in t["detail"]
+
+
+def test_full_tile_duration_in_seconds_below_a_minute():
+    """A GPU's full tile takes seconds: the report says so instead of '0.0 min'."""
+    from sr_core.bench_cli import _fmt_duration
+
+    assert _fmt_duration(2.63) == "2.6 s"
+    assert _fmt_duration(59.94) == "59.9 s"
+    assert _fmt_duration(60.0) == "1.0 min"
+    assert _fmt_duration(900.0) == "15.0 min"

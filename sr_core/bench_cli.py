@@ -611,8 +611,8 @@ def make_runner(
     ``intra_op_num_threads=threads``, ``inter_op_num_threads=1``. ``compile`` builds a fresh
     ``torch.compile(model, dynamic=False, mode=compile_mode)`` (inductor specialises its CPU kernels to the
     thread count, so one compiled model per thread count). CUDA: the input comes from pinned host memory, the
-    output goes back into a pinned host buffer reused per output shape, both copies are inside the timed call. Raises :class:`SkipConfig` for
-    combinations that cannot run (no CUDA, no weights file, fp16 ONNX, ...)."""
+    output goes back into a pinned host buffer reused per output shape, both copies are inside the timed call.
+    Raises :class:`SkipConfig` for combinations that cannot run (no CUDA, no weights file, fp16 ONNX, ...)."""
     import numpy as np
 
     from .models import load_card

@@ -1,5 +1,5 @@
-"""Experiment (issue #5, session 9): what the session-9 changes to the COG writing bring `s2sr superres` 1 x N
-with COG output (one tile at a time, every core to ONNX Runtime).
+"""Experiment (issue #5, session 9): what the session-9 changes to the COG writing bring `s2sr superres` 1 x N with COG
+output (one tile at a time, every core to ONNX Runtime).
 
 - `s8`: the COG code of session 8 (``sr_core/cog.py`` at commit ``d0b9a91``, loaded from git): the tiles copied
   into the COG by one thread (buffered ``read`` / ``write`` of a new bytes object per tile), ``average_halve``
@@ -7,14 +7,14 @@ with COG output (one tile at a time, every core to ONNX Runtime).
 - `s9`: the current code: two copy threads with positional reads / writes into reused buffers, rows halved
   first and the 4 times smaller sums tested for NaN.
 
-Both run the current `sr_core.superres`; only ``sr_core.cog.assemble_cog`` and ``sr_core.cog.average_halve``
-(which ``HalvingWriter``, ``build_overviews`` and ``make_cog`` call by name) are swapped. The bare forward pass
-(the model as shipped, on the same tiles) alternates with both, the two configurations in alternating order; before
-each run the output of the run before is removed and the dirty pages written back (untimed ``os.sync``). The first
-round is a warm-up, medians of the others. Per run, the process CPU time (user + system) is recorded too. Synthetic scene folder: the bundled sample
-mirror-tiled, as `s2sr bench` does.
+Both run the current `sr_core.superres`; only ``sr_core.cog.assemble_cog`` and ``sr_core.cog.average_halve`` (which
+``HalvingWriter``, ``build_overviews`` and ``make_cog`` call by name) are swapped. The bare forward pass (the model
+as shipped, on the same tiles) alternates with both, the two configurations in alternating order; before each run
+the output of the run before is removed and the dirty pages written back (untimed ``os.sync``). The first round is a
+warm-up, medians of the others. Per run, the process CPU time (user + system) is recorded too. Synthetic scene
+folder: the bundled sample mirror-tiled, as `s2sr bench` does.
 
-    python benchmarks/experiments/cog_tail.py --scene 2048 --rounds 6 --out benchmarks/results/cog_tail.json
+    python benchmarks/experiments/cog_tail.py --scene 2048 --rounds 7 --out benchmarks/results/cog_tail.json
 """
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                           "tile": sres.DEFAULT_TILE, "repeats": a.repeats}, "scenes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        scenes = {"sample": sample_scene_path(), f"synthetic_{a.scene}": bench_cli._write_scene_folder(a.scene, tmp / "s")}
+        synthetic = bench_cli._write_scene_folder(a.scene, tmp / "s")
+        scenes = {"sample": sample_scene_path(), f"synthetic_{a.scene}": synthetic}
         for name, scene in scenes.items():
             ref, out = tmp / f"{name}_cpu.tif", tmp / f"{name}_cuda.tif"
             t0 = time.perf_counter()
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 diff = np.nanmax(np.abs(x.astype(np.float64) - y), axis=(1, 2))
                 bands = list(r.descriptions)
                 shape = list(x.shape)
-            row = {"output_shape": shape, "cpu_onnx_s": cpu_s, "cuda_s": times[1:], "cuda_median_s": statistics.median(times[1:]),
+            row = {"output_shape": shape, "cpu_onnx_s": cpu_s, "cuda_s": times[1:],
+                   "cuda_median_s": statistics.median(times[1:]),
                    "max_abs_diff_dn": dict(zip(bands, diff.tolist())), "nodata_identical": nan_same,
                    "georef_and_bands_identical": bool(same_geo)}
             res["scenes"][name] = row

@@ -173,6 +173,38 @@ def test_predictor_option_same_values_and_tag(tmp_path, pred):
     assert not (tmp_path / "c.tif").exists()
 
 
+def test_write_threads_same_file_and_default_by_device(tmp_path, pred):
+    """GDAL compressing the blocks on several threads changes nothing in the file, COG or not; the default is one
+    thread for a CPU engine and every core for a GPU one."""
+    src = sample_scene_path()
+    outs = {}
+    for n in (1, 3):
+        for cog in (False, True):
+            outs[n, cog] = S.superresolve_file(src, tmp_path / f"w{n}{cog}.tif", model=pred, tile=128, cog=cog,
+                                               write_threads=n)[0]
+    assert outs[1, True].read_bytes() == outs[3, True].read_bytes()  # the COG's tiles are assembled in order
+    with rasterio.open(outs[1, False]) as a, rasterio.open(outs[3, False]) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        pa, pb = dict(a.profile), dict(b.profile)
+        assert np.isnan(pa.pop("nodata")) and np.isnan(pb.pop("nodata"))
+        assert pa == pb and a.tags() == b.tags()
+
+    class OnGpu:
+        device = "cuda"
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert S.write_threads_for(pred) == 1  # pred runs on the CPU
+    assert S.write_threads_for(OnGpu()) == cores
+    assert S.write_threads_for(OnGpu(), 2) == S.write_threads_for(pred, 2) == 2
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="write_threads must be an integer >= 1"):
+            S.superresolve_file(src, tmp_path / "bad.tif", model=pred, write_threads=bad)
+    with pytest.raises(ValueError, match="compress_threads must be an integer >= 1"):
+        S.GeoTiffWriter(tmp_path / "x.tif", height=32, width=32, transform=(1, 0, 0, 0, -1, 0), crs="EPSG:32631",
+                        dtype="float32", nodata=None, band_names=["B02"], compress_threads=0)
+    assert not (tmp_path / "bad.tif").exists()
+
+
 def test_output_overwrites_an_existing_file(tmp_path, pred):
     src = sample_scene_path()
     out = tmp_path / "sr.tif"

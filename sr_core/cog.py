@@ -287,7 +287,6 @@ class HalvingWriter:
         self.nodata = nodata
         #: the level's georeferencing: the raster's ``transform`` with pixels twice as large (the same bounds)
         self.transform = None if transform is None else Affine(*tuple(transform)[:6]) * Affine.scale(2)
-        self.crs = crs
         georef = {} if self.transform is None else {"transform": self.transform, "crs": crs}
         self._dst = rasterio.open(self.path, "w", width=width // 2, height=height // 2, **georef,
                                   **_level_profile(count, dtype, nodata, blocksize, creation_options))

@@ -1105,7 +1105,9 @@ def write_threads_for(predictor: Any, write_threads: int | None = None) -> int:
     if write_threads is not None:
         return _check_int("write_threads", write_threads, 1)
     if str(getattr(predictor, "device", "cpu")).startswith("cuda"):
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+        from .bench_cli import usable_cpus  # standard-library imports only
+
+        return usable_cpus()
     return 1
 
 

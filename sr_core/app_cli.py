@@ -186,7 +186,7 @@ def register_superres(sub: argparse._SubParsersAction) -> Callable[[argparse.Nam
         type=_positive_int,
         default=None,
         help="threads compressing the output blocks (default: 1 on CPU, where the engine has the cores; every core "
-        "with --device cuda, where writing is the bottleneck: a full tile 85 s instead of 124 s on an H100)",
+        "with --device cuda, where writing is the bottleneck: a full tile 87 s instead of 124 s on an H100)",
     )
     p.add_argument(
         "--dn-scale",

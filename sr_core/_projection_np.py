@@ -261,7 +261,7 @@ def replicated_phase(a: np.ndarray, factor: int, axis: int, *, tolerance: float 
     """Phase of ``factor``-fold nearest replication of ``a`` along ``axis``: the phase whose blocks hold the fewest
     differing neighbour pairs, if at most ``tolerance`` of the pairs inside its blocks differ (filled nodata holes
     break a few blocks) and no other phase does as well; else None (not replicated, or ambiguous: constant data)."""
-    from .cube import replication_mismatches  # the differing pairs inside the blocks of each phase
+    from sr_core.cube import replication_mismatches  # the differing pairs inside the blocks of each phase
 
     axis = axis % a.ndim
     n = a.shape[axis]

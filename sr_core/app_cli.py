@@ -88,7 +88,7 @@ def _cmd_superres(args: argparse.Namespace) -> int:
     # with the scene (1.6 GB at 2560 px, measured); 128 MB keeps it flat (0.56 GB at 2560 px). It must be set
     # before GDAL's first I/O in the process, hence here; a user's own GDAL_CACHEMAX wins.
     os.environ.setdefault("GDAL_CACHEMAX", "128")
-    from .superres import limit_heap_growth, superresolve_file
+    from sr_core.superres import limit_heap_growth, superresolve_file
 
     limit_heap_growth()  # tiles freed on worker threads go back to the OS (see its docstring)
 
@@ -203,7 +203,7 @@ def register_superres(sub: argparse._SubParsersAction) -> Callable[[argparse.Nam
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import render_text, run_demo
+    from sr_core.demo import render_text, run_demo
 
     report = run_demo(args.out, model=args.model, engine=args.engine, threads=args.threads)
     if not getattr(args, "quiet", False):

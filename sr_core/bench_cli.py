@@ -615,7 +615,7 @@ def make_runner(
     Raises :class:`SkipConfig` for combinations that cannot run (no CUDA, no weights file, fp16 ONNX, ...)."""
     import numpy as np
 
-    from .models import load_card
+    from sr_core.models import load_card
 
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -630,7 +630,7 @@ def make_runner(
         return _onnx_runner(folder, device, precision, threads, load_card(folder, verify=True, role="onnx"))
     import torch
 
-    from .models import load_torch_model
+    from sr_core.models import load_torch_model
 
     card = load_card(folder, verify=False)
     if "weights" not in card.files:
@@ -719,7 +719,7 @@ def _onnx_runner(folder: Path, device: str, precision: str, threads: int | None,
             raise SkipConfig("onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         notes.append("CUDAExecutionProvider; timed call includes the host<->device copies")
-    from .models import ort_session_options
+    from sr_core.models import ort_session_options
 
     opts = ort_session_options(threads)  # the options of the shipped Predictor
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -748,8 +748,8 @@ def _sample_stack() -> tuple[list[str], np.ndarray]:
     import numpy as np
 
     if "stack" not in _SAMPLE_CACHE:
-        from .bands import BANDS_10M, BANDS_20M
-        from .data.sample_data import load_sample
+        from sr_core.bands import BANDS_10M, BANDS_20M
+        from sr_core.data.sample_data import load_sample
 
         s = load_sample()
         b20 = np.repeat(np.repeat(s.bands20, 2, axis=-2), 2, axis=-1)
@@ -764,7 +764,7 @@ def sample_reflectance(bands: Sequence[str], size: int, *, fill: Sequence[float]
     but real values avoid denormal or constant-input artefacts."""
     import numpy as np
 
-    from .bands import normalize_band_name
+    from sr_core.bands import normalize_band_name
 
     size = _check_int("size", size, 1)
     names, stack = _sample_stack()
@@ -784,7 +784,7 @@ def _dn_scene(bands: Sequence[str], size: int) -> np.ndarray:
     (nearest-replicated from their native grid, as openEO delivers them)."""
     import numpy as np
 
-    from .bands import BANDS, normalize_band_name
+    from sr_core.bands import BANDS, normalize_band_name
 
     if size % 2:
         raise ValueError(f"scene size must be even (20 m bands nest in 2x2 blocks), got {size}")
@@ -803,7 +803,7 @@ def bare_tile_inputs(
     superres`` cuts them. Returns ``(tiles, inputs)``."""
     import numpy as np
 
-    from .tiling import extract_tile, plan_tiles
+    from sr_core.tiling import extract_tile, plan_tiles
 
     lr_refl = _dn_scene(list(bands), scene).astype(np.float32) / np.float32(10000.0)
     tiles = plan_tiles(scene, scene, tile=tile, margin=margin, scale=scale)
@@ -836,7 +836,7 @@ def _write_netcdf(da: Any, path: Path) -> Path:
 
 
 def _model_info(folder: Path) -> dict[str, Any]:
-    from .models import load_card
+    from sr_core.models import load_card
 
     card = load_card(folder, verify=True)
     return {
@@ -877,7 +877,7 @@ def bench_forward(
     reference of ``max_abs_diff`` (``torch`` eager fp32 first when listed)."""
     import torch
 
-    from .models import load_card
+    from sr_core.models import load_card
 
     folder = Path(folder)
     log = log or (lambda s: None)
@@ -1113,9 +1113,9 @@ def bench_whole_path(
 
     import udf.local as ul
 
-    from .cube import recommended_neighborhood
-    from .models import load_predictor
-    from .tiling import extract_tile, plan_tiles
+    from sr_core.cube import recommended_neighborhood
+    from sr_core.models import load_predictor
+    from sr_core.tiling import extract_tile, plan_tiles
 
     if mode not in ("resampled", "upscale"):
         raise ValueError(f"mode must be 'resampled' or 'upscale', got {mode!r}")
@@ -1317,8 +1317,8 @@ def bench_superres_path(
     Breakdown as fractions of the bare time: ``extra_forward`` (engine inside the path minus bare),
     ``extra_post`` (post-processing inside the path minus bare) and ``io_glue`` (everything else: reading,
     nodata handling, DN conversion, writing, not hidden behind the forward)."""
-    from . import superres as sres
-    from .models import load_predictor
+    from sr_core import superres as sres
+    from sr_core.models import load_predictor
 
     folder = Path(folder).resolve()
     log = log or (lambda s: None)
@@ -1438,7 +1438,7 @@ def bench_superres_path(
 def superres_available() -> bool:
     """True when the ``s2sr`` command line of this installation has the ``superres`` subcommand."""
     try:
-        from .cli import build_parser
+        from sr_core.cli import build_parser
 
         p = build_parser()
     except Exception:  # noqa: BLE001 - a broken sibling command must not break the benchmark
@@ -1455,7 +1455,7 @@ def _write_scene_folder(size: int, folder: Path) -> Path:
     import rasterio
     from rasterio.transform import Affine
 
-    from .bands import BANDS_10M, BANDS_20M
+    from sr_core.bands import BANDS_10M, BANDS_20M
 
     folder.mkdir(parents=True, exist_ok=True)
     all_bands = list(BANDS_10M) + list(BANDS_20M)
@@ -1585,8 +1585,8 @@ def bench_rss(
     points = []
     try:
         base = _run_child(["imports"], env, tmp)
-        from .cube import recommended_neighborhood
-        from .models import load_predictor
+        from sr_core.cube import recommended_neighborhood
+        from sr_core.models import load_predictor
 
         pred = load_predictor(str(folder), engine=engine, threads=1)
         size_c, overlap = recommended_neighborhood(pred, "upscale")
@@ -1884,7 +1884,7 @@ class BenchSettings:
 def run_benchmark(settings: BenchSettings, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every part of the benchmark not in ``settings.skip`` (``forward``, ``overhead``, ``rss``) and
     return the results dict (JSON-serialisable; :func:`markdown_report` renders it)."""
-    from .models import resolve_model
+    from sr_core.models import resolve_model
 
     log = log or (lambda s: None)
     cpu = cpu_info(ghz=settings.ghz)
@@ -1912,7 +1912,7 @@ def run_benchmark(settings: BenchSettings, *, log: Callable[[str], None] | None 
     folders = [resolve_model(m).resolve() for m in settings.models]
     for folder in folders:
         info = _model_info(folder)
-        from .models import load_card
+        from sr_core.models import load_card
 
         card = load_card(folder, verify=False)
         if "onnx" in card.files:
@@ -2056,7 +2056,7 @@ def add_bench_arguments(p: argparse.ArgumentParser, *, quiet_flag: bool = False)
 
 def settings_from_args(args: argparse.Namespace, *, tmp_models: str | None = None) -> BenchSettings:
     """:class:`BenchSettings` from parsed arguments (``--quick`` fills what was not given explicitly)."""
-    from .models import list_models
+    from sr_core.models import list_models
 
     q = bool(args.quick)
     models = list(args.model or [])

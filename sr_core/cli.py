@@ -11,7 +11,7 @@ __all__ = ["build_parser", "main"]
 
 
 def _cmd_archs(args: argparse.Namespace) -> int:
-    from .archs import arch_class, list_archs
+    from sr_core.archs import arch_class, list_archs
 
     for name in list_archs():
         doc = (arch_class(name).__doc__ or "").strip().splitlines()
@@ -20,7 +20,7 @@ def _cmd_archs(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .models import list_models, load_card, resolve_model
+    from sr_core.models import list_models, load_card, resolve_model
 
     names = list_models()
     if not names:
@@ -39,9 +39,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
     import torch
 
-    from .archs import get_arch
-    from .export import check_onnx_parity, export_onnx
-    from .models import load_torch_model
+    from sr_core.archs import get_arch
+    from sr_core.export import check_onnx_parity, export_onnx
+    from sr_core.models import load_torch_model
 
     if args.model is not None:
         model, card = load_torch_model(args.model)

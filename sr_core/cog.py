@@ -206,7 +206,7 @@ def build_overviews(
     from affine import Affine
     from rasterio.windows import Window
 
-    from .tiling import in_order
+    from sr_core.tiling import in_order
 
     if window < 1 or window % blocksize:
         raise ValueError(f"window must be a positive multiple of blocksize {blocksize}, got {window}")

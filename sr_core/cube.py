@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .bands import BANDS, normalize_band_name
-from .nodata import fill_nodata, finalize_output, valid_mask
-from .tiling import hr_coords, tiled_apply, whole_apply
+from sr_core.bands import BANDS, normalize_band_name
+from sr_core.nodata import fill_nodata, finalize_output, valid_mask
+from sr_core.tiling import hr_coords, tiled_apply, whole_apply
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray
@@ -828,7 +828,7 @@ def check_predictor(predictor: Any) -> None:
     what does not match. Checked once per predictor object (predictors are cached per process)."""
     if id(predictor) in _CHECKED:
         return
-    from .models import ModelFileError
+    from sr_core.models import ModelFileError
 
     card = predictor.card
     c, s, n = len(predictor.bands), int(predictor.scale), int(predictor.receptive_field)
@@ -851,7 +851,7 @@ def udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) -> "x
     process by :func:`sr_core.models.load_predictor`, checked once by :func:`check_predictor`), super-resolve
     the chunk."""
     opts = parse_context(context, kind="sr")
-    from .models import load_predictor
+    from sr_core.models import load_predictor
 
     predictor = load_predictor(opts.model, engine=opts.engine, threads=opts.threads)
     check_predictor(predictor)
@@ -889,7 +889,7 @@ class MISRPredictor:
         self.scale = int(card.scale)
         self.bands = tuple(card.bands)
         self.out_bands = tuple(card.out_bands)
-        from .models import resolve_postprocess
+        from sr_core.models import resolve_postprocess
 
         # the card's post-processing (a misr_sisr package takes over its single-image model's) runs on the anchor
         self._coarse, self.receptive_field, self.margin = resolve_postprocess(card)
@@ -911,7 +911,7 @@ class MISRPredictor:
             pad = self.frames - t
             lr = np.concatenate([lr, np.zeros(lr.shape[:1] + (pad,) + lr.shape[2:], np.float32)], axis=1)
             mask = np.concatenate([mask, np.zeros((mask.shape[0], pad), bool)], axis=1)
-        from .models import apply_postprocess
+        from sr_core.models import apply_postprocess
 
         return apply_postprocess(self._coarse, self._fn(lr, mask), np.ascontiguousarray(lr[:, 0]), self.scale)
 
@@ -930,7 +930,7 @@ def load_misr_predictor(
     the inputs ``lr`` ``(N, T, C, H, W)`` and ``mask`` ``(N, T)`` (bool or float 0/1); a fixed ``T`` in the file
     is respected (fewer revisits are padded with unusable ones).
     """
-    from . import models
+    from sr_core import models
 
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -945,7 +945,7 @@ def load_misr_predictor(
 
 
 def _build_misr(folder: Any, engine: str, threads: int | None) -> MISRPredictor:
-    from . import models
+    from sr_core import models
 
     if engine == "torch":
         import torch
@@ -1258,7 +1258,7 @@ def misr_udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) 
     sm = extras["sisr_model"]
 
     def _sisr() -> Any:
-        from .models import DEFAULT_MODEL, load_predictor
+        from sr_core.models import DEFAULT_MODEL, load_predictor
 
         name = DEFAULT_MODEL if sm == "__default__" else sm
         return None if name is None else load_predictor(name, engine=opts.engine, threads=opts.threads)

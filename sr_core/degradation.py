@@ -51,7 +51,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bands import BANDS_10M, BANDS_20M, mtf as _band_mtf, normalize_band_names
+from sr_core.bands import BANDS_10M, BANDS_20M, mtf as _band_mtf, normalize_band_names
 
 __all__ = [
     "PADDING_MODES",

@@ -60,7 +60,7 @@ def udf_file() -> Path:
 
 
 def _resolve(model: Any) -> Path:
-    from .models import DEFAULT_MODEL, WEIGHTS_DIR, resolve_model
+    from sr_core.models import DEFAULT_MODEL, WEIGHTS_DIR, resolve_model
 
     try:
         return resolve_model(model)
@@ -79,7 +79,7 @@ def _resolve(model: Any) -> Path:
 def plot_comparison(lr_rgb: np.ndarray, bicubic_rgb: np.ndarray, sr_rgb: np.ndarray, path: str | os.PathLike,
                     **kw: Any) -> Path:
     """The demo's side-by-side PNG: :func:`sr_core.evaluation.figures.plot_rgb_comparison`."""
-    from .evaluation.figures import plot_rgb_comparison
+    from sr_core.evaluation.figures import plot_rgb_comparison
 
     return plot_rgb_comparison(lr_rgb, bicubic_rgb, sr_rgb, path, **kw)
 
@@ -94,10 +94,10 @@ def _metrics(
     (C_out, s h, s w); ``bicubic`` (C_out, s h, s w) of the input's output bands."""
     import torch
 
-    from .archs._common import bicubic_upsample
-    from .bands import BANDS, BANDS_10M, BANDS_20M
-    from .degradation import degrade
-    from .metrics import radial_power_spectrum, reflectance_consistency, spectral_consistency
+    from sr_core.archs._common import bicubic_upsample
+    from sr_core.bands import BANDS, BANDS_10M, BANDS_20M
+    from sr_core.degradation import degrade
+    from sr_core.metrics import radial_power_spectrum, reflectance_consistency, spectral_consistency
 
     xin = torch.from_numpy(np.ascontiguousarray(x[[bands.index(b) for b in out_bands]], dtype=np.float64))[
         None
@@ -177,13 +177,13 @@ def run_demo(
     ``ValueError`` when it is not installed). ``threads``: cores in total (default all); the emulator runs
     several chunks at once and gives each ``threads // workers`` engine threads.
     """
-    from . import __version__
-    from .bands import normalize_band_name
-    from .cube import check_predictor, recommended_neighborhood
-    from .data import SAMPLE_ID, load_sample, sample_scene_path
-    from .models import load_card, load_predictor
-    from .superres import GeoTiffWriter, model_tags
-    from .tiling import hr_transform
+    from sr_core import __version__
+    from sr_core.bands import normalize_band_name
+    from sr_core.cube import check_predictor, recommended_neighborhood
+    from sr_core.data import SAMPLE_ID, load_sample, sample_scene_path
+    from sr_core.models import load_card, load_predictor
+    from sr_core.superres import GeoTiffWriter, model_tags
+    from sr_core.tiling import hr_transform
 
     t_start = time.perf_counter()
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):

@@ -82,7 +82,7 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
     """An ONNX Runtime CPU session for ``path`` (``threads`` intra-op threads; None = runtime default)."""
     import onnxruntime as ort
 
-    from .models import ort_session_options
+    from sr_core.models import ort_session_options
 
     return ort.InferenceSession(os.fspath(path), sess_options=ort_session_options(threads),
                                 providers=["CPUExecutionProvider"])

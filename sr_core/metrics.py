@@ -28,10 +28,10 @@ from typing import Callable, NamedTuple, Sequence, Union
 import numpy as np
 import torch
 
-from .losses._utils import apply_mask, check_int, check_positive, expand_mask
-from .losses.shift import shift_search
-from .losses.ssim import check_ssim_args, masked_ssim_map
-from .losses.ssim import ssim_map as _ssim_map
+from sr_core.losses._utils import apply_mask, check_int, check_positive, expand_mask
+from sr_core.losses.shift import shift_search
+from sr_core.losses.ssim import check_ssim_args, masked_ssim_map
+from sr_core.losses.ssim import ssim_map as _ssim_map
 
 __all__ = [
     "mse",

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .bands import normalize_band_names
+from sr_core.bands import normalize_band_names
 
 # torch is imported lazily: the ONNX Runtime path (what back-ends run) must work without it.
 
@@ -188,7 +188,7 @@ def load_card(name_or_path: str | os.PathLike | None = None, *, verify: bool = T
 
 def __getattr__(name: str):
     if name == "SRModel":  # lazy: importing torch only when the torch engine is asked for
-        from .srmodel import SRModel
+        from sr_core.srmodel import SRModel
 
         return SRModel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -198,7 +198,7 @@ def load_torch_model(name_or_path: str | os.PathLike | None = None, *, verify: b
     """The torch :class:`SRModel` of a package and its card (weights checked against the card)."""
     import torch
 
-    from .srmodel import SRModel
+    from sr_core.srmodel import SRModel
 
     folder = resolve_model(name_or_path)
     card = load_card(folder, verify=verify, role="weights")
@@ -266,7 +266,7 @@ def apply_postprocess(coarse: dict[str, Any] | None, y: np.ndarray, lr: np.ndarr
     the single-image :class:`Predictor` and the multi-image predictor (which passes the anchor as ``lr``)."""
     if not coarse:
         return y
-    from ._projection_np import project_coarse_bands
+    from sr_core._projection_np import project_coarse_bands
 
     c = coarse
     return project_coarse_bands(np.asarray(y), lr, channels=c["out_channels"], in_channels=c["in_channels"],
@@ -278,8 +278,8 @@ def _coarse_projection(card: ModelCard) -> dict[str, Any] | None:
     spec = (card.postprocess or {}).get("coarse_projection")
     if not spec:
         return None
-    from .bands import mtf
-    from ._projection_np import projection_filters
+    from sr_core.bands import mtf
+    from sr_core._projection_np import projection_filters
 
     unknown = sorted(set(spec) - {"bands", "factor", "lam", "taps"})
     if unknown:
@@ -401,7 +401,7 @@ def save_model_package(
     ``model`` is an :class:`SRModel` (reflectance in, reflectance out)."""
     import torch
 
-    from .export import export_onnx
+    from sr_core.export import export_onnx
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

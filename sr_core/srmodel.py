@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .archs import get_arch
+from sr_core.archs import get_arch
 
 __all__ = ["SRModel"]
 

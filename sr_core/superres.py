@@ -55,11 +55,11 @@ from typing import Any
 
 import numpy as np
 
-from .bands import normalize_band_name
-from .cog import HalvingWriter, make_cog, move_into_place, overview_shapes
-from .cube import TilingWarning, dn_to_reflectance, reflectance_to_dn
-from .nodata import fill_nodata, finalize_output
-from .tiling import TileWindow, edge_pad, hr_transform, in_order, plan_tiles
+from sr_core.bands import normalize_band_name
+from sr_core.cog import HalvingWriter, make_cog, move_into_place, overview_shapes
+from sr_core.cube import TilingWarning, dn_to_reflectance, reflectance_to_dn
+from sr_core.nodata import fill_nodata, finalize_output
+from sr_core.tiling import TileWindow, edge_pad, hr_transform, in_order, plan_tiles
 
 __all__ = [
     "BLOCKSIZE",
@@ -364,7 +364,7 @@ class GeoTiffSource(RasterSource):
         add_offset: float | None = None,
         bands: Sequence[str] | None = None,
     ) -> None:
-        from .data.io import _scale_from
+        from sr_core.data.io import _scale_from
 
         rasterio = _rasterio()
         path = Path(path)
@@ -416,7 +416,7 @@ class SceneFolderSource(RasterSource):
     bands are read on their own grid per window and nearest-replicated 2 x 2 (never the whole scene)."""
 
     def __init__(self, folder: str | os.PathLike) -> None:
-        from .data.io import _check_add_offset, _check_dn_scale, _parse_number
+        from sr_core.data.io import _check_add_offset, _check_dn_scale, _parse_number
 
         rasterio = _rasterio()
         folder = Path(folder)
@@ -530,7 +530,7 @@ class _NetCDFCube:
     def __init__(
         self, path: Path, *, variable: str | None, dn_scale: float | None, add_offset: float | None
     ) -> None:
-        from .data.io import _OFFSET_KEYS, _SCALE_KEYS, _first_attr, _scale_from
+        from sr_core.data.io import _OFFSET_KEYS, _SCALE_KEYS, _first_attr, _scale_from
 
         try:
             import rioxarray  # noqa: F401  (registers .rio)
@@ -959,7 +959,7 @@ def model_tags(predictor: Any) -> dict[str, str]:
     ``S2SR_MODEL_FILE`` + ``S2SR_MODEL_SHA256`` (the file the engine ran: ``model.onnx`` for ONNX Runtime,
     ``model.pt`` for torch), ``S2SR_MODEL_FILES_SHA256`` (JSON of every package file), ``S2SR_ENGINE``,
     ``S2SR_SCALE``, ``S2SR_VERSION`` (the s2sr package)."""
-    from . import __version__
+    from sr_core import __version__
 
     card = getattr(predictor, "card", None)
     engine = str(getattr(predictor, "engine", "") or "")
@@ -1105,7 +1105,7 @@ def write_threads_for(predictor: Any, write_threads: int | None = None) -> int:
     if write_threads is not None:
         return _check_int("write_threads", write_threads, 1)
     if str(getattr(predictor, "device", "cpu")).startswith("cuda"):
-        from .bench_cli import usable_cpus  # standard-library imports only
+        from sr_core.bench_cli import usable_cpus  # standard-library imports only
 
         return usable_cpus()
     return 1
@@ -1319,8 +1319,8 @@ def superresolve_file(
     if tiff_predictor not in PREDICTORS:
         raise ValueError(f"tiff_predictor must be one of {', '.join(PREDICTORS)}, got {tiff_predictor!r}")
     if model is None or isinstance(model, (str, os.PathLike)):
-        from .cube import check_predictor
-        from .models import load_predictor
+        from sr_core.cube import check_predictor
+        from sr_core.models import load_predictor
 
         predictor = load_predictor(
             model, engine=engine, device=device, threads=threads or os.cpu_count() or 1

@@ -208,7 +208,7 @@ def build_udf_archives(
 
 def archive_job_options(archives: ArchiveSet, url_prefix: str, **memory: str) -> dict[str, Any]:
     """Job options naming the archives at ``url_prefix/<file name>`` (upload them there) with their folders."""
-    from .process_graph import job_options
+    from udf.process_graph import job_options
 
     if not isinstance(url_prefix, str) or not url_prefix:
         raise ValueError(f"url_prefix must be the URL the archives are uploaded to, got {url_prefix!r}")

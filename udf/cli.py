@@ -19,7 +19,7 @@ COMMANDS = ("graph", "udf-archive")
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
-    from .process_graph import build_process_graph, job_options, process_graph_json
+    from udf.process_graph import build_process_graph, job_options, process_graph_json
 
     cube = build_process_graph(
         west=args.west, south=args.south, east=args.east, north=args.north, start=args.start, end=args.end,
@@ -41,7 +41,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
 
 def _cmd_udf_archive(args: argparse.Namespace) -> int:
-    from .archive import archive_job_options, build_udf_archives
+    from udf.archive import archive_job_options, build_udf_archives
 
     result = build_udf_archives(
         args.out, model=args.model, wheel_dir=args.wheel_dir, python=args.python, arch=args.arch,

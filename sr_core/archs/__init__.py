@@ -35,7 +35,7 @@ def register_arch(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 def _load_all() -> None:
     # Explicit imports: the registry is filled by importing each architecture file.
-    from . import (  # noqa: F401
+    from sr_core.archs import (  # noqa: F401
         carn, edsr, highresnet, highresnet_anchor, misr_sisr, rams, rrdbnet, s2fast, shiftnet, srresnet,
     )
 

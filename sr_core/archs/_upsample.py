@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import torch.nn as nn
 
-from ._common import check_scale
+from sr_core.archs._common import check_scale
 
 __all__ = ["Op", "conv", "shuffle", "upsampler_ops", "receptive_field_from_ops", "PixelShuffleUpsampler"]
 

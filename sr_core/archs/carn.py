@@ -25,9 +25,9 @@ import re
 import torch
 import torch.nn as nn
 
-from . import register_arch
-from ._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
-from ._upsample import PixelShuffleUpsampler, conv, receptive_field_from_ops, upsampler_ops
+from sr_core.archs import register_arch
+from sr_core.archs._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
+from sr_core.archs._upsample import PixelShuffleUpsampler, conv, receptive_field_from_ops, upsampler_ops
 
 __all__ = ["CARN", "CascadingBlock", "ResidualUnit", "EResidualUnit"]
 

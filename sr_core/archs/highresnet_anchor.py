@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from . import register_arch
-from .highresnet import HighResNet, check_anchor_usable
+from sr_core.archs import register_arch
+from sr_core.archs.highresnet import HighResNet, check_anchor_usable
 
 __all__ = ["AnchorHighResNet"]
 

@@ -33,9 +33,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import get_arch, register_arch
-from ._common import check_channels, check_lr, check_positive_int, check_scale
-from .highresnet import _Fuse, check_anchor_usable, fuse_recursive, revisit_encoder, revisit_mask
+from sr_core.archs import get_arch, register_arch
+from sr_core.archs._common import check_channels, check_lr, check_positive_int, check_scale
+from sr_core.archs.highresnet import _Fuse, check_anchor_usable, fuse_recursive, revisit_encoder, revisit_mask
 
 __all__ = ["SISRGuidedMISR"]
 
@@ -74,7 +74,7 @@ class SISRGuidedMISR(nn.Module):
         project_taps: int = 4,
     ) -> None:
         super().__init__()
-        from ..projection import ConsistencyProjection
+        from sr_core.projection import ConsistencyProjection
 
         self.in_channels, self.out_channels = check_channels(in_channels, out_channels)
         self.scale = check_scale(scale)

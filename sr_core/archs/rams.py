@@ -29,9 +29,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import register_arch
-from ._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
-from .highresnet import revisit_mask
+from sr_core.archs import register_arch
+from sr_core.archs._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
+from sr_core.archs.highresnet import revisit_mask
 
 __all__ = ["RAMS", "masked_mean", "ATTENTIONS"]
 

@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import register_arch
-from ..projection import ConsistencyProjection
-from ._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
+from sr_core.archs import register_arch
+from sr_core.projection import ConsistencyProjection
+from sr_core.archs._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
 
 __all__ = ["S2Fast"]
 

@@ -22,8 +22,8 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from . import register_arch
-from ._common import check_positive_int
+from sr_core.archs import register_arch
+from sr_core.archs._common import check_positive_int
 
 __all__ = ["ShiftNet", "shift_image", "register", "shift_corrected_loss", "PADDINGS"]
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import DEFAULT_DEGRADATIONS
+from sr_core.evaluation import DEFAULT_DEGRADATIONS
 
 __all__ = ["add_evaluate_arguments", "default_val_scenes", "run_from_args", "update_card_validation"]
 
@@ -17,7 +17,7 @@ def update_card_validation(model: Any, result: dict, *, scenes: list[str]) -> No
 
     Only ``validation`` changes: the sha256 of the weights and the ONNX file still hold.
     """
-    from ..models import ModelCard, render_card_markdown, resolve_model
+    from sr_core.models import ModelCard, render_card_markdown, resolve_model
 
     folder = resolve_model(model)
     card = ModelCard.from_json(folder / "card.json")
@@ -46,13 +46,13 @@ def default_val_scenes(model: Any = None, config: str | Path | None = None) -> l
     else ``data.val`` of the YAML ``config`` (default ``configs/s2sr-x2-10band.yaml``)."""
     card = getattr(model, "card", None)
     if card is None and isinstance(model, (str, os.PathLike)):
-        from ..models import load_card
+        from sr_core.models import load_card
 
         card = load_card(model, verify=False)
     training = getattr(card, "training", None) or {}
     val = (training.get("config") or {}).get("data", {}).get("val") or training.get("val_regions")
     if val:
-        from .core import parse_scene_spec
+        from sr_core.evaluation.core import parse_scene_spec
 
         return [parse_scene_spec(v) for v in val]
     path = Path(config) if config is not None else _DEFAULT_CONFIG
@@ -66,7 +66,7 @@ def default_val_scenes(model: Any = None, config: str | Path | None = None) -> l
     val = (data.get("data") or {}).get("val") or []
     if not val:
         raise ValueError(f"{path} has no data.val list: give --scenes")
-    from .core import parse_scene_spec
+    from sr_core.evaluation.core import parse_scene_spec
 
     return [parse_scene_spec(v) for v in val]
 
@@ -146,9 +146,9 @@ def add_evaluate_arguments(p: Any) -> Any:
 
 
 def _run_misr(args: Any, log: Any) -> int:
-    from ..cube import DEFAULT_MISR_MODEL
-    from ..misr.evaluate import run_misr_evaluation, write_report
-    from ..models import DEFAULT_MODEL
+    from sr_core.cube import DEFAULT_MISR_MODEL
+    from sr_core.misr.evaluate import run_misr_evaluation, write_report
+    from sr_core.models import DEFAULT_MODEL
 
     res = run_misr_evaluation(
         args.model or DEFAULT_MISR_MODEL, sisr_model=args.sisr_model or DEFAULT_MODEL, root=args.root,
@@ -157,7 +157,7 @@ def _run_misr(args: Any, log: Any) -> int:
     )
     jp, mp = write_report(res, args.out)
     if getattr(args, "update_card", False):
-        from ..misr.evaluate import update_card_validation as _update
+        from sr_core.misr.evaluate import update_card_validation as _update
 
         _update(args.model or DEFAULT_MISR_MODEL, res)
     if not getattr(args, "quiet", False):
@@ -168,7 +168,7 @@ def _run_misr(args: Any, log: Any) -> int:
 
 
 def _run_tasks(args: Any, model: Any, scenes: list, root: str, log: Any) -> int:
-    from ..tasks.assess import run_task_assessment
+    from sr_core.tasks.assess import run_task_assessment
 
     nets = list(args.tasks) or ["task-unet", "task-unetpp"]
     models = {Path(str(model)).name: model}
@@ -190,8 +190,8 @@ def _run_tasks(args: Any, model: Any, scenes: list, root: str, log: Any) -> int:
 
 def run_from_args(args: Any) -> int:
     """Run an evaluation from parsed :func:`add_evaluate_arguments` arguments; prints the report paths."""
-    from ..models import DEFAULT_MODEL
-    from .core import parse_scene_spec, run_evaluation
+    from sr_core.models import DEFAULT_MODEL
+    from sr_core.evaluation.core import parse_scene_spec, run_evaluation
 
     if getattr(args, "misr", False):
         quiet = bool(getattr(args, "quiet", False))
@@ -199,7 +199,7 @@ def run_from_args(args: Any) -> int:
     model = args.model if args.model is not None else DEFAULT_MODEL
     root = args.root
     if args.sample:
-        from ..data import SAMPLE_ID, sample_scene_path
+        from sr_core.data import SAMPLE_ID, sample_scene_path
 
         if args.scenes:
             raise ValueError("give either --sample or --scenes")

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
-from . import DEFAULT_DEGRADATIONS
-from .figures import plot_histograms, plot_power_spectra, plot_triptych
-from .report import _GROUPS, _nanmax, _nanmean, _nanmin, _slug, write_report
+from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
+from sr_core.evaluation import DEFAULT_DEGRADATIONS
+from sr_core.evaluation.figures import plot_histograms, plot_power_spectra, plot_triptych
+from sr_core.evaluation.report import _GROUPS, _nanmax, _nanmean, _nanmin, _slug, write_report
 
 __all__ = ["evaluate_model", "nodata_radius", "parse_scene_spec", "run_evaluation"]
 
@@ -58,7 +58,7 @@ def parse_scene_spec(spec: Any):
     """A scene given as ``"ID"``, ``"ID[y0:y1,x0:x1]"`` (10 m pixels, the id format of
     :func:`~sr_core.training.data.load_scene_tensors`), a ``{scene, y0, y1, x0, x1}`` dict or a ``Region``:
     returns a scene id (str) or a :class:`~sr_core.training.data.Region`."""
-    from ..training.data import Region
+    from sr_core.training.data import Region
 
     if isinstance(spec, Region):
         return spec
@@ -80,8 +80,8 @@ def parse_scene_spec(spec: Any):
 
 
 def _load_scene(item: Any, root: str | Path | None) -> _Scene:
-    from ..data.io import Scene
-    from ..training.data import SceneTensors, load_scene_tensors
+    from sr_core.data.io import Scene
+    from sr_core.training.data import SceneTensors, load_scene_tensors
 
     if isinstance(item, SceneTensors):
         h10, h20 = item.hr10, item.hr20
@@ -141,7 +141,7 @@ def _crop_scene(s: _Scene, crop: int | None) -> _Scene:
 
 
 def _resolve_predictor(model: Any, engine: str, threads: int | None):
-    from ..models import load_predictor
+    from sr_core.models import load_predictor
 
     if isinstance(model, (str, os.PathLike)):
         pred = load_predictor(model, engine=engine, threads=threads)
@@ -180,7 +180,7 @@ def _model_info(pred: Any) -> dict:
 
 def _predict(pred: Any, x: torch.Tensor, tile: int) -> torch.Tensor:
     """Tiled inference of ``x`` (1, 10, h, w) float32 -> (1, 10, 2h, 2w) float32 torch."""
-    from ..tiling import tiled_apply
+    from sr_core.tiling import tiled_apply
 
     y = tiled_apply(
         pred, x.numpy().astype(np.float32), scale=int(pred.scale), tile=tile, margin=int(pred.margin)
@@ -253,11 +253,11 @@ def _f(v: Any) -> float:
 
 
 def _wald_scene(pred: Any, scene: _Scene, dname: str, *, tile: int, border: int, radius: int):
-    from ..archs._common import bicubic_upsample
-    from ..degradation import degrade
-    from ..metrics import ergas, psnr, sam, ssim
-    from ..training.data import SceneTensors, wald_scene_input
-    from ..training.wald import DEGRADATIONS
+    from sr_core.archs._common import bicubic_upsample
+    from sr_core.degradation import degrade
+    from sr_core.metrics import ergas, psnr, sam, ssim
+    from sr_core.training.data import SceneTensors, wald_scene_input
+    from sr_core.training.wald import DEGRADATIONS
 
     if dname not in DEGRADATIONS:
         raise ValueError(f"unknown degradation {dname!r}; choose from {sorted(DEGRADATIONS)}")
@@ -339,9 +339,9 @@ class _FullRes:
 def _full_res_scene(
     pred: Any, scene: _Scene, *, tile: int, border: int, radius: int, hf_cutoff: float
 ) -> _FullRes:
-    from ..archs._common import bicubic_upsample
-    from ..degradation import degrade, model_input_10band
-    from ..metrics import (
+    from sr_core.archs._common import bicubic_upsample
+    from sr_core.degradation import degrade, model_input_10band
+    from sr_core.metrics import (
         phase_correlation_shift,
         radial_power_spectrum,
         reflectance_consistency,
@@ -495,7 +495,7 @@ def _git_info(start: Path) -> dict:
 
 
 def _metadata(runtime_s: float) -> dict:
-    from .. import __version__
+    from sr_core import __version__
 
     versions = {
         "sr_core": __version__,
@@ -566,7 +566,7 @@ def evaluate_model(
     if isinstance(scenes, (str, bytes)) or not isinstance(scenes, Sequence) or len(scenes) == 0:
         raise ValueError(f"scenes must be a non-empty sequence of scenes, got {scenes!r}")
     degradations = tuple(degradations)
-    from ..training.wald import DEGRADATIONS
+    from sr_core.training.wald import DEGRADATIONS
 
     unknown = [d for d in degradations if d not in DEGRADATIONS]
     if unknown:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bands import MODEL_BANDS_10
+from sr_core.bands import MODEL_BANDS_10
 
 __all__ = ["plot_histograms", "plot_power_spectra", "plot_rgb_comparison", "plot_triptych"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
+from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
 
 __all__ = ["render_markdown", "write_report"]
 

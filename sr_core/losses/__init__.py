@@ -20,14 +20,14 @@ Modules:
 * :mod:`.weighting` — ``DynamicLossWeighting``.
 """
 
-from .adversarial import (
+from sr_core.losses.adversarial import (
     RaGANDiscriminatorLoss,
     RaGANGeneratorLoss,
     UNetDiscriminator,
     ragan_discriminator_loss,
     ragan_generator_loss,
 )
-from .consistency import (
+from sr_core.losses.consistency import (
     ColourMatchedLoss,
     ColourMatchingHead,
     ConsistencyLoss,
@@ -36,12 +36,12 @@ from .consistency import (
     consistency_loss,
     pool_consistency_loss,
 )
-from .filters import HighPass, gaussian_blur, gaussian_kernel1d, highpass
-from .perceptual import PerceptualLoss, TaskFeatureLoss, gram_matrix, perceptual_loss, task_feature_loss
-from .pixel import CL1Loss, CMSELoss, MaskedL1Loss, MaskedMSELoss, cl1_loss, cmse_loss, l1_loss, mse_loss
-from .ssim import SSIMLoss, masked_ssim_map, ssim_loss, ssim_map
-from .task import DiceLoss, TaskDiceLoss, dice_loss, task_dice_loss
-from .weighting import DynamicLossWeighting
+from sr_core.losses.filters import HighPass, gaussian_blur, gaussian_kernel1d, highpass
+from sr_core.losses.perceptual import PerceptualLoss, TaskFeatureLoss, gram_matrix, perceptual_loss, task_feature_loss
+from sr_core.losses.pixel import CL1Loss, CMSELoss, MaskedL1Loss, MaskedMSELoss, cl1_loss, cmse_loss, l1_loss, mse_loss
+from sr_core.losses.ssim import SSIMLoss, masked_ssim_map, ssim_loss, ssim_map
+from sr_core.losses.task import DiceLoss, TaskDiceLoss, dice_loss, task_dice_loss
+from sr_core.losses.weighting import DynamicLossWeighting
 
 __all__ = [
     "CL1Loss",

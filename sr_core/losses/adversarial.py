@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ._utils import check_int, check_positive, check_reduction, expand_mask
-from .filters import highpass as _highpass
+from sr_core.losses._utils import check_int, check_positive, check_reduction, expand_mask
+from sr_core.losses.filters import highpass as _highpass
 
 __all__ = [
     "RaGANDiscriminatorLoss",

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..degradation import degrade
-from ._utils import check_image, check_int, check_positive, check_reduction
-from .pixel import l1_loss
+from sr_core.degradation import degrade
+from sr_core.losses._utils import check_image, check_int, check_positive, check_reduction
+from sr_core.losses.pixel import l1_loss
 
 __all__ = [
     "ColourMatchedLoss",

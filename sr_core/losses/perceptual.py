@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._utils import (
+from sr_core.losses._utils import (
     apply_mask,
     check_pair,
     check_positive,

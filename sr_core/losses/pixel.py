@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import (
+from sr_core.losses._utils import (
     apply_mask,
     check_pair,
     check_reduction,
@@ -18,7 +18,7 @@ from ._utils import (
     masked_band_mean,
     reduce_weighted,
 )
-from .shift import check_border_shift, shift_search
+from sr_core.losses.shift import check_border_shift, shift_search
 
 __all__ = [
     "CL1Loss",

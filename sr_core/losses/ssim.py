@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import (
+from sr_core.losses._utils import (
     apply_mask,
     check_int,
     check_pair,
@@ -30,7 +30,7 @@ from ._utils import (
     masked_band_mean,
     reduce_weighted,
 )
-from .filters import gaussian_kernel1d, separable_filter
+from sr_core.losses.filters import gaussian_kernel1d, separable_filter
 
 __all__ = ["SSIMLoss", "masked_ssim_map", "ssim_loss", "ssim_map"]
 

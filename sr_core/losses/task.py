@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import (
+from sr_core.losses._utils import (
     apply_mask,
     check_image,
     check_positive,

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ._utils import check_positive
+from sr_core.losses._utils import check_positive
 
 __all__ = ["DynamicLossWeighting"]
 

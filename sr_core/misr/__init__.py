@@ -4,8 +4,8 @@ Submodules: :mod:`.stacks` (pure stack simulation and model-input helpers), :mod
 ``s2sr train`` dispatch for MISR configs), :mod:`.evaluate` (``s2sr evaluate --misr``).
 """
 
-from ..archs.highresnet_anchor import AnchorHighResNet
-from .stacks import (
+from sr_core.archs.highresnet_anchor import AnchorHighResNet
+from sr_core.misr.stacks import (
     MISRStack,
     anchor_first,
     cloud_mask,

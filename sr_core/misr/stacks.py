@@ -32,9 +32,9 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ..bands import mtf as _band_mtf
-from ..bands import normalize_band_names
-from ..degradation import (
+from sr_core.bands import mtf as _band_mtf
+from sr_core.bands import normalize_band_names
+from sr_core.degradation import (
     PADDING_MODES,
     _pad_dim,  # shared padding rule of the degradation module
     default_psf_size,
@@ -365,7 +365,7 @@ def simulate_stack(
 
 def _lowpass(x: torch.Tensor) -> torch.Tensor:
     """Zero-phase Gaussian low-pass (sigma 2 HR px) of ``x`` ``(C, H, W)``."""
-    from ..degradation import blur
+    from sr_core.degradation import blur
 
     return blur(x[None], 2.0, 1)[0]
 
@@ -375,7 +375,7 @@ def stack_input_10band(lr: torch.Tensor, lr20: torch.Tensor) -> torch.Tensor:
     the 20 m bands ``lr20`` ``(N, 6, h/2, w/2)`` (the same for every frame) or ``(N, K, 6, h/2, w/2)`` (per frame)
     give ``(N, K, 10, h, w)``: :func:`sr_core.degradation.model_input_10band` frame by frame (20 m bands
     nearest-replicated onto the frame grid)."""
-    from ..degradation import model_input_10band
+    from sr_core.degradation import model_input_10band
 
     n, k = lr.shape[:2]
     if lr20.ndim == 4:

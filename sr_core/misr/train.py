@@ -36,15 +36,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..archs import get_arch
-from ..bands import BANDS_10M, BANDS_20M
-from ..bands import mtf as band_mtf
-from ..bands import normalize_band_names
-from ..models import ModelCard, SRModel, save_model_package, sha256_file
-from ..training.config import _check_keys, parse_regions, read_yaml_mapping, resolve_config_paths
-from ..training.data import PatchSampler, Region, load_scene_tensors
-from ..training.loop import Trainer, band_statistics
-from .stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
+from sr_core.archs import get_arch
+from sr_core.bands import BANDS_10M, BANDS_20M
+from sr_core.bands import mtf as band_mtf
+from sr_core.bands import normalize_band_names
+from sr_core.models import ModelCard, SRModel, save_model_package, sha256_file
+from sr_core.training.config import _check_keys, parse_regions, read_yaml_mapping, resolve_config_paths
+from sr_core.training.data import PatchSampler, Region, load_scene_tensors
+from sr_core.training.loop import Trainer, band_statistics
+from sr_core.misr.stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
 
 __all__ = [
     "MISR_LOSS_TERMS",
@@ -216,7 +216,7 @@ def make_batch(
         pm[:, 0] = pmask[:, 0]
         filled, _, any_valid = fill_invalid(torch.where(pm[:, :, None], lr, torch.nan), pm)
     if hr20 is not None:
-        from ..degradation import degrade
+        from sr_core.degradation import degrade
 
         if hr20.ndim != 4 or hr20.shape[0] != hr.shape[0] or hr20.shape[1] != len(BANDS_20M) or \
                 tuple(hr20.shape[-2:]) != (hr.shape[-2] // 2, hr.shape[-1] // 2):
@@ -243,7 +243,7 @@ def misr_losses(
     bands: list[str], loss_kwargs: dict[str, Any], shiftnet: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
     """The weighted terms of a stage (see the module docstring); zero-weight terms are not computed."""
-    from ..losses import cl1_loss, cmse_loss, consistency_loss, l1_loss
+    from sr_core.losses import cl1_loss, cmse_loss, consistency_loss, l1_loss
 
     hr = batch["hr"]
     m = _hr_mask(batch["any_valid"], scale).expand_as(hr)
@@ -259,7 +259,7 @@ def misr_losses(
         am = batch["pixel_mask"][:, 0:1].expand_as(a)
         out["consistency"] = consistency_loss(sr, torch.nan_to_num(a), scale, bands=bands, mask=am)
     if weights.get("shiftnet", 0):
-        from ..archs.shiftnet import shift_corrected_loss
+        from sr_core.archs.shiftnet import shift_corrected_loss
 
         if shiftnet is None:
             raise ValueError("loss 'shiftnet' needs the ShiftNet module")
@@ -327,7 +327,7 @@ class MISRTrainer(Trainer):
 
     def _load_sisr(self, net: nn.Module, name: str) -> tuple[list[float], list[float]]:
         """Fill ``net.sisr`` with a single-image package's weights and freeze it; its band statistics."""
-        from ..models import load_torch_model
+        from sr_core.models import load_torch_model
 
         if self.cfg.model.arch != "misr_sisr":
             raise ValueError(f"model.sisr_from needs arch 'misr_sisr', got {self.cfg.model.arch!r}")
@@ -374,8 +374,8 @@ class MISRTrainer(Trainer):
         return self._val_batches
 
     def validate(self) -> dict[str, float]:
-        from ..archs._common import bicubic_upsample
-        from ..metrics import cpsnr
+        from sr_core.archs._common import bicubic_upsample
+        from sr_core.metrics import cpsnr
 
         if not self.val_scenes:
             return {}
@@ -405,7 +405,7 @@ class MISRTrainer(Trainer):
     def _make_optimizer(self, stage: MISRStageConfig) -> None:  # type: ignore[override]
         params = list(self.model.parameters())
         if stage.losses.get("shiftnet", 0):
-            from ..archs.shiftnet import ShiftNet
+            from sr_core.archs.shiftnet import ShiftNet
 
             self.extra.setdefault("shiftnet", ShiftNet(in_channels=len(self.fused)))
             params += list(self.extra["shiftnet"].parameters())
@@ -534,7 +534,7 @@ class MISRTrainer(Trainer):
         out = Path(out_dir)
         card.sha256 = {f: sha256_file(out / f) for f in card.files.values()}
         card.write_json(out / "card.json")
-        from ..models import render_card_markdown
+        from sr_core.models import render_card_markdown
 
         (out / "card.md").write_text(render_card_markdown(card))
         return card
@@ -566,7 +566,7 @@ class _MISRGraph(nn.Module):
 def export_misr_onnx(model: SRModel, path: str | Path, *, frames: int, size: int = 24) -> Path:
     """ONNX file of a wrapped multi-image network: inputs ``lr`` ``(N, frames, C, H, W)`` reflectance and
     ``mask`` ``(N, frames)`` float 0/1; output ``sr``; batch and spatial sizes dynamic, ``frames`` fixed."""
-    from ..export import export_onnx
+    from sr_core.export import export_onnx
 
     c = int(model.mean.shape[1])
     example = (torch.zeros(1, frames, c, size, size), torch.ones(1, frames))

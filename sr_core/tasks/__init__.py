@@ -3,8 +3,8 @@
 (``s2sr evaluate --tasks``). The task-driven training terms ("dice", "task_feature") and the task-aware patch
 selection live in :mod:`sr_core.training.loop` (stage key ``task``)."""
 
-from .labels import OSM_TASKS, TASK_NAMES, THRESHOLDS, auto_labels, rasterize_osm
-from .nets import (
+from sr_core.tasks.labels import OSM_TASKS, TASK_NAMES, THRESHOLDS, auto_labels, rasterize_osm
+from sr_core.tasks.nets import (
     AdaptiveBatchNorm2d,
     TaskFeatures,
     TaskUNet,

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .labels import TASK_NAMES, auto_labels, rasterize_osm, valid_mask
-from .nets import load_task_net, predict_probs
+from sr_core.tasks.labels import TASK_NAMES, auto_labels, rasterize_osm, valid_mask
+from sr_core.tasks.nets import load_task_net, predict_probs
 
 __all__ = [
     "TaskChannels",
@@ -101,7 +101,7 @@ def segmentation_scores(pred: torch.Tensor, target: torch.Tensor, valid: torch.T
                         instances: bool = False) -> dict[str, float]:
     """Dice, IoU, precision, recall of bool masks ``(H, W)`` over ``valid`` (+ instance F1 at IoU 0.25), and the
     pixel counts ``tp``, ``fp``, ``fn`` (for pooling over scenes)."""
-    from ..metrics import dice, instance_f1, iou, precision, recall
+    from sr_core.metrics import dice, instance_f1, iou, precision, recall
 
     pv, tv = pred & valid, target & valid
     out = {
@@ -125,7 +125,7 @@ class _TorchSR:
     """Predictor-like wrapper of an :class:`sr_core.srmodel.SRModel` (torch, numpy in/out)."""
 
     def __init__(self, model: nn.Module, name: str) -> None:
-        from ..bands import MODEL_BANDS_10
+        from sr_core.bands import MODEL_BANDS_10
 
         self.model = model.eval()
         self.name = name
@@ -144,8 +144,8 @@ def load_sr_model(spec: str | Path, *, engine: str = "torch"):
     training checkpoint file (``runs/<run>/best.pt``, network + normalisation of :class:`Trainer`)."""
     p = Path(spec)
     if p.is_file() and p.suffix == ".pt":
-        from ..archs import get_arch
-        from ..srmodel import SRModel
+        from sr_core.archs import get_arch
+        from sr_core.srmodel import SRModel
 
         st = torch.load(p, map_location="cpu", weights_only=False)
         if not {"arch", "arch_kwargs", "model", "mean", "std"} <= set(st):
@@ -154,13 +154,13 @@ def load_sr_model(spec: str | Path, *, engine: str = "torch"):
         m = SRModel(net, st["mean"], st["std"], list(range(len(st["mean"]))))
         m.load_state_dict(st["model"])
         return _TorchSR(m, str(p))
-    from ..models import load_predictor
+    from sr_core.models import load_predictor
 
     return load_predictor(spec, engine=engine)
 
 
 def _sr(pred: Any, lr: torch.Tensor, tile: int = 256) -> torch.Tensor:
-    from ..evaluation.core import _predict
+    from sr_core.evaluation.core import _predict
 
     return _predict(pred, lr.float(), tile)
 
@@ -170,8 +170,8 @@ def _sr(pred: Any, lr: torch.Tensor, tile: int = 256) -> torch.Tensor:
 
 def _scene_osm(root: Path, spec: Any, shape10: tuple[int, int]) -> tuple[Any, tuple] | None:
     """(10 m transform of the region, crs) if the scene folder has an OSM file."""
-    from ..data.io import read_scene
-    from ..training.data import Region
+    from sr_core.data.io import read_scene
+    from sr_core.training.data import Region
 
     scene_id = spec.scene if isinstance(spec, Region) else str(spec)
     folder = root / scene_id
@@ -208,11 +208,11 @@ def assess_tasks(
     ``scenes``: scene ids, ``ID[y0:y1,x0:x1]`` strings or region dicts. ``instance_f1=False`` skips the
     object matching (its dense IoU matrix grows with the square of the number of objects: slow on large scenes
     with thousands of built-up blobs). Returns a JSON-able dict."""
-    from ..archs._common import bicubic_upsample
-    from ..bands import BANDS_10M
-    from ..evaluation.core import parse_scene_spec
-    from ..metrics import cpsnr, cssim, reflectance_consistency
-    from ..training.data import load_scene_tensors, wald_scene_input
+    from sr_core.archs._common import bicubic_upsample
+    from sr_core.bands import BANDS_10M
+    from sr_core.evaluation.core import parse_scene_spec
+    from sr_core.metrics import cpsnr, cssim, reflectance_consistency
+    from sr_core.training.data import load_scene_tensors, wald_scene_input
 
     log = progress or (lambda s: None)
     if isinstance(border, bool) or not isinstance(border, int) or border < 0:
@@ -304,8 +304,8 @@ def assess_tasks(
 
 def _full_res_osm(st, osm_info, preds, nets, border, log, instance_f1: bool = True) -> list[dict]:
     """Real inputs: task net on the real 10 m image (vs OSM 10 m) and on x2 outputs (vs OSM 5 m)."""
-    from ..archs._common import bicubic_upsample
-    from ..training.data import make_wald_input
+    from sr_core.archs._common import bicubic_upsample
+    from sr_core.training.data import make_wald_input
 
     log(f"scene {st.id}: full-resolution OSM check")
     path, tr, crs = osm_info

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .labels import TASK_NAMES, auto_labels, valid_mask
-from .nets import build_task_net, predict_probs, save_task_net
+from sr_core.tasks.labels import TASK_NAMES, auto_labels, valid_mask
+from sr_core.tasks.nets import build_task_net, predict_probs, save_task_net
 
 __all__ = ["TaskSampler", "TaskTrainConfig", "evaluate_task_net", "load_labelled_scenes", "segmentation_loss", "train_task_net"]
 
@@ -70,14 +70,14 @@ class TaskTrainConfig:
 
 
 def _regions(items: Sequence[Any]) -> list[Any]:
-    from ..training.data import Region
+    from sr_core.training.data import Region
 
     return [Region(**it) if isinstance(it, dict) else it for it in items]
 
 
 def load_labelled_scenes(root: str, items: Sequence[Any]) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:
     """``[(id, hr10 (4, H, W), labels (3, H, W) bool, valid (H, W) bool)]`` for scene ids / region dicts."""
-    from ..training.data import load_scene_tensors
+    from sr_core.training.data import load_scene_tensors
 
     out = []
     for r in _regions(items):
@@ -148,7 +148,7 @@ def evaluate_task_net(net, scenes, *, zoom: bool = False) -> dict[str, dict[str,
     """Dice of the hard predictions (p >= 0.5) against the automatic labels, per scene and task (valid
     pixels only). ``zoom=True``: the image is bicubic-upsampled x2 first, the prediction compared with the
     nearest-upsampled labels (the 5 m case)."""
-    from ..metrics import dice
+    from sr_core.metrics import dice
 
     net.eval()
     out = {}

@@ -8,9 +8,9 @@ import sys
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..misr.train import MISRTrainConfig, is_misr_config, train_misr
-    from .config import TrainConfig
-    from .loop import train
+    from sr_core.misr.train import MISRTrainConfig, is_misr_config, train_misr
+    from sr_core.training.config import TrainConfig
+    from sr_core.training.loop import train
 
     misr = is_misr_config(args.config)  # `kind: misr` configs train multi-image networks (sr_core.misr)
     cfg = MISRTrainConfig.from_yaml(args.config) if misr else TrainConfig.from_yaml(args.config)
@@ -45,13 +45,13 @@ def register_train(sub: argparse._SubParsersAction):
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ..evaluation import run_from_args
+    from sr_core.evaluation import run_from_args
 
     return run_from_args(args)
 
 
 def register_evaluate(sub: argparse._SubParsersAction):
-    from ..evaluation import add_evaluate_arguments
+    from sr_core.evaluation import add_evaluate_arguments
 
     s = sub.add_parser(
         "evaluate",

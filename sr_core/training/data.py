@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..bands import BANDS_10M, BANDS_20M
+from sr_core.bands import BANDS_10M, BANDS_20M
 
 __all__ = [
     "PatchSampler",
@@ -71,7 +71,7 @@ def load_scene_tensors(root: str | Path, region: Region | str) -> SceneTensors:
 
     Sizes are cropped down to multiples of 4 (10 m pixels) so that the Wald 40 m grid nests.
     """
-    from ..data.io import read_scene
+    from sr_core.data.io import read_scene
 
     if isinstance(region, str):
         scene = read_scene(Path(root) / region)
@@ -93,7 +93,7 @@ def load_scene_tensors(root: str | Path, region: Region | str) -> SceneTensors:
 
 def make_wald_input(lr10: torch.Tensor, lr40: torch.Tensor) -> torch.Tensor:
     """Model input on the grid of ``lr10``: ``cat(lr10, nearest x2 of lr40)`` (10 bands, model order)."""
-    from ..degradation import model_input_10band
+    from sr_core.degradation import model_input_10band
 
     return model_input_10band(lr10, lr40)
 
@@ -206,7 +206,7 @@ class PatchSampler:
         return hr10.contiguous(), hr20.contiguous()
 
     def degrade_pair(self, hr10: torch.Tensor, hr20: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from ..degradation import degrade, random_degrade
+        from sr_core.degradation import degrade, random_degrade
 
         if self.random_degradation:
             lr10, _ = random_degrade(hr10, 2, generator=self.gen, bands=BANDS_10M, **self.degradation_kwargs)
@@ -220,7 +220,7 @@ class PatchSampler:
         pairs = [self._draw_one() for _ in range(self.batch_size)]
         hr10 = torch.stack([p[0] for p in pairs])
         if self.task == "x4_rgbn":
-            from ..degradation import degrade, random_degrade
+            from sr_core.degradation import degrade, random_degrade
 
             if self.random_degradation:
                 lr, _ = random_degrade(hr10, 4, generator=self.gen, bands=BANDS_10M, **self.degradation_kwargs)
@@ -238,7 +238,7 @@ class PatchSampler:
 
 def wald_scene_input(scene: SceneTensors, degrade_fn=None, task: str = "x2_10band") -> WaldBatch:
     """Deterministic whole-scene Wald pair (fixed MTF degradation unless ``degrade_fn(hr, ratio, bands)`` is given)."""
-    from ..degradation import degrade
+    from sr_core.degradation import degrade
 
     fn = degrade_fn or (lambda hr, ratio, bands: degrade(hr, ratio, bands=bands))
     hr10 = scene.hr10[None]

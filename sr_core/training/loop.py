@@ -20,12 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..archs import get_arch
-from ..bands import BANDS_10M, BANDS_20M
-from ..models import ModelCard, SRModel, save_model_package
-from .config import LOSS_TERMS, TASKS, StageConfig, TrainConfig
-from .data import PatchSampler, SceneTensors, WaldBatch, load_scene_tensors
-from .wald import summarize, wald_evaluate
+from sr_core.archs import get_arch
+from sr_core.bands import BANDS_10M, BANDS_20M
+from sr_core.models import ModelCard, SRModel, save_model_package
+from sr_core.training.config import LOSS_TERMS, TASKS, StageConfig, TrainConfig
+from sr_core.training.data import PatchSampler, SceneTensors, WaldBatch, load_scene_tensors
+from sr_core.training.wald import summarize, wald_evaluate
 
 __all__ = ["Trainer", "band_statistics", "train"]
 
@@ -45,8 +45,8 @@ def band_statistics(scenes: list[SceneTensors], task: str = "x2_10band") -> tupl
 
 
 def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], extra: dict[str, Any]) -> dict[str, torch.Tensor]:
-    from ..degradation import degrade
-    from ..losses import l1_loss, ssim_loss
+    from sr_core.degradation import degrade
+    from sr_core.losses import l1_loss, ssim_loss
 
     if batch.hr20 is None:  # task x4_rgbn: the 10 m bands only, x4
         out4: dict[str, torch.Tensor] = {}
@@ -57,7 +57,7 @@ def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], 
         if weights.get("consistency", 0):
             out4["consistency"] = l1_loss(degrade(sr, 4, bands=list(BANDS_10M)), batch.lr10)
         if weights.get("colour", 0):
-            from ..losses import colour_matched_loss
+            from sr_core.losses import colour_matched_loss
 
             out4["colour"] = colour_matched_loss(sr, batch.hr10, batch.lr10, extra["colour_head"], 4,
                                                  bands=list(BANDS_10M))
@@ -74,7 +74,7 @@ def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], 
             degrade(sr20, 4, bands=list(BANDS_20M)), batch.lr40
         )
     if weights.get("colour", 0):
-        from ..losses import colour_matched_loss
+        from sr_core.losses import colour_matched_loss
 
         out["colour"] = colour_matched_loss(sr10, batch.hr10, batch.lr10, extra["colour_head"], 2, bands=list(BANDS_10M))
     return out
@@ -83,7 +83,7 @@ def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], 
 def _task_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], tn: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Task-driven terms on the 10 m bands (output grid): "dice" = soft Dice(task(sr), task(hr)) over the
     selected task channels (sigmoid), "task_feature" = L1 between the task network's features."""
-    from ..losses import task_dice_loss, task_feature_loss
+    from sr_core.losses import task_dice_loss, task_feature_loss
 
     out: dict[str, torch.Tensor] = {}
     sr10 = sr[:, :4]
@@ -106,7 +106,7 @@ def _cat_batches(batches: list[WaldBatch]) -> WaldBatch:
 def _select_batch(batch: WaldBatch, keep: int, tn: dict[str, Any]) -> WaldBatch:
     """Task-aware patch selection: keep the ``keep`` patches with the highest task scores (densest
     boundaries of the task network's masks on hr, :func:`sr_core.tasks.assess.task_patch_scores`)."""
-    from ..tasks.assess import task_patch_scores
+    from sr_core.tasks.assess import task_patch_scores
 
     scores = task_patch_scores(tn["channels"], batch.hr10)
     idx = torch.argsort(scores, descending=True, stable=True)[:keep]
@@ -119,7 +119,7 @@ def _select_batch(batch: WaldBatch, keep: int, tn: dict[str, Any]) -> WaldBatch:
 
 def _init_weights(source: str, task: str) -> tuple[list[float], list[float], dict[str, torch.Tensor]]:
     """Normalisation and network state dict of a warm start: package folder / shipped name / checkpoint file."""
-    from ..models import load_card, resolve_model
+    from sr_core.models import load_card, resolve_model
 
     path = Path(source)
     if path.is_file():  # a training checkpoint (last.pt / best.pt)
@@ -234,7 +234,7 @@ class Trainer:
         for n, p in named.items():
             p.requires_grad_(any(n.startswith(t) for t in stage.trainable))
         if stage.freeze_bands:
-            from ..bands import normalize_band_name
+            from sr_core.bands import normalize_band_name
 
             net = self.model.net
             tail = getattr(net, "tail", None)
@@ -264,14 +264,14 @@ class Trainer:
             p.requires_grad_(True)
         params = self._trainable_params(stage)
         if "colour" in stage.losses:
-            from ..losses import ColourMatchingHead
+            from sr_core.losses import ColourMatchingHead
 
             self.extra.setdefault("colour_head", ColourMatchingHead(4))
             params += list(self.extra["colour_head"].parameters())
         self._opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
         self._d_opt = None
         if stage.losses.get("gan", 0):
-            from ..losses import UNetDiscriminator
+            from sr_core.losses import UNetDiscriminator
 
             dkw = {k: v for k, v in stage.gan.items() if k not in ("d_lr",)}
             self.extra.setdefault("disc", UNetDiscriminator(in_channels=4, **dkw))
@@ -307,9 +307,9 @@ class Trainer:
 
     def _task_net(self, stage: StageConfig) -> dict[str, Any]:
         """The frozen task network of a stage and its views (channel subset, feature extractor)."""
-        from ..losses._utils import freeze
-        from ..tasks.assess import TaskChannels
-        from ..tasks.nets import TaskFeatures, load_task_net
+        from sr_core.losses._utils import freeze
+        from sr_core.tasks.assess import TaskChannels
+        from sr_core.tasks.nets import TaskFeatures, load_task_net
 
         net, names = load_task_net(stage.task["model"])
         freeze(net)
@@ -354,7 +354,7 @@ class Trainer:
             self._tb = SummaryWriter(str(self.out / "tb"))
         except Exception:  # noqa: BLE001 - tensorboard not installed
             self._tb = None
-        from ..losses import DynamicLossWeighting, ragan_discriminator_loss, ragan_generator_loss
+        from sr_core.losses import DynamicLossWeighting, ragan_discriminator_loss, ragan_generator_loss
 
         try:
             from tqdm import tqdm

@@ -8,14 +8,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..bands import BANDS_10M, BANDS_20M
-from .data import SceneTensors, WaldBatch, wald_scene_input
+from sr_core.bands import BANDS_10M, BANDS_20M
+from sr_core.training.data import SceneTensors, WaldBatch, wald_scene_input
 
 __all__ = ["DEGRADATIONS", "summarize", "wald_evaluate"]
 
 
 def _mtf_gaussian(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
-    from ..degradation import degrade
+    from sr_core.degradation import degrade
 
     return degrade(hr, ratio, bands=list(bands))
 
@@ -27,8 +27,8 @@ def _mtf_then_bicubic_aa(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> 
     phase (block centres, like :func:`~sr_core.degradation.degrade`), so the two operators differ in their
     kernels and not by a systematic sub-pixel shift.
     """
-    from ..bands import mtf
-    from ..degradation import bicubic_antialias_downsample, blur, mtf_to_sigma
+    from sr_core.bands import mtf
+    from sr_core.degradation import bicubic_antialias_downsample, blur, mtf_to_sigma
 
     sig = [0.5 * float(mtf_to_sigma(mtf(b), ratio)) for b in bands]
     return bicubic_antialias_downsample(blur(hr, sig, 1), ratio)
@@ -42,7 +42,7 @@ DEGRADATIONS: dict[str, Callable[[torch.Tensor, int, Sequence[str]], torch.Tenso
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> np.ndarray:
-    from ..metrics import psnr
+    from sr_core.metrics import psnr
 
     return np.asarray(psnr(a.double(), b.double(), data_range=data_range)).reshape(-1)
 
@@ -76,7 +76,7 @@ def wald_evaluate(
     output of those bands is mapped back with the MTF degradation by 2 (the sensor's own operator), bicubic is the
     x2 interpolation of the 40 m input. ``border`` pixels (of each scored grid) are left out of the score.
     """
-    from ..degradation import degrade
+    from sr_core.degradation import degrade
 
     rows: list[dict] = []
     for scene in scenes:

@@ -1,5 +1,5 @@
 """Peak RSS and wall time of turning a tiled GeoTIFF into a COG: GDAL's COG driver generating the overviews
-(``OVERVIEWS=AUTO``, what ``s2sr superres`` did until session 6) against ``sr_core.cog.make_cog`` (overviews
+(``OVERVIEWS=AUTO``, what ``s2sr superres`` did until session 6) against ``sr_core.io.cog.make_cog`` (overviews
 averaged window by window, then the COG assembled by copying the compressed tiles of the raster and of the levels:
 nothing re-encoded).
 
@@ -34,7 +34,7 @@ import os, sys, time, json
 os.environ.setdefault("GDAL_CACHEMAX", "128")
 sys.path.insert(0, {root!r})
 import rasterio, rasterio.shutil
-from sr_core.cog import make_cog
+from sr_core.io.cog import make_cog
 src, dst, method = sys.argv[1], sys.argv[2], sys.argv[3]
 t = time.perf_counter()
 if method == "gdal":

@@ -17,7 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script from a source checkout: make sr_core importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sr_core.evaluation.cli import add_evaluate_arguments, run_from_args
+from s2sr_cli.evaluate import add_evaluate_arguments, run_from_args
 
 
 def main(argv: list[str] | None = None) -> int:

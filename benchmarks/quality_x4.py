@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from sr_core.models import ModelCard, load_torch_model, render_card_markdown, resolve_model
     from sr_core.training.config import TrainConfig
-    from sr_core.training.data import load_scene_tensors
-    from sr_core.training.wald import summarize, wald_evaluate
+    from sr_core.datasets.patches import load_scene_tensors
+    from sr_core.evaluation.wald import summarize, wald_evaluate
 
     model, card = load_torch_model(args.model)
     cfg = TrainConfig.from_yaml(args.config)

@@ -732,7 +732,7 @@ def model_input_10band(b10: torch.Tensor, b20: torch.Tensor) -> torch.Tensor:
     ``b10`` ``(N, 4, H, W)`` in ``BANDS_10M`` order and ``b20`` ``(N, 6, H/2, W/2)`` in ``BANDS_20M``
     order give ``MODEL_BANDS_10`` order. The 20 m bands are replicated into 2 x 2 blocks, exactly what an
     openEO back-end (``load_collection`` / ``resample_spatial(method="near")``) and
-    :meth:`sr_core.data.Scene.to_dataarray` deliver: the project's model input contract
+    :meth:`sr_core.io.Scene.to_dataarray` deliver: the project's model input contract
     (docs/decisions/2026-11-22-model-input-contract.md). The outer bounds of the two grids are identical.
 
     Wald pair for this model (factor 2): input ``model_input_10band(lr10, lr20)`` on the degraded 10 m-band

@@ -21,7 +21,7 @@ from sr_core.archs._common import bicubic_upsample
 from sr_core.archs.highresnet import HighResNet, masked_median, revisit_mask
 from sr_core.archs.rams import RAMS, masked_mean
 from sr_core.archs.shiftnet import ShiftNet, register, shift_corrected_loss, shift_image
-from sr_core.export import check_onnx_parity, export_onnx
+from sr_core.models.export import check_onnx_parity, export_onnx
 
 TINY_HRN = dict(num_features=8, num_blocks=1)
 TINY_RAMS = dict(num_features=8, num_blocks=1, reduction=2)

@@ -19,7 +19,7 @@ from sr_core.archs.edsr import EDSR
 from sr_core.archs.rrdbnet import RRDBNet
 from sr_core.archs.s2fast import S2Fast
 from sr_core.archs.srresnet import SRResNet
-from sr_core.export import check_onnx_parity, export_onnx
+from sr_core.models.export import check_onnx_parity, export_onnx
 
 CLASSES = {"carn": CARN, "edsr": EDSR, "rrdbnet": RRDBNet, "srresnet": SRResNet, "s2fast": S2Fast}
 # Tiny default configuration per architecture.

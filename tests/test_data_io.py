@@ -1,4 +1,4 @@
-"""Tests of sr_core.data: scene / GeoTIFF / NetCDF readers and the bundled sample."""
+"""Tests of sr_core.io: scene / GeoTIFF / NetCDF readers and the bundled sample."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytest.importorskip("rioxarray")
 from affine import Affine
 
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
-from sr_core.data import (
+from sr_core.io import (
     SAMPLE_HOLDOUT,
     SAMPLE_ID,
     Scene,

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import rasterio
 
-from sr_core import demo as D
+from udf import demo as D
 from sr_core.bands import MODEL_BANDS_10
-from sr_core.data import sample_scene_path
+from sr_core.io import sample_scene_path
 from sr_core.models import DEFAULT_MODEL, list_models, load_card, load_predictor, sha256_file
-from sr_core.superres import superresolve_file
+from sr_core.inference.scene import superresolve_file
 from udf.testing import make_package
 
 DN = 10000.0
@@ -118,7 +118,7 @@ def test_demo_without_default_model_says_what_to_do(tmp_path, monkeypatch):
 
 
 def test_cli_demo_prints_report_and_quiet_prints_nothing(pkg, tmp_path, capsys):
-    from sr_core.cli import main
+    from s2sr_cli.main import main
 
     assert main(["demo", "--out", str(tmp_path / "a"), "--model", str(pkg), "--threads", "1"]) == 0
     text = capsys.readouterr().out
@@ -132,7 +132,7 @@ def test_cli_demo_prints_report_and_quiet_prints_nothing(pkg, tmp_path, capsys):
 
 
 def test_cli_demo_help(capsys):
-    from sr_core.cli import main
+    from s2sr_cli.main import main
 
     with pytest.raises(SystemExit) as e:
         main(["demo", "--help"])

@@ -14,7 +14,7 @@ import torch
 
 from sr_core.archs import get_arch
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10, mtf
-from sr_core.data import load_sample
+from sr_core.io import load_sample
 from sr_core.degradation import default_psf_size, gaussian_psf_1d, mtf_to_sigma
 from sr_core.evaluation import (
     evaluate_model,
@@ -23,7 +23,7 @@ from sr_core.evaluation import (
     run_evaluation,
 )
 from sr_core.models import ModelCard, Predictor, SRModel, load_predictor, save_model_package
-from sr_core.training.data import Region, SceneTensors
+from sr_core.datasets.patches import Region, SceneTensors
 
 REPO = Path(__file__).resolve().parents[1]
 ARCH_KW = {"in_channels": 10, "scale": 2, "num_features": 8, "num_blocks": 1}
@@ -104,7 +104,7 @@ def test_untrained_package_gains_nothing_over_bicubic(report, dname):
 
 def test_wald_matches_wald_evaluate_and_tiling(tmp_path, sample):
     """Tiled evaluation (tile 16) of a non-trivial model == training's whole-scene wald_evaluate."""
-    from sr_core.training.wald import wald_evaluate
+    from sr_core.evaluation.wald import wald_evaluate
 
     pkg = _package(tmp_path / "tiny-random", trained=True, onnx=False)
     pred = load_predictor(pkg, engine="torch", threads=1)
@@ -262,7 +262,7 @@ def test_bad_arguments(untrained, sample):
 
 
 def test_cli_help():
-    from sr_core.cli import main
+    from s2sr_cli.main import main
 
     with pytest.raises(SystemExit) as e:
         main(["evaluate", "--help"])
@@ -270,7 +270,7 @@ def test_cli_help():
 
 
 def test_cli_runs_on_sample(untrained, tmp_path, capsys):
-    from sr_core.cli import main
+    from s2sr_cli.main import main
 
     rc = main(["evaluate", "--model", str(untrained), "--sample", "--out", str(tmp_path), "--crop", "64",
                "--degradations", "mtf_gaussian", "--engine", "torch", "--threads", "1", "--no-figures", "--quiet"])
@@ -287,7 +287,7 @@ def test_cli_runs_on_sample(untrained, tmp_path, capsys):
 
 
 def test_default_scenes_from_config(untrained):
-    from sr_core.evaluation import default_val_scenes
+    from s2sr_cli.evaluate import default_val_scenes
 
     scenes = default_val_scenes(str(untrained), REPO / "configs" / "s2sr-x2-10band.yaml")
     assert scenes[0] == Region("S2A_MSIL1C_20170527_T33UUB", 344, 600, 344, 600)

@@ -7,7 +7,7 @@ import torch
 
 from sr_core.archs import get_arch
 from sr_core.archs._common import bicubic_upsample
-from sr_core.misr import AnchorHighResNet
+from sr_core.archs.highresnet_anchor import AnchorHighResNet
 
 
 def _net(seed: int = 0, **kw) -> AnchorHighResNet:

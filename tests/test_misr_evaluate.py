@@ -1,4 +1,4 @@
-"""``s2sr evaluate --misr`` (sr_core.misr.evaluate): metrics, baselines, report."""
+"""``s2sr evaluate --misr`` (sr_core.evaluation.misr): metrics, baselines, report."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 
 from sr_core.archs._common import bicubic_upsample
 from sr_core.degradation import degrade
-from sr_core.misr.evaluate import evaluate_stack, score, write_report
-from sr_core.misr.stacks import anchor_first, simulate_stack
+from sr_core.evaluation.misr import evaluate_stack, score, write_report
+from sr_core.datasets.stacks import anchor_first, simulate_stack
 
 B4 = ["B02", "B03", "B04", "B08"]
 
@@ -110,8 +110,8 @@ def test_issue_stacks_are_the_same_whatever_the_training_options():
     # trained without them: ISSUE_STACKS switches those options off, and options at 0 draw nothing
     import torch
 
-    from sr_core.misr.evaluate import ISSUE_STACKS
-    from sr_core.misr.stacks import simulate_stack
+    from sr_core.evaluation.misr import ISSUE_STACKS
+    from sr_core.datasets.stacks import simulate_stack
 
     hr = torch.rand(4, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     base = {"max_shift": 0.5, "noise_std_range": (0.0, 0.003), "cloud_prob": 0.3, "change_prob": 0.5, "ratio": 2,

@@ -13,7 +13,7 @@ import torch
 from arch_utils import assert_receptive_field
 
 from sr_core.archs import get_arch
-from sr_core.projection import consistency_projection
+from sr_core.projection.layer import consistency_projection
 
 MTF4 = [0.26, 0.28, 0.24, 0.26]
 SISR_KW = {"in_channels": 10, "scale": 2, "num_features": 6, "num_blocks": 1, "project_mtf": MTF4,
@@ -123,8 +123,8 @@ def _sisr_package(folder: Path) -> Path:
 
 
 def test_training_keeps_the_single_image_part_frozen_and_the_package_matches_it(shared_s2, tmp_path):
-    from sr_core.cube import load_misr_predictor
-    from sr_core.misr.train import MISRTrainConfig, train_misr
+    from sr_core.inference.cube import load_misr_predictor
+    from sr_core.training.misr import MISRTrainConfig, train_misr
     from sr_core.models import load_predictor, load_torch_model
 
     sisr_dir = _sisr_package(tmp_path / "tiny-s2fast")

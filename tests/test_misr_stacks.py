@@ -1,4 +1,4 @@
-"""Simulated revisit stacks (sr_core.misr.stacks): closed forms, determinism, anchor, clouds, model input."""
+"""Simulated revisit stacks (sr_core.datasets.stacks): closed forms, determinism, anchor, clouds, model input."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sr_core.degradation import degrade, subpixel_shift
-from sr_core.misr.stacks import (
+from sr_core.datasets.stacks import (
     anchor_first,
     cloud_mask,
     fill_invalid,
@@ -124,7 +124,7 @@ def test_anchor_first_and_batch():
 
 
 def test_fill_invalid_is_the_temporal_median_of_the_numpy_twin(gen):
-    from sr_core.cube import _temporal_fill
+    from sr_core.inference.cube import _temporal_fill
 
     lr = torch.rand(1, 5, 3, 6, 7, generator=gen, dtype=torch.float64)
     mask = torch.rand(1, 5, 6, 7, generator=gen) > 0.5

@@ -1,4 +1,4 @@
-"""MISR training (sr_core.misr.train): batches, losses, config, and a tiny real run with resume + export."""
+"""MISR training (sr_core.training.misr): batches, losses, config, and a tiny real run with resume + export."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sr_core.misr.train import MISRTrainConfig, is_misr_config, make_batch, misr_losses
+from sr_core.training.misr import MISRTrainConfig, is_misr_config, make_batch, misr_losses
 
 B4 = ["B02", "B03", "B04", "B08"]
 REPO = Path(__file__).resolve().parents[1]
@@ -66,8 +66,8 @@ def test_config_and_dispatch(tmp_path):
 
 @pytest.mark.parametrize("arch", ["highresnet", "rams"])
 def test_tiny_run_resume_and_export(shared_s2, tmp_path, arch):
-    from sr_core.cube import load_misr_predictor
-    from sr_core.misr.train import train_misr
+    from sr_core.inference.cube import load_misr_predictor
+    from sr_core.training.misr import train_misr
 
     kw = {"in_channels": 4, "scale": 2, "num_features": 6, "num_blocks": 1}
     if arch == "rams":

@@ -108,7 +108,7 @@ def test_quickstart(tmp_path, monkeypatch):
     import rasterio
 
     from sr_core.bands import MODEL_BANDS_10
-    from sr_core.data import load_sample
+    from sr_core.io import load_sample
 
     nb, work = _run("01_quickstart", tmp_path, monkeypatch)
     out = work / "outputs"
@@ -166,7 +166,7 @@ def test_openeo(tmp_path, monkeypatch):
     with zipfile.ZipFile(out / "archives" / archive.split("/")[-1].split("#")[0]) as zf:
         names = set(zf.namelist())
     model = run_udf["context"]["model"]
-    assert {"udf/sr_udf.py", "sr_core/cube.py", f"sr_core/weights/{model}/card.json"} <= names
+    assert {"udf/sr_udf.py", "sr_core/inference/cube.py", f"sr_core/weights/{model}/card.json"} <= names
     assert any("S2SR_OPENEO_URL is not set" in t for t in _outputs(nb, "stream"))
     assert not (out / "job_results").exists()
 

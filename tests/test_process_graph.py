@@ -79,7 +79,7 @@ def test_resampled_graph_offline(pkg):
                               "add_offset": 0.0, "overlap": 16, "size": 512}
     assert n["save_result"]["arguments"]["format"] == "GTiff"
     # the embedded context is valid for the UDF itself
-    from sr_core.cube import parse_context
+    from sr_core.inference.cube import parse_context
 
     assert parse_context(run["context"]).overlap == 16
 
@@ -141,7 +141,7 @@ def test_job_options():
 
 
 def test_cli_graph_prints_the_process_graph(pkg, tmp_path):
-    from sr_core.cli import main
+    from s2sr_cli.main import main
 
     buf = io.StringIO()
     with redirect_stdout(buf):

@@ -10,8 +10,8 @@ from arch_utils import assert_receptive_field
 from sr_core.archs import get_arch
 from sr_core.bands import mtf
 from sr_core.degradation import degrade
-from sr_core.export import check_onnx_parity, export_onnx
-from sr_core.projection import ConsistencyProjection, _apply, consistency_projection, projection_filters
+from sr_core.models.export import check_onnx_parity, export_onnx
+from sr_core.projection.layer import ConsistencyProjection, _apply, consistency_projection, projection_filters
 
 BANDS = ["B02", "B03", "B04", "B08"]
 MTF = [mtf(b) for b in BANDS]
@@ -160,7 +160,7 @@ def test_s2fast_projection_untrained_is_projected_bicubic_and_exports(gen, tmp_p
 
 # ------------------------------------------------------------------------------- numpy twin, coarse bands
 
-from sr_core.projection import consistency_projection_numpy, project_coarse_bands, replicated_phase  # noqa: E402
+from sr_core.projection.layer import consistency_projection_numpy, project_coarse_bands, replicated_phase  # noqa: E402
 
 MTF20 = [mtf(b) for b in ["B05", "B06", "B07", "B8A", "B11", "B12"]]
 
@@ -223,7 +223,7 @@ def test_project_coarse_bands_makes_the_native_grid_consistent():
 def test_project_coarse_bands_channel_lists_and_in_place():
     # a channel list that is not a contiguous range (fancy indexing) gives what each band gives alone; in place
     # on a writable array returns that array
-    from sr_core._projection_np import ProjectionFilters
+    from sr_core.projection.filters import ProjectionFilters
 
     rng = np.random.default_rng(3)
     x = np.repeat(np.repeat(rng.random((1, 6, 9, 8)), 2, -1), 2, -2)
@@ -284,7 +284,7 @@ def test_numpy_filters_use_the_degradation_psf_and_import_no_torch():
             ref = gaussian_psf_1d(mtf_to_sigma(m, ratio), ratio, size=len(h)).numpy()
             np.testing.assert_allclose(h, ref, rtol=0, atol=1e-15)
     code = ("import sys; sys.modules['torch'] = None; import numpy as np; "
-            "from sr_core._projection_np import projection_filters, project_coarse_bands; "
+            "from sr_core.projection.filters import projection_filters, project_coarse_bands; "
             "f = projection_filters([0.3], 4); x = np.repeat(np.repeat(np.random.rand(1, 1, 8, 8), 2, -1), 2, -2); "
             "project_coarse_bands(np.random.rand(1, 1, 32, 32), x, channels=[0], factor=2, scale=2, filters=f)")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,7 +1,7 @@
 """``s2sr superres`` (sr_core/superres.py): streaming scene super-resolution to GeoTIFF/COG.
 
 Checked on the bundled real sample with a tiny random package: georeferencing (bounds identical), band
-descriptions, tags, DN convention, tiled == whole-scene (the UDF engine, sr_core.cube), nodata (NaN and 0 holes),
+descriptions, tags, DN convention, tiled == whole-scene (the UDF engine, sr_core.inference.cube), nodata (NaN and 0 holes),
 GeoTIFF and NetCDF inputs, bounded memory, COG layout, errors and the CLI.
 """
 
@@ -19,10 +19,10 @@ import pytest
 import rasterio
 import xarray as xr
 
-from sr_core import cube as sc
-from sr_core import superres as S
+from sr_core.inference import cube as sc
+from sr_core.inference import scene as S
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
-from sr_core.data import load_sample, read_geotiff, sample_scene_path
+from sr_core.io import load_sample, read_geotiff, sample_scene_path
 from sr_core.models import DEFAULT_MODEL, list_models, load_card, load_predictor, sha256_file
 from udf.testing import make_package
 
@@ -49,7 +49,7 @@ def sample():
 
 
 def whole_reference(pred, dn: np.ndarray, *, add_offset: float = 0.0, dn_scale: float = DN) -> np.ndarray:
-    """The whole scene at once through the UDF engine (sr_core.cube, mode upscale): DN (C, sH, sW)."""
+    """The whole scene at once through the UDF engine (sr_core.inference.cube, mode upscale): DN (C, sH, sW)."""
     da = xr.DataArray(
         np.asarray(dn, np.float32), dims=("bands", "y", "x"), coords={"bands": list(MODEL_BANDS_10)}
     )
@@ -150,7 +150,7 @@ def test_predictor_code_table():
 
 
 def _predictor_tag(path) -> int:
-    from sr_core.cog import read_tiff_ifds
+    from sr_core.io.cog import read_tiff_ifds
 
     tags = read_tiff_ifds(path)[0].tags
     return int(np.frombuffer(tags[317][2], dtype="<u2")[0]) if 317 in tags else 1
@@ -575,7 +575,7 @@ def test_small_overlap_warns(tmp_path, pred, sample):
 
 
 def test_cli_superres_quiet_and_errors(tmp_path, pkg, capsys):
-    from sr_core.cli import main
+    from s2sr_cli.main import main
 
     out = tmp_path / "cli.tif"
     rc = main(
@@ -608,8 +608,8 @@ def test_cli_superres_quiet_and_errors(tmp_path, pkg, capsys):
 
 
 def test_cli_superres_help(capsys):
-    from sr_core.app_cli import DEFAULT_TILE
-    from sr_core.cli import main
+    from s2sr_cli.app import DEFAULT_TILE
+    from s2sr_cli.main import main
 
     with pytest.raises(SystemExit) as e:
         main(["superres", "--help"])
@@ -628,7 +628,7 @@ def test_cli_superres_help(capsys):
     ):
         assert opt in text
     assert DEFAULT_TILE == S.DEFAULT_TILE
-    # the parser lists its choices without importing sr_core.superres: they must stay those of the library
+    # the parser lists its choices without importing sr_core.inference.scene: they must stay those of the library
     assert "--predictor {" + ",".join(S.PREDICTORS) + "}" in text
     assert "--compress {" + ",".join(S.COMPRESSIONS) + "}" in text
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from sr_core.data import SAMPLE_ID, sample_scene_path
-from sr_core.tasks.assess import (
+from sr_core.io import SAMPLE_ID, sample_scene_path
+from sr_core.evaluation.tasks import (
     TaskChannels,
     assess_tasks,
     render_tasks_markdown,
@@ -92,7 +92,7 @@ def test_assessment_end_to_end_on_the_sample(tmp_path):
 
 
 def test_evaluate_cli_has_tasks_option():
-    from sr_core.evaluation.cli import add_evaluate_arguments
+    from s2sr_cli.evaluate import add_evaluate_arguments
 
     p = add_evaluate_arguments(argparse.ArgumentParser())
     a = p.parse_args(["--tasks", "--task-models", "runs/x/best.pt"])
@@ -103,7 +103,7 @@ def test_evaluate_cli_has_tasks_option():
 
 
 def test_summary_pools_pixels_over_scenes_and_checks_the_order():
-    from sr_core.tasks.assess import summarize_tasks
+    from sr_core.evaluation.tasks import summarize_tasks
 
     def row(scene, src, task, tp, fp, fn):
         return {"scene": scene, "task_net": "tn", "input": src, "task": task, "reference": "auto",
@@ -123,7 +123,7 @@ def test_summary_pools_pixels_over_scenes_and_checks_the_order():
     assert s["mean_task_dice"]["auto"]["tn"]["hr"] == pytest.approx(8 / 10)
     assert s["order"]["tn"]["m"]["water"] == {"lr<bicubic": True, "bicubic<=sr": True, "sr<=hr": True}
     assert s["quality"]["m"] == pytest.approx({"cpsnr": 41.0, "cssim": 0.925, "consistency_l1": 2e-3})
-    from sr_core.tasks.assess import render_variants_table
+    from sr_core.evaluation.tasks import render_variants_table
 
     res["summary"] = s
     table = render_variants_table(res, baseline="m")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sr_core.data import SAMPLE_ID, sample_scene_path
-from sr_core.tasks.train import (
+from sr_core.io import SAMPLE_ID, sample_scene_path
+from sr_core.training.tasks import (
     TaskSampler,
     TaskTrainConfig,
     load_labelled_scenes,

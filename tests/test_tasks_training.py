@@ -7,7 +7,7 @@ import pytest
 import torch
 from test_training import tiny_config
 
-from sr_core.tasks.assess import TaskChannels, mask_boundaries, task_patch_scores
+from sr_core.evaluation.tasks import TaskChannels, mask_boundaries, task_patch_scores
 from sr_core.tasks.nets import build_task_net, save_task_net
 from sr_core.training.config import TrainConfig
 from sr_core.training.loop import _select_batch, train
@@ -104,7 +104,7 @@ def test_pooled_dice_stage_uses_one_dice_per_task_over_the_batch(tmp_path, task_
 
 
 def test_select_batch_keeps_most_task_relevant_patches():
-    from sr_core.training.data import WaldBatch
+    from sr_core.datasets.patches import WaldBatch
 
     class Edges(torch.nn.Module):  # "task" = one channel that is positive where band 0 > 0.5
         num_classes, multiple = 1, 1

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from sr_core.bands import BANDS_10M, BANDS_20M
-from sr_core.data import SAMPLE_ID, sample_scene_path
+from sr_core.io import SAMPLE_ID, sample_scene_path
 from sr_core.degradation import degrade
 from sr_core.training.config import TrainConfig
-from sr_core.training.data import PatchSampler, Region, SceneTensors, load_scene_tensors, wald_scene_input
+from sr_core.datasets.patches import PatchSampler, Region, SceneTensors, load_scene_tensors, wald_scene_input
 from sr_core.training.loop import Trainer, band_statistics, train
-from sr_core.training.wald import summarize, wald_evaluate
+from sr_core.evaluation.wald import summarize, wald_evaluate
 
 ROOT = str(sample_scene_path().parent)
 

@@ -1,4 +1,4 @@
-"""The super-resolution UDF (udf/sr_udf.py) and its engine sr_core.cube: modes, layouts, bad inputs."""
+"""The super-resolution UDF (udf/sr_udf.py) and its engine sr_core.inference.cube: modes, layouts, bad inputs."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sr_core import cube as sc
+from sr_core.inference import cube as sc
 from sr_core.bands import MODEL_BANDS_10
 from udf.testing import make_package, nearest_resample, random_s2_cube
 
 UDF_FILE = Path(__file__).resolve().parents[1] / "udf" / "sr_udf.py"
 DN = 10000.0
 # the tiny test chunks are smaller than the receptive field on purpose; the warning itself is tested below
-pytestmark = pytest.mark.filterwarnings("ignore::sr_core.cube.TilingWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::sr_core.inference.cube.TilingWarning")
 
 
 @pytest.fixture(scope="session")
@@ -416,7 +416,7 @@ def test_apply_metadata_divides_the_resolution_in_upscale_mode(pkg):
 
 @pytest.mark.parametrize("factor", [2, 3, 4])
 def test_replication_mismatches_equals_pairwise_brute_force(factor):
-    from sr_core.cube import replication_mismatches, replication_phase
+    from sr_core.inference.cube import replication_mismatches, replication_phase
 
     rng = np.random.default_rng(factor)
     for phase in range(factor):
@@ -444,7 +444,7 @@ def test_replication_mismatches_equals_pairwise_brute_force(factor):
 def test_replication_phase_is_the_first_phase_without_mismatches():
     # replication_phase short-circuits (residue by residue): it must name the smallest phase whose
     # replication_mismatches count is zero, or None, for every dtype, NaN payload, signed zero and strided view
-    from sr_core.cube import replication_mismatches, replication_phase
+    from sr_core.inference.cube import replication_mismatches, replication_phase
 
     rng = np.random.default_rng(7)
     seen = set()
@@ -471,7 +471,7 @@ def test_replication_phase_is_the_first_phase_without_mismatches():
 
 def test_replication_mismatches_nan_payloads():
     # NaNs with different bit patterns inside one block still count as equal (the bitwise fast path falls back)
-    from sr_core.cube import replication_mismatches
+    from sr_core.inference.cube import replication_mismatches
 
     a = np.repeat(np.arange(6, dtype=np.float32), 2)[None].copy()
     bits = a.view(np.uint32)

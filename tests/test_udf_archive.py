@@ -27,7 +27,7 @@ from udf.archive import (
 from udf.testing import make_package
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.filterwarnings("ignore::sr_core.cube.TilingWarning")  # tiny chunks on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::sr_core.inference.cube.TilingWarning")  # tiny chunks on purpose
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +49,7 @@ def test_code_archive_contents_and_determinism(pkg, tmp_path):
     path, card = build_code_archive(tmp_path / "a", model=pkg)
     names = set(zipfile.ZipFile(path).namelist())
     assert path.name == "s2sr-udf-code-tiny-edsr-x2.zip" and card.name == "tiny-edsr-x2"
-    for must in ("sr_core/__init__.py", "sr_core/cube.py", "sr_core/models.py", "sr_core/tiling.py",
+    for must in ("sr_core/__init__.py", "sr_core/inference/cube.py", "sr_core/models/__init__.py", "sr_core/tiling.py",
                  "sr_core/nodata.py", "sr_core/bands.py", "udf/sr_udf.py", "udf/misr_udf.py",
                  "sr_core/weights/tiny-edsr-x2/card.json", "sr_core/weights/tiny-edsr-x2/model.onnx"):
         assert must in names, must
@@ -100,7 +100,7 @@ def test_wheel_selection_and_deps_archive(pkg, tmp_path):
 
 
 def test_cli_prints_the_job_options(pkg, tmp_path):
-    from sr_core.cli import main
+    from s2sr_cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
@@ -156,7 +156,7 @@ def run_job(job: Path, labels: list, block: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def job(pkg, tmp_path_factory):
-    from sr_core import cube as sc
+    from sr_core.inference import cube as sc
     from udf.testing import nearest_resample, random_s2_cube
 
     out = tmp_path_factory.mktemp("archive_out")

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sr_core import cube as sc
+from sr_core.inference import cube as sc
 from udf.local import apply_neighborhood_local, parse_neighborhood
 from udf.testing import make_package, nearest_resample, random_s2_cube
 
 UDF_FILE = Path(__file__).resolve().parents[1] / "udf" / "sr_udf.py"
 DN = 10000.0
-pytestmark = pytest.mark.filterwarnings("ignore::sr_core.cube.TilingWarning")  # tiny chunks on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::sr_core.inference.cube.TilingWarning")  # tiny chunks on purpose
 
 MEAN_UDF = """
 import numpy as np
@@ -213,7 +213,7 @@ def test_emulator_matches_execute_local_udf(pkg):
 def test_real_sample_through_the_backend_path(pkg):
     """The bundled real L1C crop, nearest-resampled to 5 m as the graph does: the replication check accepts the
     real 10/20 m structure and the chunked result equals the whole scene."""
-    from sr_core.data.sample_data import load_sample
+    from sr_core.io.sample import load_sample
 
     da = load_sample().to_dataarray().isel(y=slice(100, 124), x=slice(60, 84))  # even offsets: 20 m blocks intact
     hr = nearest_resample(da, 2)

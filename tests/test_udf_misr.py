@@ -1,4 +1,4 @@
-"""The multi-image UDF (udf/misr_udf.py, sr_core.cube.misr_dataarray): t reduced to one date, per-date masks."""
+"""The multi-image UDF (udf/misr_udf.py, sr_core.inference.cube.misr_dataarray): t reduced to one date, per-date masks."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sr_core import cube as sc
+from sr_core.inference import cube as sc
 from udf.testing import make_package, nearest_resample, random_s2_cube
 
 UDF_FILE = Path(__file__).resolve().parents[1] / "udf" / "misr_udf.py"
 DN = 10000.0
-pytestmark = pytest.mark.filterwarnings("ignore::sr_core.cube.TilingWarning")  # tiny chunks on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::sr_core.inference.cube.TilingWarning")  # tiny chunks on purpose
 
 
 @pytest.fixture(scope="session")

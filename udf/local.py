@@ -215,7 +215,7 @@ class _Sink:
     def _create_geotiff(self, dims: tuple, shape: tuple, coords: dict) -> None:
         import concurrent.futures as cf
 
-        from sr_core.superres import GeoTiffWriter
+        from sr_core.inference.scene import GeoTiffWriter
 
         lead = [d for d in dims[:-2]]
         if [d for d in lead if d != "bands" and shape[dims.index(d)] != 1]:
@@ -232,7 +232,7 @@ class _Sink:
             transform=Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2), crs=self.crs,
             dtype="float32", nodata=float("nan"), band_names=names,
         )
-        from sr_core.superres import lower_thread_priority
+        from sr_core.inference.scene import lower_thread_priority
 
         # writes only: at a lower priority than the UDF's engine threads (see lower_thread_priority)
         self.pool = cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-sink", initializer=lower_thread_priority)
@@ -441,7 +441,7 @@ def _chunk_results(blocks: list, args: Callable[[int, int], tuple], scheduler: s
     from sr_core.tiling import in_order
 
     if scheduler == "synchronous":
-        from sr_core.superres import lower_thread_priority
+        from sr_core.inference.scene import lower_thread_priority
 
         # reads only: at a lower priority than the UDF's engine threads (see lower_thread_priority)
         with cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-read", initializer=lower_thread_priority) as rpool:

@@ -31,7 +31,7 @@ from types import SimpleNamespace
 from typing import Any, Sequence
 
 from sr_core.bands import BANDS, normalize_band_name
-from sr_core.cube import MODES, NEIGHBORHOOD_MULTIPLE, recommended_neighborhood, required_overlap
+from sr_core.inference.cube import MODES, NEIGHBORHOOD_MULTIPLE, recommended_neighborhood, required_overlap
 
 __all__ = [
     "UDF_PATH",
@@ -60,7 +60,7 @@ def udf_code(kind: str = "sr") -> str:
 def neighborhood_for(card: Any, mode: str, *, size: int | None = None, overlap: int | None = None) -> tuple[int, int]:
     """apply_neighborhood ``(size, overlap)`` in chunk pixels for a model card, multiples of 16.
 
-    Defaults from :func:`sr_core.cube.recommended_neighborhood`; an explicit ``size``/``overlap`` must be a
+    Defaults from :func:`sr_core.inference.cube.recommended_neighborhood`; an explicit ``size``/``overlap`` must be a
     multiple of 16 too, and an ``overlap`` below the model's need is refused with the value to use.
     """
     pred = SimpleNamespace(scale=int(card.scale), margin=int(card.margin), receptive_field=int(card.receptive_field))
@@ -162,7 +162,7 @@ def build_process_graph(
     if max_cloud_cover is not None and not (0 <= max_cloud_cover <= 100):
         raise ValueError(f"max_cloud_cover must be a percentage in [0, 100], got {max_cloud_cover!r}")
     if misr and model is None:
-        from sr_core.cube import DEFAULT_MISR_MODEL
+        from sr_core.inference.cube import DEFAULT_MISR_MODEL
 
         model = DEFAULT_MISR_MODEL
     card = load_card(model, verify=False)

@@ -43,7 +43,7 @@ def make_package(
     import torch
 
     from sr_core.archs import get_arch
-    from sr_core.export import export_onnx
+    from sr_core.models.export import export_onnx
     from sr_core.models import ModelCard, SRModel, save_model_package, sha256_file
 
     bands = list(bands)

@@ -7,7 +7,7 @@ output (one tile at a time, every core to ONNX Runtime).
 - `s9`: the current code: two copy threads with positional reads / writes into reused buffers, rows halved
   first and the 4 times smaller sums tested for NaN.
 
-Both run the current `sr_core.superres`; only ``sr_core.cog.assemble_cog`` and ``sr_core.cog.average_halve`` (which
+Both run the current `sr_core.inference.scene`; only ``sr_core.io.cog.assemble_cog`` and ``sr_core.io.cog.average_halve`` (which
 ``HalvingWriter``, ``build_overviews`` and ``make_cog`` call by name) are swapped. The bare forward pass (the model
 as shipped, on the same tiles) alternates with both, the two configurations in alternating order; before each run
 the output of the run before is removed and the dirty pages written back (untimed ``os.sync``). The first round is a
@@ -56,8 +56,10 @@ def _load_cog_at(rev: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sr_core import bench_cli, cog, models
-    from sr_core import superres as sres
+    from benchmarks.throughput import harness as bench_cli
+    from sr_core.io import cog
+    from sr_core import models
+    from sr_core.inference import scene as sres
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", type=int, default=2048, help="scene side in 10 m px (default 2048)")

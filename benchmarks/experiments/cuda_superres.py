@@ -1,6 +1,6 @@
 """Experiment (issue #5, session 9): `s2sr superres` on a CUDA device, end to end, against the CPU reference.
 
-Runs the shipped default model through `sr_core.superres.superresolve_file` with the torch engine on CUDA
+Runs the shipped default model through `sr_core.inference.scene.superresolve_file` with the torch engine on CUDA
 (fp32, one tile at a time, the default tile) on the bundled real sample and on a synthetic scene folder (the sample
 mirror-tiled, as `s2sr bench` makes it), times it (median of --repeats runs after one warm-up; the bare forward
 pass on the same tiles on the same device alongside) and compares the output with the ONNX Runtime CPU output of the
@@ -30,9 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     import rasterio
     import torch
 
-    from sr_core import bench_cli, models
-    from sr_core import superres as sres
-    from sr_core.data.sample_data import sample_scene_path
+    from benchmarks.throughput import harness as bench_cli
+
+    from sr_core import models
+    from sr_core.inference import scene as sres
+    from sr_core.io.sample import sample_scene_path
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", type=int, default=2048, help="synthetic scene side in 10 m px (default 2048)")

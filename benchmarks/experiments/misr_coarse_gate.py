@@ -30,10 +30,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sr_core.bands import BANDS_10M, BANDS_20M  # noqa: E402
-from sr_core.cube import load_misr_predictor  # noqa: E402
+from sr_core.inference.cube import load_misr_predictor  # noqa: E402
 from sr_core.degradation import degrade  # noqa: E402
 from sr_core.misr import evaluate as ev  # noqa: E402
-from sr_core.misr.stacks import stack_input_10band  # noqa: E402
+from sr_core.datasets.stacks import stack_input_10band  # noqa: E402
 from sr_core.models import load_predictor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "s2"
@@ -54,7 +54,7 @@ def smooth(x: torch.Tensor, sigma: float | None) -> torch.Tensor:
 
 
 class CoarseGatedMISR:
-    """A MISR predictor (same call and attributes as :class:`sr_core.cube.MISRPredictor`) with the gate above."""
+    """A MISR predictor (same call and attributes as :class:`sr_core.inference.cube.MISRPredictor`) with the gate above."""
 
     def __init__(self, misr, sisr, sigma: float | None, mode: str) -> None:
         self.p, self.s, self.sigma, self.mode = misr, sisr, sigma, mode

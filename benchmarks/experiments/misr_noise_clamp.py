@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from misr_coarse_gate import score  # noqa: E402
 
-from sr_core.cube import load_misr_predictor  # noqa: E402
+from sr_core.inference.cube import load_misr_predictor  # noqa: E402
 from sr_core.models import load_predictor  # noqa: E402
 MASK = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=torch.float64)
 
@@ -49,7 +49,7 @@ def noise_std(frame: np.ndarray) -> np.ndarray:
 
 
 class NoiseClampedMISR:
-    """A MISR predictor (same call and attributes as :class:`sr_core.cube.MISRPredictor`) with the clamp above."""
+    """A MISR predictor (same call and attributes as :class:`sr_core.inference.cube.MISRPredictor`) with the clamp above."""
 
     def __init__(self, misr, sisr, k: float) -> None:
         self.p, self.s, self.k = misr, sisr, k

@@ -7,7 +7,7 @@ engine threads. Configurations, from the session-7 state to the session-8 defaul
 - `s7`: float output with the floating-point TIFF predictor, I/O threads at normal priority, ONNX Runtime
   intra-op threads spinning (its default);
 - `no_fp_predictor`: as `s7` without the floating-point predictor (`--predictor auto`);
-- `nice_io`: and the I/O threads at nice +10 (`sr_core.superres.lower_thread_priority`);
+- `nice_io`: and the I/O threads at nice +10 (`sr_core.inference.scene.lower_thread_priority`);
 - `no_spin`: `no_fp_predictor` with non-spinning ONNX Runtime threads, I/O threads at normal priority;
 - `s8`: all three (the default since session 8).
 
@@ -46,8 +46,9 @@ CONFIGS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sr_core import bench_cli, models
-    from sr_core import superres as sres
+    from benchmarks.throughput import harness as bench_cli
+    from sr_core import models
+    from sr_core.inference import scene as sres
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", type=int, default=2048, help="scene side in 10 m px (default 2048)")

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sr_core import bench_cli
-    from sr_core import superres as sres
+    from benchmarks.throughput import harness as bench_cli
+    from sr_core.inference import scene as sres
     from sr_core.models import DEFAULT_MODEL, load_predictor
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -11,7 +11,7 @@
    output is exactly ``base`` (a residual learnt from the anchor alone would only re-tune the single-image model on
    simulated data, which cost 0.1-0.2 dB on the real series).
 3. Only the part of ``r`` that the anchor's own acquisition cannot see is kept:
-   ``r - D^T M D r`` (:class:`~sr_core.projection.ConsistencyProjection` towards a zero low-resolution image, with
+   ``r - D^T M D r`` (:class:`~sr_core.projection.layer.ConsistencyProjection` towards a zero low-resolution image, with
    the band MTFs ``project_mtf``), so ``degrade(sr)`` stays (up to the regularisation) what it is for ``base``: the
    revisits add detail beyond the anchor's passband, they do not change its radiometry.
 
@@ -74,7 +74,7 @@ class SISRGuidedMISR(nn.Module):
         project_taps: int = 4,
     ) -> None:
         super().__init__()
-        from sr_core.projection import ConsistencyProjection
+        from sr_core.projection.layer import ConsistencyProjection
 
         self.in_channels, self.out_channels = check_channels(in_channels, out_channels)
         self.scale = check_scale(scale)

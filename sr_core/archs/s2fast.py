@@ -18,7 +18,7 @@ Receptive field (LR pixels): radius ``r = 1 (head) + 2 * num_blocks + 1 (tail)``
 
 Optional consistency projection (``project_mtf``, one MTF at the input Nyquist frequency for each of the first
 ``len(project_mtf)`` output bands): the output of those bands is corrected towards ``degrade(sr) == lr`` by
-:class:`~sr_core.projection.ConsistencyProjection` (regularisation ``project_lambda``, ``project_taps`` LR taps
+:class:`~sr_core.projection.layer.ConsistencyProjection` (regularisation ``project_lambda``, ``project_taps`` LR taps
 per side). It widens the radius by the projection's own reach (:attr:`ConsistencyProjection.radius`).
 """
 
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sr_core.archs import register_arch
-from sr_core.projection import ConsistencyProjection
+from sr_core.projection.layer import ConsistencyProjection
 from sr_core.archs._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
 
 __all__ = ["S2Fast"]

@@ -10,7 +10,7 @@ Model contract (docs/decisions/2026-11-22-model-input-contract.md): reflectance,
 at x2. All metrics are computed in float64 on reflectance (``data_range = 1``).
 
 Reduced resolution (Wald protocol), per scene, per degradation operator (``DEGRADATIONS`` of
-:mod:`sr_core.training.wald`: ``mtf_gaussian`` = the training operator, ``mtf_bicubic_aa`` = a different blur
+:mod:`sr_core.evaluation.wald`: ``mtf_gaussian`` = the training operator, ``mtf_bicubic_aa`` = a different blur
 and decimation the model never saw), per band:
 
 * input: the 10 m bands degraded by 2 (to 20 m) and the 20 m bands degraded by 2 (to 40 m) and replicated;
@@ -19,7 +19,7 @@ and decimation the model never saw), per band:
 * ``psnr_sr``, ``ssim_sr``; ``psnr_bicubic``/``ssim_bicubic``: bicubic x2 of the *same model input* scored
   through the same pipeline (an untrained residual-over-bicubic network scores exactly this: gain 0 dB);
   ``gain_db = psnr_sr - psnr_bicubic``. ``psnr_bicubic_native``/``gain_db_native``: the baseline of
-  :func:`sr_core.training.wald.wald_evaluate` (20 m bands: bicubic x2 of the 40 m data straight onto the
+  :func:`sr_core.evaluation.wald.wald_evaluate` (20 m bands: bicubic x2 of the 40 m data straight onto the
   20 m grid; a stronger baseline than the replicated-input pipeline); equal to the above for 10 m bands;
 * per band group (10 m on the 10 m grid, 20 m on the 20 m grid): SAM (degrees) and ERGAS (ratio 2).
 
@@ -62,9 +62,6 @@ _LAZY = {
     "plot_triptych": "figures",
     "plot_power_spectra": "figures",
     "plot_histograms": "figures",
-    "add_evaluate_arguments": "cli",
-    "run_from_args": "cli",
-    "default_val_scenes": "cli",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by submodule
@@ -78,9 +75,6 @@ __all__ = [  # noqa: RUF022 - grouped by submodule
     "plot_triptych",
     "plot_power_spectra",
     "plot_histograms",
-    "add_evaluate_arguments",
-    "run_from_args",
-    "default_val_scenes",
 ]
 
 

@@ -56,9 +56,9 @@ _SPEC_RE = re.compile(r"^(?P<scene>.+)\[(?P<y0>\d+):(?P<y1>\d+),\s*(?P<x0>\d+):(
 
 def parse_scene_spec(spec: Any):
     """A scene given as ``"ID"``, ``"ID[y0:y1,x0:x1]"`` (10 m pixels, the id format of
-    :func:`~sr_core.training.data.load_scene_tensors`), a ``{scene, y0, y1, x0, x1}`` dict or a ``Region``:
-    returns a scene id (str) or a :class:`~sr_core.training.data.Region`."""
-    from sr_core.training.data import Region
+    :func:`~sr_core.datasets.patches.load_scene_tensors`), a ``{scene, y0, y1, x0, x1}`` dict or a ``Region``:
+    returns a scene id (str) or a :class:`~sr_core.datasets.patches.Region`."""
+    from sr_core.datasets.patches import Region
 
     if isinstance(spec, Region):
         return spec
@@ -80,8 +80,8 @@ def parse_scene_spec(spec: Any):
 
 
 def _load_scene(item: Any, root: str | Path | None) -> _Scene:
-    from sr_core.data.io import Scene
-    from sr_core.training.data import SceneTensors, load_scene_tensors
+    from sr_core.io.readers import Scene
+    from sr_core.datasets.patches import SceneTensors, load_scene_tensors
 
     if isinstance(item, SceneTensors):
         h10, h20 = item.hr10, item.hr20
@@ -256,8 +256,8 @@ def _wald_scene(pred: Any, scene: _Scene, dname: str, *, tile: int, border: int,
     from sr_core.archs._common import bicubic_upsample
     from sr_core.degradation import degrade
     from sr_core.metrics import ergas, psnr, sam, ssim
-    from sr_core.training.data import SceneTensors, wald_scene_input
-    from sr_core.training.wald import DEGRADATIONS
+    from sr_core.datasets.patches import SceneTensors, wald_scene_input
+    from sr_core.evaluation.wald import DEGRADATIONS
 
     if dname not in DEGRADATIONS:
         raise ValueError(f"unknown degradation {dname!r}; choose from {sorted(DEGRADATIONS)}")
@@ -548,8 +548,8 @@ def evaluate_model(
     ``(N, 10, h, w)`` float32 reflectance -> ``(N, 10, 2h, 2w)``) with attributes ``scale``, ``margin``,
     ``bands``, ``out_bands`` (and optionally ``card``, ``engine``, ``receptive_field``).
     ``scenes``: ids or ``"ID[y0:y1,x0:x1]"`` / dicts / ``Region`` under ``root``, or loaded
-    ``SceneTensors`` / :class:`~sr_core.data.Scene` objects. ``degradations``: names of
-    :data:`sr_core.training.wald.DEGRADATIONS` (empty: full-resolution checks only). ``crop``: central crop
+    ``SceneTensors`` / :class:`~sr_core.io.Scene` objects. ``degradations``: names of
+    :data:`sr_core.evaluation.wald.DEGRADATIONS` (empty: full-resolution checks only). ``crop``: central crop
     of at most ``crop`` 10 m pixels per side (multiples of 4); ``border``: 10 m pixels left out at each edge
     (even; scenes need ``2 * border + 32`` px per side); ``tile``: LR tile size of the tiled inference;
     ``hf_cutoff``: in cycles per 5 m pixel, in (0, 0.5). ``figures_dir``: write the triptych / power spectra /
@@ -566,7 +566,7 @@ def evaluate_model(
     if isinstance(scenes, (str, bytes)) or not isinstance(scenes, Sequence) or len(scenes) == 0:
         raise ValueError(f"scenes must be a non-empty sequence of scenes, got {scenes!r}")
     degradations = tuple(degradations)
-    from sr_core.training.wald import DEGRADATIONS
+    from sr_core.evaluation.wald import DEGRADATIONS
 
     unknown = [d for d in degradations if d not in DEGRADATIONS]
     if unknown:

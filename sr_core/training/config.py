@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sr_core.training.data import Region
+from sr_core.datasets.patches import Region
 
 __all__ = ["LOSS_TERMS", "TASKS", "TASK_KEYS", "DataConfig", "ModelConfig", "StageConfig", "TrainConfig"]
 

@@ -24,8 +24,8 @@ from sr_core.archs import get_arch
 from sr_core.bands import BANDS_10M, BANDS_20M
 from sr_core.models import ModelCard, SRModel, save_model_package
 from sr_core.training.config import LOSS_TERMS, TASKS, StageConfig, TrainConfig
-from sr_core.training.data import PatchSampler, SceneTensors, WaldBatch, load_scene_tensors
-from sr_core.training.wald import summarize, wald_evaluate
+from sr_core.datasets.patches import PatchSampler, SceneTensors, WaldBatch, load_scene_tensors
+from sr_core.evaluation.wald import summarize, wald_evaluate
 
 __all__ = ["Trainer", "band_statistics", "train"]
 
@@ -105,8 +105,8 @@ def _cat_batches(batches: list[WaldBatch]) -> WaldBatch:
 
 def _select_batch(batch: WaldBatch, keep: int, tn: dict[str, Any]) -> WaldBatch:
     """Task-aware patch selection: keep the ``keep`` patches with the highest task scores (densest
-    boundaries of the task network's masks on hr, :func:`sr_core.tasks.assess.task_patch_scores`)."""
-    from sr_core.tasks.assess import task_patch_scores
+    boundaries of the task network's masks on hr, :func:`sr_core.evaluation.tasks.task_patch_scores`)."""
+    from sr_core.evaluation.tasks import task_patch_scores
 
     scores = task_patch_scores(tn["channels"], batch.hr10)
     idx = torch.argsort(scores, descending=True, stable=True)[:keep]
@@ -308,7 +308,7 @@ class Trainer:
     def _task_net(self, stage: StageConfig) -> dict[str, Any]:
         """The frozen task network of a stage and its views (channel subset, feature extractor)."""
         from sr_core.losses._utils import freeze
-        from sr_core.tasks.assess import TaskChannels
+        from sr_core.evaluation.tasks import TaskChannels
         from sr_core.tasks.nets import TaskFeatures, load_task_net
 
         net, names = load_task_net(stage.task["model"])

@@ -3,7 +3,7 @@
 Importing this package needs only numpy; rasterio / rioxarray / xarray are imported when a reader runs.
 """
 
-from sr_core.data.io import (
+from sr_core.io.readers import (
     Scene,
     dn_to_reflectance,
     list_scenes,
@@ -12,7 +12,7 @@ from sr_core.data.io import (
     read_netcdf,
     read_scene,
 )
-from sr_core.data.sample_data import (
+from sr_core.io.sample import (
     SAMPLE_HOLDOUT,
     SAMPLE_ID,
     SAMPLE_SOURCE_ID,

@@ -1,7 +1,7 @@
 """Task-based assessment of super-resolution (``s2sr evaluate --tasks``).
 
 Wald protocol on whole validation scenes: the real 10 m bands are the reference ("HR"); the model input is the
-scene degraded by 2 with the sensor MTF (:func:`sr_core.training.data.wald_scene_input`), so every output lies
+scene degraded by 2 with the sensor MTF (:func:`sr_core.datasets.patches.wald_scene_input`), so every output lies
 on the real 10 m grid, the scale the task networks were trained at. For each task network the masks
 (``sigmoid(logit) >= 0.5``) are computed on
 
@@ -122,7 +122,7 @@ def segmentation_scores(pred: torch.Tensor, target: torch.Tensor, valid: torch.T
 
 
 class _TorchSR:
-    """Predictor-like wrapper of an :class:`sr_core.srmodel.SRModel` (torch, numpy in/out)."""
+    """Predictor-like wrapper of an :class:`sr_core.models.network.SRModel` (torch, numpy in/out)."""
 
     def __init__(self, model: nn.Module, name: str) -> None:
         from sr_core.bands import MODEL_BANDS_10
@@ -145,7 +145,7 @@ def load_sr_model(spec: str | Path, *, engine: str = "torch"):
     p = Path(spec)
     if p.is_file() and p.suffix == ".pt":
         from sr_core.archs import get_arch
-        from sr_core.srmodel import SRModel
+        from sr_core.models.network import SRModel
 
         st = torch.load(p, map_location="cpu", weights_only=False)
         if not {"arch", "arch_kwargs", "model", "mean", "std"} <= set(st):
@@ -170,8 +170,8 @@ def _sr(pred: Any, lr: torch.Tensor, tile: int = 256) -> torch.Tensor:
 
 def _scene_osm(root: Path, spec: Any, shape10: tuple[int, int]) -> tuple[Any, tuple] | None:
     """(10 m transform of the region, crs) if the scene folder has an OSM file."""
-    from sr_core.data.io import read_scene
-    from sr_core.training.data import Region
+    from sr_core.io.readers import read_scene
+    from sr_core.datasets.patches import Region
 
     scene_id = spec.scene if isinstance(spec, Region) else str(spec)
     folder = root / scene_id
@@ -212,7 +212,7 @@ def assess_tasks(
     from sr_core.bands import BANDS_10M
     from sr_core.evaluation.core import parse_scene_spec
     from sr_core.metrics import cpsnr, cssim, reflectance_consistency
-    from sr_core.training.data import load_scene_tensors, wald_scene_input
+    from sr_core.datasets.patches import load_scene_tensors, wald_scene_input
 
     log = progress or (lambda s: None)
     if isinstance(border, bool) or not isinstance(border, int) or border < 0:
@@ -305,7 +305,7 @@ def assess_tasks(
 def _full_res_osm(st, osm_info, preds, nets, border, log, instance_f1: bool = True) -> list[dict]:
     """Real inputs: task net on the real 10 m image (vs OSM 10 m) and on x2 outputs (vs OSM 5 m)."""
     from sr_core.archs._common import bicubic_upsample
-    from sr_core.training.data import make_wald_input
+    from sr_core.datasets.patches import make_wald_input
 
     log(f"scene {st.id}: full-resolution OSM check")
     path, tr, crs = osm_info

@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "s2sr-x2-10band"
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CARD_VERSION = 1
 
 
@@ -89,7 +89,7 @@ class ModelCard:
     card_version: int = CARD_VERSION
     # Post-processing the Predictor applies after the network (engine-independent, numpy):
     # {"coarse_projection": {"bands": [...], "factor": 2, "lam": 0.05, "taps": 4}} pulls those output bands towards
-    # degrade(sr) == their native values, read from the nearest-replicated input (sr_core.projection).
+    # degrade(sr) == their native values, read from the nearest-replicated input (sr_core.projection.layer).
     postprocess: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -188,7 +188,7 @@ def load_card(name_or_path: str | os.PathLike | None = None, *, verify: bool = T
 
 def __getattr__(name: str):
     if name == "SRModel":  # lazy: importing torch only when the torch engine is asked for
-        from sr_core.srmodel import SRModel
+        from sr_core.models.network import SRModel
 
         return SRModel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -198,7 +198,7 @@ def load_torch_model(name_or_path: str | os.PathLike | None = None, *, verify: b
     """The torch :class:`SRModel` of a package and its card (weights checked against the card)."""
     import torch
 
-    from sr_core.srmodel import SRModel
+    from sr_core.models.network import SRModel
 
     folder = resolve_model(name_or_path)
     card = load_card(folder, verify=verify, role="weights")
@@ -266,7 +266,7 @@ def apply_postprocess(coarse: dict[str, Any] | None, y: np.ndarray, lr: np.ndarr
     the single-image :class:`Predictor` and the multi-image predictor (which passes the anchor as ``lr``)."""
     if not coarse:
         return y
-    from sr_core._projection_np import project_coarse_bands
+    from sr_core.projection.filters import project_coarse_bands
 
     c = coarse
     return project_coarse_bands(np.asarray(y), lr, channels=c["out_channels"], in_channels=c["in_channels"],
@@ -279,7 +279,7 @@ def _coarse_projection(card: ModelCard) -> dict[str, Any] | None:
     if not spec:
         return None
     from sr_core.bands import mtf
-    from sr_core._projection_np import projection_filters
+    from sr_core.projection.filters import projection_filters
 
     unknown = sorted(set(spec) - {"bands", "factor", "lam", "taps"})
     if unknown:
@@ -401,7 +401,7 @@ def save_model_package(
     ``model`` is an :class:`SRModel` (reflectance in, reflectance out)."""
     import torch
 
-    from sr_core.export import export_onnx
+    from sr_core.models.export import export_onnx
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

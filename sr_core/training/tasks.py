@@ -70,14 +70,14 @@ class TaskTrainConfig:
 
 
 def _regions(items: Sequence[Any]) -> list[Any]:
-    from sr_core.training.data import Region
+    from sr_core.datasets.patches import Region
 
     return [Region(**it) if isinstance(it, dict) else it for it in items]
 
 
 def load_labelled_scenes(root: str, items: Sequence[Any]) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:
     """``[(id, hr10 (4, H, W), labels (3, H, W) bool, valid (H, W) bool)]`` for scene ids / region dicts."""
-    from sr_core.training.data import load_scene_tensors
+    from sr_core.datasets.patches import load_scene_tensors
 
     out = []
     for r in _regions(items):
@@ -219,7 +219,7 @@ def train_task_net(cfg: TaskTrainConfig, *, log: Callable[[str], None] | None = 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sr_core.tasks.train CONFIG [--export FOLDER]``."""
+    """``python -m sr_core.training.tasks CONFIG [--export FOLDER]``."""
     import argparse
     import json
 

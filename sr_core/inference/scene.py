@@ -20,7 +20,7 @@ Conventions
   times smaller (:func:`sr_core.tiling.hr_transform`); windows are ``(row0, row1, col0, col1)``, half-open.
 * Tiling: exactly :func:`sr_core.tiling.plan_tiles` with the model's margin (``receptive_field // 2``): each
   tile is read with its margin, edge-replicated where it leaves the scene, run, and cropped; the result equals
-  the whole scene run at once (:func:`sr_core.cube.superresolve_dataarray`) up to float summation order.
+  the whole scene run at once (:func:`sr_core.inference.cube.superresolve_dataarray`) up to float summation order.
   The tile size is rounded up so that output windows align with the GeoTIFF blocks (no block is written twice).
 * Nodata (GDAL nodata / masks, NaN, NetCDF ``_FillValue``): a pixel is valid when all model bands are valid;
   invalid pixels are filled with the nearest valid pixel inside a context of ``2 * margin`` extra pixels
@@ -56,8 +56,9 @@ from typing import Any
 import numpy as np
 
 from sr_core.bands import normalize_band_name
-from sr_core.cog import HalvingWriter, make_cog, move_into_place, overview_shapes
-from sr_core.cube import TilingWarning, dn_to_reflectance, reflectance_to_dn
+from sr_core.io.cog import HalvingWriter, make_cog, move_into_place, overview_shapes
+from sr_core.inference.cube import TilingWarning, dn_to_reflectance, reflectance_to_dn
+from sr_core.runtime import usable_cpus
 from sr_core.nodata import fill_nodata, finalize_output
 from sr_core.tiling import TileWindow, edge_pad, hr_transform, in_order, plan_tiles
 
@@ -364,7 +365,7 @@ class GeoTiffSource(RasterSource):
         add_offset: float | None = None,
         bands: Sequence[str] | None = None,
     ) -> None:
-        from sr_core.data.io import _scale_from
+        from sr_core.io.readers import _scale_from
 
         rasterio = _rasterio()
         path = Path(path)
@@ -416,7 +417,7 @@ class SceneFolderSource(RasterSource):
     bands are read on their own grid per window and nearest-replicated 2 x 2 (never the whole scene)."""
 
     def __init__(self, folder: str | os.PathLike) -> None:
-        from sr_core.data.io import _check_add_offset, _check_dn_scale, _parse_number
+        from sr_core.io.readers import _check_add_offset, _check_dn_scale, _parse_number
 
         rasterio = _rasterio()
         folder = Path(folder)
@@ -530,7 +531,7 @@ class _NetCDFCube:
     def __init__(
         self, path: Path, *, variable: str | None, dn_scale: float | None, add_offset: float | None
     ) -> None:
-        from sr_core.data.io import _OFFSET_KEYS, _SCALE_KEYS, _first_attr, _scale_from
+        from sr_core.io.readers import _OFFSET_KEYS, _SCALE_KEYS, _first_attr, _scale_from
 
         try:
             import rioxarray  # noqa: F401  (registers .rio)
@@ -806,12 +807,12 @@ def predictor_code(tiff_predictor: str, dtype: Any) -> int:
 
 class GeoTiffWriter:
     """A tiled compressed GeoTIFF written window by window, optionally a COG: its overview levels are made from
-    the windows as they are written (:class:`sr_core.cog.HalvingWriter`, while the sides stay even; the rest on
+    the windows as they are written (:class:`sr_core.io.cog.HalvingWriter`, while the sides stay even; the rest on
     :meth:`close`), and on :meth:`close` the COG is assembled by copying the compressed tiles
-    (:func:`sr_core.cog.make_cog`), in bounded memory whatever the raster size.
+    (:func:`sr_core.io.cog.make_cog`), in bounded memory whatever the raster size.
 
     ``write(values (C, h, w), (row0, row1, col0, col1))``. The file appears at ``path`` only after a
-    successful :meth:`close` (an existing file there is replaced: :func:`sr_core.cog.move_into_place`);
+    successful :meth:`close` (an existing file there is replaced: :func:`sr_core.io.cog.move_into_place`);
     :meth:`abort` (or an exception inside ``with``) removes the partial file. ``compress``: :data:`COMPRESSIONS`;
     ``tiff_predictor``: :data:`PREDICTORS` (:func:`predictor_code`). ``compress_threads``: GDAL's ``NUM_THREADS``
     for the blocks of the raster and of its overview levels (1: compressed on the writing thread); the values and
@@ -881,7 +882,7 @@ class GeoTiffWriter:
             self._dst.update_tags(**{k: str(v) for k, v in tags.items()})
         for i, b in enumerate(band_names):
             self._dst.update_tags(i + 1, BANDNAME=str(b))
-        # COG overview levels made from the windows as they are written (sr_core.cog.HalvingWriter), one writer
+        # COG overview levels made from the windows as they are written (sr_core.io.cog.HalvingWriter), one writer
         # per level while the sides stay even (where the 2 x 2 halving is local); the rest is made on close
         self._halving: list[HalvingWriter] = []
         shapes = overview_shapes(height, width, bs) if self.cog else []
@@ -921,7 +922,7 @@ class GeoTiffWriter:
         try:
             if self.cog:
                 streamed = [level.close() for level in self._halving]
-                # assembled under a temporary name of its own and moved into place (sr_core.cog.assemble_cog)
+                # assembled under a temporary name of its own and moved into place (sr_core.io.cog.assemble_cog)
                 make_cog(self._tmp, self.path, blocksize=self.blocksize, scratch_options=self._scratch,
                          first_levels=streamed)
                 os.remove(self._tmp)
@@ -1105,8 +1106,6 @@ def write_threads_for(predictor: Any, write_threads: int | None = None) -> int:
     if write_threads is not None:
         return _check_int("write_threads", write_threads, 1)
     if str(getattr(predictor, "device", "cpu")).startswith("cuda"):
-        from sr_core.bench_cli import usable_cpus  # standard-library imports only
-
         return usable_cpus()
     return 1
 
@@ -1133,7 +1132,7 @@ def superresolve_source(
     ``predictor``: a :class:`sr_core.models.Predictor` (or anything with ``scale``, ``margin``, ``bands``,
     ``out_bands``, ``card`` and ``__call__(np (N, C, H, W) reflectance) -> np``). ``tile``: tile core in input
     pixels (rounded up by :func:`aligned_tile`). ``margin``: tiling margin in input pixels (default the
-    model's; less gives seams and a :class:`~sr_core.cube.TilingWarning`). ``dtype``: ``"float32"`` or
+    model's; less gives seams and a :class:`~sr_core.inference.cube.TilingWarning`). ``dtype``: ``"float32"`` or
     ``"input"``. ``cog``: True, False or ``"auto"`` (see the module docstring). ``progress``: a tqdm bar
     (True) or a callback ``(done, total)``. ``tags``: extra dataset tags. ``compress``: :data:`COMPRESSIONS`.
     ``tiff_predictor``: the GeoTIFF predictor, :data:`PREDICTORS`. ``workers``: tiles computed at the same time,
@@ -1319,7 +1318,7 @@ def superresolve_file(
     if tiff_predictor not in PREDICTORS:
         raise ValueError(f"tiff_predictor must be one of {', '.join(PREDICTORS)}, got {tiff_predictor!r}")
     if model is None or isinstance(model, (str, os.PathLike)):
-        from sr_core.cube import check_predictor
+        from sr_core.inference.cube import check_predictor
         from sr_core.models import load_predictor
 
         predictor = load_predictor(

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from sr_core.bands import BANDS_10M, BANDS_20M
-from sr_core.training.data import SceneTensors, WaldBatch, wald_scene_input
+from sr_core.datasets.patches import SceneTensors, WaldBatch, wald_scene_input
 
 __all__ = ["DEGRADATIONS", "summarize", "wald_evaluate"]
 

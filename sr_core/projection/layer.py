@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_core._projection_np import (  # noqa: F401 - re-exported: the numpy half (no torch)
+from sr_core.projection.filters import (  # noqa: F401 - re-exported: the numpy half (no torch)
     ProjectionFilters,
     _correction_radius,
     consistency_projection_numpy,

@@ -9,9 +9,9 @@ writing, every file is reopened and checked bit for bit against the source windo
 
 Usage::
 
-    python -m sr_core.data.make_sample [--source ../shared/data/s2] [--out sr_core/data/sample] [--check]
+    python -m sr_core.io.make_sample [--source ../shared/data/s2] [--out sr_core/data/sample] [--check]
 
-This region is a held-out VALIDATION region (``sr_core.data.SAMPLE_HOLDOUT``): never train on it.
+This region is a held-out VALIDATION region (``sr_core.io.SAMPLE_HOLDOUT``): never train on it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sr_core.data.sample_data import SAMPLE_ID, SAMPLE_SOURCE_ID, SAMPLE_WINDOW
+from sr_core.io.sample import SAMPLE_ID, SAMPLE_SOURCE_ID, SAMPLE_WINDOW
 
 __all__ = ["default_source_root", "make_sample", "verify"]
 
@@ -51,7 +51,7 @@ bit for bit by `sr_core/data/make_sample.py`, which made these files).
 - Georeferencing is SYNTHETIC (the source has none): EPSG:32633 with the full image's upper-left corner at
   ({sx0:.0f}, {sy0:.0f}), so this crop starts at ({x0:.0f}, {y0:.0f}). Never use these coordinates for
   geographic look-ups.
-- This region is the project's held-out validation region (`sr_core.data.SAMPLE_HOLDOUT`): models are never
+- This region is the project's held-out validation region (`sr_core.io.SAMPLE_HOLDOUT`): models are never
   trained on it.
 """
 
@@ -124,7 +124,7 @@ def make_sample(source_root: str | Path | None = None, out_root: str | Path | No
 
     source_root = Path(source_root) if source_root is not None else default_source_root()
     source = source_root / SAMPLE_SOURCE_ID
-    out_root = Path(out_root) if out_root is not None else Path(__file__).resolve().parent / "sample"
+    out_root = Path(out_root) if out_root is not None else Path(__file__).resolve().parent.parent / "data" / "sample"
     dest = out_root / SAMPLE_ID
     if not (source / "scene.json").is_file():
         raise FileNotFoundError(f"source scene not found: {source}")
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.check:
-        root = args.out if args.out is not None else Path(__file__).resolve().parent / "sample"
+        root = args.out if args.out is not None else Path(__file__).resolve().parent.parent / "data" / "sample"
         verify(root / SAMPLE_ID, args.source)
         print(f"OK: {root / SAMPLE_ID} matches the source bit for bit")
     else:

@@ -8,7 +8,7 @@ import sys
 
 
 def _train(args: argparse.Namespace) -> int:
-    from sr_core.misr.train import MISRTrainConfig, is_misr_config, train_misr
+    from sr_core.training.misr import MISRTrainConfig, is_misr_config, train_misr
     from sr_core.training.config import TrainConfig
     from sr_core.training.loop import train
 
@@ -45,13 +45,13 @@ def register_train(sub: argparse._SubParsersAction):
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from sr_core.evaluation import run_from_args
+    from s2sr_cli.evaluate import run_from_args
 
     return run_from_args(args)
 
 
 def register_evaluate(sub: argparse._SubParsersAction):
-    from sr_core.evaluation import add_evaluate_arguments
+    from s2sr_cli.evaluate import add_evaluate_arguments
 
     s = sub.add_parser(
         "evaluate",

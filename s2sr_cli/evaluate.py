@@ -116,7 +116,7 @@ def add_evaluate_arguments(p: Any) -> Any:
         nargs="*",
         default=None,
         metavar="TASK_NET",
-        help="task-based assessment instead of the image-quality one (sr_core.tasks.assess): task networks "
+        help="task-based assessment instead of the image-quality one (sr_core.evaluation.tasks): task networks "
         "(folders / shipped names; default: the shipped task-unet and task-unetpp); writes "
         "<out>/tasks_<model>.json/.md",
     )
@@ -131,7 +131,7 @@ def add_evaluate_arguments(p: Any) -> Any:
     p.add_argument(
         "--misr",
         action="store_true",
-        help="multi-image evaluation (sr_core.misr.evaluate): MISR vs SISR / bicubic / registered-mean baselines "
+        help="multi-image evaluation (sr_core.evaluation.misr): MISR vs SISR / bicubic / registered-mean baselines "
         "on simulated 8-frame stacks, cloud test, real-series Wald check; --model defaults to s2sr-misr-x2; "
         "writes <out>/quality_misr_<model>.json/.md",
     )
@@ -146,8 +146,8 @@ def add_evaluate_arguments(p: Any) -> Any:
 
 
 def _run_misr(args: Any, log: Any) -> int:
-    from sr_core.cube import DEFAULT_MISR_MODEL
-    from sr_core.misr.evaluate import run_misr_evaluation, write_report
+    from sr_core.inference.cube import DEFAULT_MISR_MODEL
+    from sr_core.evaluation.misr import run_misr_evaluation, write_report
     from sr_core.models import DEFAULT_MODEL
 
     res = run_misr_evaluation(
@@ -157,7 +157,7 @@ def _run_misr(args: Any, log: Any) -> int:
     )
     jp, mp = write_report(res, args.out)
     if getattr(args, "update_card", False):
-        from sr_core.misr.evaluate import update_card_validation as _update
+        from sr_core.evaluation.misr import update_card_validation as _update
 
         _update(args.model or DEFAULT_MISR_MODEL, res)
     if not getattr(args, "quiet", False):
@@ -168,7 +168,7 @@ def _run_misr(args: Any, log: Any) -> int:
 
 
 def _run_tasks(args: Any, model: Any, scenes: list, root: str, log: Any) -> int:
-    from sr_core.tasks.assess import run_task_assessment
+    from sr_core.evaluation.tasks import run_task_assessment
 
     nets = list(args.tasks) or ["task-unet", "task-unetpp"]
     models = {Path(str(model)).name: model}
@@ -199,7 +199,7 @@ def run_from_args(args: Any) -> int:
     model = args.model if args.model is not None else DEFAULT_MODEL
     root = args.root
     if args.sample:
-        from sr_core.data import SAMPLE_ID, sample_scene_path
+        from sr_core.io import SAMPLE_ID, sample_scene_path
 
         if args.scenes:
             raise ValueError("give either --sample or --scenes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sr_core.data.io import Scene, read_scene
+from sr_core.io.readers import Scene, read_scene
 
 __all__ = [
     "SAMPLE_HOLDOUT",
@@ -27,7 +27,7 @@ SAMPLE_HOLDOUT = (SAMPLE_SOURCE_ID, SAMPLE_WINDOW)
 
 def sample_scene_path() -> Path:
     """Folder of the bundled sample scene (shared layout: bands_10m.tif, bands_20m.tif, scene.json)."""
-    p = Path(__file__).resolve().parent / "sample" / SAMPLE_ID
+    p = Path(__file__).resolve().parent.parent / "data" / "sample" / SAMPLE_ID
     if not (p / "scene.json").is_file():
         raise FileNotFoundError(
             f"the bundled sample is missing at {p}: the package was installed without its data files "
@@ -37,5 +37,5 @@ def sample_scene_path() -> Path:
 
 
 def load_sample() -> Scene:
-    """The bundled sample as a :class:`~sr_core.data.io.Scene` (256 x 256 at 10 m, 128 x 128 at 20 m)."""
+    """The bundled sample as a :class:`~sr_core.io.readers.Scene` (256 x 256 at 10 m, 128 x 128 at 20 m)."""
     return read_scene(sample_scene_path())

@@ -2,12 +2,12 @@
 
 What it does (nothing but the repository is needed: the sample ships in ``sr_core/data/sample``):
 
-1. reads the bundled sample (:func:`sr_core.data.sample_scene_path`, 256 x 256 px at 10 m, L1C DN) as the cube
+1. reads the bundled sample (:func:`sr_core.io.sample_scene_path`, 256 x 256 px at 10 m, L1C DN) as the cube
    an openEO back-end's ``load_collection`` delivers: the model's bands on the 10 m grid, 20 m bands
-   nearest-replicated (:meth:`sr_core.data.Scene.to_dataarray`);
+   nearest-replicated (:meth:`sr_core.io.Scene.to_dataarray`);
 2. runs ``udf/sr_udf.py`` over it with the local back-end emulator
    (:func:`udf.local.apply_neighborhood_local`, geopyspark semantics, runtime ``Python-Jep``) in mode
-   ``"upscale"`` with the ``size``/``overlap`` of :func:`sr_core.cube.recommended_neighborhood`: the chunks
+   ``"upscale"`` with the ``size``/``overlap`` of :func:`sr_core.inference.cube.recommended_neighborhood`: the chunks
    come back ``scale`` times larger. This path gives the same result as ``s2sr superres`` on the same scene
    (same seamless tiling: edge replication at the scene border, margin = the model's) within 1e-4
    reflectance (tested);
@@ -179,10 +179,10 @@ def run_demo(
     """
     from sr_core import __version__
     from sr_core.bands import normalize_band_name
-    from sr_core.cube import check_predictor, recommended_neighborhood
-    from sr_core.data import SAMPLE_ID, load_sample, sample_scene_path
+    from sr_core.inference.cube import check_predictor, recommended_neighborhood
+    from sr_core.io import SAMPLE_ID, load_sample, sample_scene_path
     from sr_core.models import load_card, load_predictor
-    from sr_core.superres import GeoTiffWriter, model_tags
+    from sr_core.inference.scene import GeoTiffWriter, model_tags
     from sr_core.tiling import hr_transform
 
     t_start = time.perf_counter()

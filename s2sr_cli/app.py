@@ -1,8 +1,8 @@
 """``s2sr superres`` and ``s2sr demo``: the main-job subcommands of the ``s2sr`` command line.
 
-``sr_core.cli`` lists :func:`register_superres` and :func:`register_demo` in ``_EXTERNAL_COMMANDS``; each adds
+``s2sr_cli.main`` lists :func:`register_superres` and :func:`register_demo` in ``_EXTERNAL_COMMANDS``; each adds
 its subparser and returns its handler. Only argparse is imported here (``s2sr --help`` stays fast); the
-handlers import the library (:mod:`sr_core.superres`, :mod:`sr_core.demo`).
+handlers import the library (:mod:`sr_core.inference.scene`, :mod:`udf.demo`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 __all__ = ["register_demo", "register_superres"]
 
-DEFAULT_TILE = 512  # == sr_core.superres.DEFAULT_TILE (not imported: numpy/scipy would slow down --help)
+DEFAULT_TILE = 512  # == sr_core.inference.scene.DEFAULT_TILE (not imported: numpy/scipy would slow down --help)
 
 _SUPERRES_EPILOG = """\
 INPUT is one of
@@ -88,7 +88,7 @@ def _cmd_superres(args: argparse.Namespace) -> int:
     # with the scene (1.6 GB at 2560 px, measured); 128 MB keeps it flat (0.56 GB at 2560 px). It must be set
     # before GDAL's first I/O in the process, hence here; a user's own GDAL_CACHEMAX wins.
     os.environ.setdefault("GDAL_CACHEMAX", "128")
-    from sr_core.superres import limit_heap_growth, superresolve_file
+    from sr_core.inference.scene import limit_heap_growth, superresolve_file
 
     limit_heap_growth()  # tiles freed on worker threads go back to the OS (see its docstring)
 
@@ -203,7 +203,7 @@ def register_superres(sub: argparse._SubParsersAction) -> Callable[[argparse.Nam
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from sr_core.demo import render_text, run_demo
+    from udf.demo import render_text, run_demo
 
     report = run_demo(args.out, model=args.model, engine=args.engine, threads=args.threads)
     if not getattr(args, "quiet", False):

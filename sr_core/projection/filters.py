@@ -1,4 +1,4 @@
-"""Numpy half of :mod:`sr_core.projection`: the filters and the projection without torch.
+"""Numpy half of :mod:`sr_core.projection.layer`: the filters and the projection without torch.
 
 The inference path (ONNX engine, the UDF on a back-end) must not import torch: the model card's post-processing
 (:class:`sr_core.models.Predictor`) uses these functions. The Gaussian PSF is built exactly as
@@ -261,7 +261,7 @@ def replicated_phase(a: np.ndarray, factor: int, axis: int, *, tolerance: float 
     """Phase of ``factor``-fold nearest replication of ``a`` along ``axis``: the phase whose blocks hold the fewest
     differing neighbour pairs, if at most ``tolerance`` of the pairs inside its blocks differ (filled nodata holes
     break a few blocks) and no other phase does as well; else None (not replicated, or ambiguous: constant data)."""
-    from sr_core.cube import replication_mismatches  # the differing pairs inside the blocks of each phase
+    from sr_core.inference.cube import replication_mismatches  # the differing pairs inside the blocks of each phase
 
     axis = axis % a.ndim
     n = a.shape[axis]

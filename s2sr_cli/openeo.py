@@ -1,7 +1,7 @@
 """``s2sr graph`` and ``s2sr udf-archive``: the openEO subcommands of the ``s2sr`` command line.
 
-``sr_core.cli`` lists this module twice in ``_EXTERNAL_COMMANDS`` (``("graph", "udf.cli")`` and
-``("udf-archive", "udf.cli")``) and calls :func:`register` once per entry; each call adds the next of
+``s2sr_cli.main`` lists this module twice in ``_EXTERNAL_COMMANDS`` (``("graph", "s2sr_cli.openeo")`` and
+``("udf-archive", "s2sr_cli.openeo")``) and calls :func:`register` once per entry; each call adds the next of
 :data:`COMMANDS` not yet registered. Only cheap imports happen here; the openeo client and torch are imported
 by the handlers.
 """
@@ -125,4 +125,4 @@ def register(subparsers: Any) -> Callable[[argparse.Namespace], int]:
     for name, add in (("graph", _add_graph), ("udf-archive", _add_archive)):
         if name not in existing:
             return add(subparsers)
-    raise ValueError(f"udf.cli: all of {', '.join(COMMANDS)} are registered already")
+    raise ValueError(f"s2sr_cli.openeo: all of {', '.join(COMMANDS)} are registered already")

@@ -3,8 +3,8 @@
 A YAML config (``configs/s2sr-misr-x2.yaml``) with ``kind: misr``; ``s2sr train CONFIG`` dispatches here. The
 run reuses :class:`sr_core.training.loop.Trainer` (checkpoints ``last.pt``/``best.pt`` with optimiser and RNG
 state, ``--resume``, ``--max-steps``, ``log.csv``, warm-up + cosine learning rate) and its patch selection
-(:class:`sr_core.training.data.PatchSampler`: structured, nodata-free crops, flips/rotations); only the sample
-(a stack from :func:`sr_core.misr.stacks.simulate_stack`) and the losses differ.
+(:class:`sr_core.datasets.patches.PatchSampler`: structured, nodata-free crops, flips/rotations); only the sample
+(a stack from :func:`sr_core.datasets.stacks.simulate_stack`) and the losses differ.
 
 Sample: an HR crop of ``patch`` 10 m pixels of the model bands; per stack the band MTFs are jittered by
 ``mtf_jitter`` (relative, one draw per stack: same sensor for all frames); ``frames`` revisits with the stack
@@ -42,9 +42,9 @@ from sr_core.bands import mtf as band_mtf
 from sr_core.bands import normalize_band_names
 from sr_core.models import ModelCard, SRModel, save_model_package, sha256_file
 from sr_core.training.config import _check_keys, parse_regions, read_yaml_mapping, resolve_config_paths
-from sr_core.training.data import PatchSampler, Region, load_scene_tensors
+from sr_core.datasets.patches import PatchSampler, Region, load_scene_tensors
 from sr_core.training.loop import Trainer, band_statistics
-from sr_core.misr.stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
+from sr_core.datasets.stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
 
 __all__ = [
     "MISR_LOSS_TERMS",
@@ -566,7 +566,7 @@ class _MISRGraph(nn.Module):
 def export_misr_onnx(model: SRModel, path: str | Path, *, frames: int, size: int = 24) -> Path:
     """ONNX file of a wrapped multi-image network: inputs ``lr`` ``(N, frames, C, H, W)`` reflectance and
     ``mask`` ``(N, frames)`` float 0/1; output ``sr``; batch and spatial sizes dynamic, ``frames`` fixed."""
-    from sr_core.export import export_onnx
+    from sr_core.models.export import export_onnx
 
     c = int(model.mean.shape[1])
     example = (torch.zeros(1, frames, c, size, size), torch.ones(1, frames))

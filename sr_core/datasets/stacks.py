@@ -18,7 +18,7 @@ gain 1, offset 0: the target ``hr`` is on the anchor's grid and in its radiometr
 Clouds are blobby: white noise smoothed by a Gaussian of ``cloud_sigma`` LR pixels (circular), thresholded so
 that exactly ``round(cover * h * w)`` pixels are cloudy (:func:`cloud_mask`).
 
-Model input (shared by training, evaluation and the UDF, ``sr_core.cube._temporal_fill`` is the numpy twin):
+Model input (shared by training, evaluation and the UDF, ``sr_core.inference.cube._temporal_fill`` is the numpy twin):
 :func:`fill_invalid` replaces the cloudy pixels of each frame by the per-pixel median of the clear frames (mean of
 the two middle values for an even count); :func:`anchor_first` puts the anchor at index 0.
 """

@@ -61,6 +61,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sr_core.runtime import usable_cpus
+
 if TYPE_CHECKING:  # pragma: no cover - numpy is imported lazily (fast `s2sr --help`)
     import numpy as np
 
@@ -93,7 +95,6 @@ __all__ = [
     "parse_threads",
     "peak_gflops",
     "peak_rss_bytes",
-    "register_bench",
     "reset_peak_rss",
     "run_benchmark",
     "run_from_args",
@@ -210,14 +211,6 @@ def parse_int_list(text: str | Sequence[int], name: str, *, minimum: int = 1) ->
     if not out:
         raise ValueError(f"{name}: empty list")
     return out
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity mask; ``os.cpu_count()`` where there is none)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def parse_threads(text: str | Sequence[int], *, all_cpus: int | None = None) -> list[int]:
@@ -509,7 +502,7 @@ def _version(mod: str) -> str | None:
 
 def environment_info() -> dict[str, Any]:
     """Host, OS, Python and package versions, git commit (and whether the tree is dirty), thread env vars."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     commit = _git(repo, "rev-parse", "HEAD")
     status = _git(repo, "status", "--porcelain", "--untracked-files=no") if commit else None
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES") if k in os.environ}
@@ -749,7 +742,7 @@ def _sample_stack() -> tuple[list[str], np.ndarray]:
 
     if "stack" not in _SAMPLE_CACHE:
         from sr_core.bands import BANDS_10M, BANDS_20M
-        from sr_core.data.sample_data import load_sample
+        from sr_core.io.sample import load_sample
 
         s = load_sample()
         b20 = np.repeat(np.repeat(s.bands20, 2, axis=-2), 2, axis=-1)
@@ -1093,7 +1086,7 @@ def bench_whole_path(
     Whole path (timed from opening the input to closing the output): ``udf.local.apply_neighborhood_local``
     writing a GeoTIFF as it goes (``out_path=*.tif``: chunk results streamed on a writer thread) on the NetCDF cube (in ``resampled`` mode the cube is on the output grid, nearest-resampled, as the
     process graph makes it; ``upscale`` mode: 10 m input, runtime ``Python-Jep``) with ``udf/sr_udf.py``,
-    ``size``/``overlap`` from :func:`sr_core.cube.recommended_neighborhood` (``chunk`` overrides ``size``),
+    ``size``/``overlap`` from :func:`sr_core.inference.cube.recommended_neighborhood` (``chunk`` overrides ``size``),
     one chunk at a time, engine ``threads``; then the result written as a GeoTIFF. Bare forward: the model
     as shipped, i.e. the same :class:`sr_core.models.Predictor` (engine session + the card's post-processing)
     called on the tiles of :func:`sr_core.tiling.plan_tiles` (core = the chunk's core on the 10 m grid, the
@@ -1113,7 +1106,7 @@ def bench_whole_path(
 
     import udf.local as ul
 
-    from sr_core.cube import recommended_neighborhood
+    from sr_core.inference.cube import recommended_neighborhood
     from sr_core.models import load_predictor
     from sr_core.tiling import extract_tile, plan_tiles
 
@@ -1309,15 +1302,15 @@ def bench_superres_path(
     workers: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """``s2sr superres`` (``sr_core.superres.superresolve_file``: scene folder in, tiled GeoTIFF out, tiles
+    """``s2sr superres`` (``sr_core.inference.scene.superresolve_file``: scene folder in, tiled GeoTIFF out, tiles
     streamed, reading/computing/writing overlapped in threads; ``workers`` tiles at a time with ``threads``
     engine threads each, compared as in :func:`bench_whole_path`) vs the bare forward pass on the same tiles
-    (the CLI's tile plan: :func:`sr_core.superres.aligned_tile` core, the model's margin), bare = the
+    (the CLI's tile plan: :func:`sr_core.inference.scene.aligned_tile` core, the model's margin), bare = the
     :class:`sr_core.models.Predictor` (engine + the card's post-processing) as in :func:`bench_whole_path`.
     Breakdown as fractions of the bare time: ``extra_forward`` (engine inside the path minus bare),
     ``extra_post`` (post-processing inside the path minus bare) and ``io_glue`` (everything else: reading,
     nodata handling, DN conversion, writing, not hidden behind the forward)."""
-    from sr_core import superres as sres
+    from sr_core.inference import scene as sres
     from sr_core.models import load_predictor
 
     folder = Path(folder).resolve()
@@ -1438,7 +1431,7 @@ def bench_superres_path(
 def superres_available() -> bool:
     """True when the ``s2sr`` command line of this installation has the ``superres`` subcommand."""
     try:
-        from sr_core.cli import build_parser
+        from s2sr_cli.main import build_parser
 
         p = build_parser()
     except Exception:  # noqa: BLE001 - a broken sibling command must not break the benchmark
@@ -1521,10 +1514,10 @@ if kind == 'module':
     sys.argv = [args[0]] + args[1:]
     runpy.run_module(args[0], run_name='__main__', alter_sys=True)
 elif kind == 'stream':
-    from sr_core.bench_cli import _stream_child
+    from benchmarks.throughput.harness import _stream_child
     sys.exit(_stream_child(args))
 else:
-    import numpy, xarray, onnxruntime, sr_core.cube, udf.local, sr_core.models
+    import numpy, xarray, onnxruntime, sr_core.inference.cube, udf.local, sr_core.models
 """
 
 
@@ -1575,7 +1568,7 @@ def bench_rss(
     log = log or (lambda s: None)
     sizes = parse_int_list(list(sizes), "rss sizes", minimum=2)
     threads = threads or usable_cpus()
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     use_superres = superres_available() and not force_emulator
@@ -1585,7 +1578,7 @@ def bench_rss(
     points = []
     try:
         base = _run_child(["imports"], env, tmp)
-        from sr_core.cube import recommended_neighborhood
+        from sr_core.inference.cube import recommended_neighborhood
         from sr_core.models import load_predictor
 
         pred = load_predictor(str(folder), engine=engine, threads=1)
@@ -1595,7 +1588,7 @@ def bench_rss(
                 raise ValueError(f"rss sizes must be even, got {n}")
             if use_superres:
                 scene_dir = _write_scene_folder(n, tmp / f"scene_{n}")
-                cmd = ["module", "sr_core.cli", "superres", str(scene_dir), str(tmp / f"out_{n}.tif"),
+                cmd = ["module", "s2sr_cli.main", "superres", str(scene_dir), str(tmp / f"out_{n}.tif"),
                        "--model", str(folder), "--engine", engine, "--threads", str(threads), "--quiet"]
             else:
                 nc = _write_netcdf(_dn_dataarray(list(pred.bands), n), tmp / f"input_{n}.nc")
@@ -2143,17 +2136,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(markdown_report(results))
     print(f"wrote {jpath} and {mpath}", file=sys.stderr)
     return 0
-
-
-def register_bench(sub: Any) -> Callable[[argparse.Namespace], int]:
-    """Add ``s2sr bench`` to the ``s2sr`` subparsers; returns its handler."""
-    s = sub.add_parser(
-        "bench",
-        help="throughput benchmarks (speed, GFLOP/s, whole-path overhead, peak RSS) -> benchmarks/results",
-        description=DESCRIPTION + " Same as `python benchmarks/throughput.py`.",
-    )
-    add_bench_arguments(s)
-    return run_from_args
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "throughput.py") -> int:

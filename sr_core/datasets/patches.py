@@ -71,7 +71,7 @@ def load_scene_tensors(root: str | Path, region: Region | str) -> SceneTensors:
 
     Sizes are cropped down to multiples of 4 (10 m pixels) so that the Wald 40 m grid nests.
     """
-    from sr_core.data.io import read_scene
+    from sr_core.io.readers import read_scene
 
     if isinstance(region, str):
         scene = read_scene(Path(root) / region)

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from sr_core.checks import check_int
+
 __all__ = [
     "valid_mask",
     "band_valid_mask",
@@ -47,10 +49,6 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be array-like, got {type(x).__name__}") from exc
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_nodata(nodata: Any) -> None:
@@ -112,7 +110,7 @@ def valid_mask(x: Any, *, nodata: float | int | None = None, axis_bands: int | N
 
 def upsample_mask(valid: Any, scale: int) -> np.ndarray:
     """Nearest upsampling of a mask ``(..., H, W)``: each LR pixel becomes a ``scale x scale`` HR block."""
-    scale = _check_int("scale", scale, 1)
+    scale = check_int("scale", scale, 1)
     v = _to_numpy(valid, "valid").astype(bool, copy=False)
     if v.ndim < 2:
         raise ValueError(f"valid must be at least 2-D (..., H, W), got shape {v.shape}")
@@ -126,7 +124,7 @@ def dilate_invalid(valid: Any, radius: int) -> np.ndarray:
     valid; outside the image counts as valid. ``radius = 0`` returns a copy. Per sample (leading axes
     untouched).
     """
-    radius = _check_int("radius", radius, 0)
+    radius = check_int("radius", radius, 0)
     v = _to_numpy(valid, "valid").astype(bool, copy=True)
     if v.ndim < 2:
         raise ValueError(f"valid must be at least 2-D (..., H, W), got shape {v.shape}")
@@ -248,7 +246,7 @@ def finalize_output(
     values), upsampled (:func:`upsample_mask`) and written as ``fill`` (:func:`restore_nodata`; into ``sr``
     itself with ``inplace=True``). When every pixel is valid, ``sr`` itself is returned (no copy).
     """
-    scale = _check_int("scale", scale, 1)
+    scale = check_int("scale", scale, 1)
     a = _to_numpy(sr, "sr")
     v = _to_numpy(valid, "valid")
     if v.dtype != bool:

@@ -27,6 +27,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from sr_core.checks import check_int
+
 __all__ = [
     "in_order",
     "required_margin",
@@ -47,10 +49,6 @@ Array = Any  # np.ndarray | torch.Tensor
 # ---------------------------------------------------------------------------------------------- checks
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _is_torch(x: Any) -> bool:
@@ -69,7 +67,7 @@ def required_margin(receptive_field: int) -> int:
 
     ``receptive_field`` must be an odd integer >= 1; the margin is ``receptive_field // 2``.
     """
-    rf = _check_int("receptive_field", receptive_field, 1)
+    rf = check_int("receptive_field", receptive_field, 1)
     if rf % 2 != 1:
         raise ValueError(f"receptive_field must be odd (full window width in LR pixels), got {rf}")
     return rf // 2
@@ -151,8 +149,8 @@ def _pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a (rows, cols) pair, got {value!r}")
-        return _check_int(name, value[0], 1), _check_int(name, value[1], 1)
-    v = _check_int(name, value, 1)
+        return check_int(name, value[0], 1), check_int(name, value[1], 1)
+    v = check_int(name, value, 1)
     return v, v
 
 
@@ -165,11 +163,11 @@ def plan_tiles(
     remainder and may be smaller (down to 1 px).  ``margin`` (>= 0) is the LR context per side; ``scale``
     (>= 1) only sets the HR slices of the windows.
     """
-    height = _check_int("height", height, 1)
-    width = _check_int("width", width, 1)
+    height = check_int("height", height, 1)
+    width = check_int("width", width, 1)
     th, tw = _pair("tile", tile)
-    margin = _check_int("margin", margin, 0)
-    scale = _check_int("scale", scale, 1)
+    margin = check_int("margin", margin, 0)
+    scale = check_int("scale", scale, 1)
     tiles = []
     for r0 in range(0, height, th):
         r1 = min(r0 + th, height)
@@ -289,8 +287,8 @@ def iter_tiles(
     tiles of equal input size go to ``fn`` in one call (concatenated along dim 0, tile-major); tiles are then
     not necessarily yielded in plan order.  ``progress(done, total)`` is called after each yielded tile.
     """
-    scale = _check_int("scale", scale, 1)
-    batch_size = _check_int("batch_size", batch_size, 1)
+    scale = check_int("scale", scale, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     x, squeeze = _as_batch(lr)
     n = x.shape[0]
     plan = plan_tiles(x.shape[-2], x.shape[-1], tile=tile, margin=margin, scale=scale)
@@ -396,8 +394,8 @@ def whole_apply(fn: Callable[[Array], Array], lr: Array, *, scale: int, margin: 
     ``lr`` is ``(C, H, W)`` or ``(N, C, H, W)`` (numpy or torch); the result has the same layout and the
     type ``fn`` returns.
     """
-    scale = _check_int("scale", scale, 1)
-    margin = _check_int("margin", margin, 0)
+    scale = check_int("scale", scale, 1)
+    margin = check_int("margin", margin, 0)
     x, squeeze = _as_batch(lr)
     h, w = x.shape[-2:]
     if h < 1 or w < 1:
@@ -420,7 +418,7 @@ def hr_coords(x_lr: np.ndarray, scale: int, *, dx: float | None = None) -> np.nd
     identical and the HR spacing is ``dx / scale``. A single LR coordinate needs an explicit ``dx``; with
     more, ``dx`` (if given) must match the spacing. Computed in float64.
     """
-    scale = _check_int("scale", scale, 1)
+    scale = check_int("scale", scale, 1)
     x = np.asarray(x_lr, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"x_lr must be a non-empty 1-D array, got shape {x.shape}")
@@ -451,7 +449,7 @@ def hr_transform(transform: Any, scale: int) -> Any:
     ``(c, a, b, f, d, e)`` order is NOT accepted).  Returns the same kind (``Affine`` in, ``Affine`` out;
     otherwise a 6-tuple of floats).  HR bounds over ``scale*W x scale*H`` pixels equal the LR bounds.
     """
-    scale = _check_int("scale", scale, 1)
+    scale = check_int("scale", scale, 1)
     vals = tuple(float(v) for v in tuple(transform))
     if len(vals) == 9:
         if vals[6:] != (0.0, 0.0, 1.0):

@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sr_core.checks import check_int
 from sr_core.runtime import usable_cpus
 
 if TYPE_CHECKING:  # pragma: no cover - numpy is imported lazily (fast `s2sr --help`)
@@ -143,12 +144,6 @@ _MB = 1e6
 # ================================================================================================ small pieces
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    import numpy as np
-
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def timing_stats(samples: Sequence[float]) -> dict[str, float]:
@@ -173,8 +168,8 @@ def time_calls(
 
     ``sync`` (e.g. ``torch.cuda.synchronize``) runs before the clock starts and before it stops, so that
     asynchronous device work is inside the measured interval."""
-    repeats = _check_int("repeats", repeats, 1)
-    warmup = _check_int("warmup", warmup, 0)
+    repeats = check_int("repeats", repeats, 1)
+    warmup = check_int("warmup", warmup, 0)
     sync = sync or (lambda: None)
     out = None
     warm: list[float] = []
@@ -255,8 +250,8 @@ def _le(v: int, n_all: int) -> bool:
 
 def tiles_per_scene(size: int, core: int) -> int:
     """Tiles of core ``core`` px covering a ``size`` x ``size`` scene: ``ceil(size / core) ** 2``."""
-    size = _check_int("size", size, 1)
-    core = _check_int("core", core, 1)
+    size = check_int("size", size, 1)
+    core = check_int("core", core, 1)
     return (-(-size // core)) ** 2
 
 
@@ -265,8 +260,8 @@ def full_tile_seconds(seconds_per_tile: float, *, tile: int, margin: int, size: 
 
     Each tile yields a core of ``tile - 2*margin`` px (its margin is the context the seamless tiling needs),
     so the scene costs :func:`tiles_per_scene` ``(size, tile - 2*margin)`` tiles."""
-    tile = _check_int("tile", tile, 1)
-    margin = _check_int("margin", margin, 0)
+    tile = check_int("tile", tile, 1)
+    margin = check_int("margin", margin, 0)
     if tile - 2 * margin < 1:
         raise ValueError(
             f"tile {tile} px leaves no core with a margin of {margin} px per side: use tile > {2 * margin}"
@@ -305,7 +300,7 @@ def conv_flops_onnx(model: Any, input_shape: Sequence[int], *, allow_run: bool =
     inputs = [i for i in proto.graph.input if i.name not in init_names]
     if len(inputs) != 1:
         raise ValueError(f"conv_flops_onnx needs a model with one input, got {[i.name for i in inputs]}")
-    shape = [_check_int("input_shape", int(v), 1) for v in input_shape]
+    shape = [check_int("input_shape", int(v), 1) for v in input_shape]
     dims = inputs[0].type.tensor_type.shape.dim
     if len(dims) != len(shape):
         raise ValueError(f"input_shape {tuple(shape)} has {len(shape)} dims, the model input has {len(dims)}")
@@ -388,8 +383,8 @@ def flops_per_cycle(flags: Iterable[str]) -> tuple[int, str]:
 
 def peak_gflops(cores: int, ghz: float, flops_cycle: int) -> float:
     """Peak fp32 GFLOP/s = ``cores * GHz * FLOPs/cycle``."""
-    cores = _check_int("cores", cores, 1)
-    flops_cycle = _check_int("flops_cycle", flops_cycle, 1)
+    cores = check_int("cores", cores, 1)
+    flops_cycle = check_int("flops_cycle", flops_cycle, 1)
     if not (isinstance(ghz, (int, float)) and ghz > 0 and math.isfinite(ghz)):
         raise ValueError(f"ghz must be a positive number, got {ghz!r}")
     return cores * float(ghz) * flops_cycle
@@ -617,7 +612,7 @@ def make_runner(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if threads is not None:
-        threads = _check_int("threads", threads, 1)
+        threads = check_int("threads", threads, 1)
     folder = Path(folder)
     if engine == "onnx":
         return _onnx_runner(folder, device, precision, threads, load_card(folder, verify=True, role="onnx"))
@@ -759,7 +754,7 @@ def sample_reflectance(bands: Sequence[str], size: int, *, fill: Sequence[float]
 
     from sr_core.bands import normalize_band_name
 
-    size = _check_int("size", size, 1)
+    size = check_int("size", size, 1)
     names, stack = _sample_stack()
     out = np.empty((len(bands), size, size), dtype=np.float32)
     for k, b in enumerate(bands):
@@ -1105,7 +1100,6 @@ def bench_whole_path(
     import xarray as xr
 
     import udf.local as ul
-
     from sr_core.inference.cube import recommended_neighborhood
     from sr_core.models import load_predictor
     from sr_core.tiling import extract_tile, plan_tiles
@@ -1116,11 +1110,11 @@ def bench_whole_path(
         raise ValueError(f"emulator_input must be 'lazy' or 'path', got {emulator_input!r}")
     folder = Path(folder).resolve()
     log = log or (lambda s: None)
-    threads = _check_int("threads", threads, 1)
-    workers = _check_int("workers", workers, 1)
-    scene = _check_int("scene", scene, 2)
-    repeats = _check_int("repeats", repeats, 1)
-    warmup = _check_int("warmup", warmup, 0)
+    threads = check_int("threads", threads, 1)
+    workers = check_int("workers", workers, 1)
+    scene = check_int("scene", scene, 2)
+    repeats = check_int("repeats", repeats, 1)
+    warmup = check_int("warmup", warmup, 0)
     pred = load_predictor(str(folder), engine=engine, threads=threads)
     pred_all = load_predictor(str(folder), engine=engine, threads=threads * workers) if workers > 1 else pred
     s, m = int(pred.scale), int(pred.margin)
@@ -1315,11 +1309,11 @@ def bench_superres_path(
 
     folder = Path(folder).resolve()
     log = log or (lambda s: None)
-    threads = _check_int("threads", threads, 1)
-    workers = _check_int("workers", workers, 1)
-    scene = _check_int("scene", scene, 2)
-    repeats = _check_int("repeats", repeats, 1)
-    warmup = _check_int("warmup", warmup, 0)
+    threads = check_int("threads", threads, 1)
+    workers = check_int("workers", workers, 1)
+    scene = check_int("scene", scene, 2)
+    repeats = check_int("repeats", repeats, 1)
+    warmup = check_int("warmup", warmup, 0)
     pred = load_predictor(str(folder), engine=engine, threads=threads)
     pred_all = load_predictor(str(folder), engine=engine, threads=threads * workers) if workers > 1 else pred
     s, m = int(pred.scale), int(pred.margin)
@@ -2085,8 +2079,8 @@ def settings_from_args(args: argparse.Namespace, *, tmp_models: str | None = Non
     ov_workers = parse_threads(args.overhead_workers or ("1" if q else "1,all"))
     repeats = args.repeats if args.repeats is not None else (1 if q else 5)
     warmup = args.warmup if args.warmup is not None else (1 if q else 2)
-    _check_int("--repeats", repeats, 1)
-    _check_int("--warmup", warmup, 0)
+    check_int("--repeats", repeats, 1)
+    check_int("--warmup", warmup, 0)
     if "compile" in engines and warmup < 1:
         raise ValueError("--warmup must be >= 1 with the compile engine (the first call compiles)")
     rss_sizes = parse_int_list(args.rss_sizes or ("64,128" if q else "1280,2560"), "--rss-sizes", minimum=2)
@@ -2097,7 +2091,7 @@ def settings_from_args(args: argparse.Namespace, *, tmp_models: str | None = Non
         cuda_batches=parse_int_list(args.cuda_batches, "--cuda-batches"),
         threads=threads, tiles=parse_int_list(args.tiles or ("64" if q else "128,256,512"), "--tiles"),
         batches=parse_int_list(args.batch or "1", "--batch"), repeats=repeats, warmup=warmup,
-        scene=_check_int("--scene", args.scene if args.scene is not None else (128 if q else 512), 2),
+        scene=check_int("--scene", args.scene if args.scene is not None else (128 if q else 512), 2),
         chunk=args.chunk, mode=args.mode, emulator_input=args.emulator_input, superres_tile=args.superres_tile,
         overhead_engines=[e for e in parse_engines(args.overhead_engines) if e != "compile"],
         overhead_threads=ov_threads, overhead_workers=ov_workers, rss_sizes=rss_sizes, rss_engine=args.rss_engine,

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
+from sr_core.checks import check_int
 from sr_core.evaluation import DEFAULT_DEGRADATIONS
 from sr_core.evaluation.figures import plot_histograms, plot_power_spectra, plot_triptych
 from sr_core.evaluation.report import _GROUPS, _nanmax, _nanmean, _nanmin, _slug, write_report
@@ -28,16 +29,12 @@ __all__ = ["evaluate_model", "nodata_radius", "parse_scene_spec", "run_evaluatio
 # ------------------------------------------------------------------------------------------------- checks
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def nodata_radius(margin: int) -> int:
     """Radius (10 m pixels) around nodata whose scores are left out: the network's reach on the 20 m Wald input
     (``2 * (margin + 2)``, bicubic base included) plus the widest degradation kernels (32)."""
-    return 2 * (_check_int("margin", margin, 0) + 2) + 32
+    return 2 * (check_int("margin", margin, 0) + 2) + 32
 
 
 # ------------------------------------------------------------------------------------------------- scenes
@@ -80,8 +77,8 @@ def parse_scene_spec(spec: Any):
 
 
 def _load_scene(item: Any, root: str | Path | None) -> _Scene:
-    from sr_core.io.readers import Scene
     from sr_core.datasets.patches import SceneTensors, load_scene_tensors
+    from sr_core.io.readers import Scene
 
     if isinstance(item, SceneTensors):
         h10, h20 = item.hr10, item.hr20
@@ -254,10 +251,10 @@ def _f(v: Any) -> float:
 
 def _wald_scene(pred: Any, scene: _Scene, dname: str, *, tile: int, border: int, radius: int):
     from sr_core.archs._common import bicubic_upsample
-    from sr_core.degradation import degrade
-    from sr_core.metrics import ergas, psnr, sam, ssim
     from sr_core.datasets.patches import SceneTensors, wald_scene_input
+    from sr_core.degradation import degrade
     from sr_core.evaluation.wald import DEGRADATIONS
+    from sr_core.metrics import ergas, psnr, sam, ssim
 
     if dname not in DEGRADATIONS:
         raise ValueError(f"unknown degradation {dname!r}; choose from {sorted(DEGRADATIONS)}")
@@ -572,11 +569,11 @@ def evaluate_model(
     if unknown:
         raise ValueError(f"degradations: unknown {unknown}; choose from {sorted(DEGRADATIONS)}")
     if crop is not None:
-        _check_int("crop", crop, 16)
-    border = _check_int("border", border, 0)
+        check_int("crop", crop, 16)
+    border = check_int("border", border, 0)
     if border % 2:
         raise ValueError(f"border must be even (10 m pixels; half of it on the 20 m grids), got {border}")
-    tile = _check_int("tile", tile, 8)
+    tile = check_int("tile", tile, 8)
     if isinstance(hf_cutoff, bool) or not isinstance(hf_cutoff, (int, float)) or not 0 < hf_cutoff < 0.5:
         raise ValueError(f"hf_cutoff must be a number in (0, 0.5) cycles per 5 m pixel, got {hf_cutoff!r}")
     pred = _resolve_predictor(model, engine, threads)

@@ -40,6 +40,7 @@ import numpy as np
 
 from sr_core.bands import BANDS, normalize_band_name
 from sr_core.nodata import fill_nodata, finalize_output, valid_mask
+from sr_core.radiometry import dn_to_reflectance, reflectance_to_dn
 from sr_core.tiling import hr_coords, tiled_apply, whole_apply
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,8 +60,6 @@ __all__ = [
     "check_dims",
     "canonical_labels",
     "select_bands",
-    "dn_to_reflectance",
-    "reflectance_to_dn",
     "replication_mismatches",
     "replication_phase",
     "native_indices",
@@ -298,28 +297,6 @@ def select_bands(labels: Sequence[Any], bands: Sequence[str], *, model: str = "t
             f"bands present: {', '.join(str(v) for v in labels) or 'none'}"
         )
     return [pos[b] for b in want]
-
-
-def dn_to_reflectance(dn: np.ndarray, *, dn_scale: float, add_offset: float) -> np.ndarray:
-    """``(dn + add_offset) / dn_scale`` as float32 (NaN stays NaN, nothing is clipped); a new array (``dn`` is
-    cast to float32 first, then both operations run in float32 into that one array)."""
-    out = np.empty(np.shape(dn), dtype=np.float32)
-    np.add(dn, np.float32(add_offset), out=out, dtype=np.float32, casting="unsafe")
-    np.divide(out, np.float32(dn_scale), out=out)
-    return out if out.ndim else out[()]
-
-
-def reflectance_to_dn(refl: np.ndarray, *, dn_scale: float, add_offset: float, inplace: bool = False) -> np.ndarray:
-    """``refl * dn_scale - add_offset`` as float32 (the inverse of :func:`dn_to_reflectance`); with
-    ``inplace=True`` and a writable float32 ``refl``, computed into ``refl`` itself (no temporary arrays)."""
-    if inplace and isinstance(refl, np.ndarray) and refl.dtype == np.float32 and refl.flags.writeable:
-        np.multiply(refl, np.float32(dn_scale), out=refl)
-        if add_offset:
-            np.subtract(refl, np.float32(add_offset), out=refl)
-        return refl
-    return (np.asarray(refl, dtype=np.float32) * np.float32(dn_scale) - np.float32(add_offset)).astype(
-        np.float32, copy=False
-    )
 
 
 # ------------------------------------------------------------------------------------------------ replication

@@ -56,10 +56,12 @@ from typing import Any
 import numpy as np
 
 from sr_core.bands import normalize_band_name
+from sr_core.checks import check_int
+from sr_core.inference.cube import TilingWarning
 from sr_core.io.cog import HalvingWriter, make_cog, move_into_place, overview_shapes
-from sr_core.inference.cube import TilingWarning, dn_to_reflectance, reflectance_to_dn
-from sr_core.runtime import usable_cpus
 from sr_core.nodata import fill_nodata, finalize_output
+from sr_core.radiometry import dn_to_reflectance, reflectance_to_dn
+from sr_core.runtime import usable_cpus
 from sr_core.tiling import TileWindow, edge_pad, hr_transform, in_order, plan_tiles
 
 __all__ = [
@@ -112,10 +114,6 @@ Window = tuple[int, int, int, int]  # (row0, row1, col0, col1), half-open
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _canonical_or_none(label: Any) -> str | None:
@@ -178,8 +176,8 @@ class RasterSource:
         tags: dict[str, str] | None = None,
     ) -> None:
         self.name = name
-        self.height = _check_int("height", height, 1)
-        self.width = _check_int("width", width, 1)
+        self.height = check_int("height", height, 1)
+        self.width = check_int("width", width, 1)
         self.transform = _north_up(transform, name)
         self.crs = crs
         self.labels = tuple(labels)
@@ -838,14 +836,14 @@ class GeoTiffWriter:
         compress_threads: int = 1,
     ) -> None:
         rasterio = _rasterio()
-        compress_threads = _check_int("compress_threads", compress_threads, 1)
+        compress_threads = check_int("compress_threads", compress_threads, 1)
         if compress not in COMPRESSIONS:
             raise ValueError(f"compress must be one of {', '.join(COMPRESSIONS)}, got {compress!r}")
         codec, level = COMPRESSIONS[compress]
         code = predictor_code(tiff_predictor, dtype)
         from affine import Affine
 
-        bs = _check_int("blocksize", blocksize, 16)
+        bs = check_int("blocksize", blocksize, 16)
         if bs % 16:
             raise ValueError(f"blocksize must be a multiple of 16, got {blocksize}")
         self.path = Path(path)
@@ -982,9 +980,9 @@ def model_tags(predictor: Any) -> dict[str, str]:
 def aligned_tile(tile: int, scale: int, blocksize: int = BLOCKSIZE) -> int:
     """``tile`` rounded up so that ``tile * scale`` is a multiple of the output ``blocksize`` (or of a multiple
     of 16 divisible by ``scale`` when ``scale`` does not divide ``blocksize``)."""
-    tile = _check_int("tile", tile, 1)
-    scale = _check_int("scale", scale, 1)
-    bs = _check_int("blocksize", blocksize, 16)
+    tile = check_int("tile", tile, 1)
+    scale = check_int("scale", scale, 1)
+    bs = check_int("blocksize", blocksize, 16)
     if bs % scale:
         bs = 16 * scale * -(-bs // (16 * scale))
     step = bs // scale
@@ -1104,7 +1102,7 @@ def write_threads_for(predictor: Any, write_threads: int | None = None) -> int:
     side is the bottleneck: on an H100 with 16 cores, a full tile took 84.9 s instead of 124.3 s, for +284 MB
     peak RSS (benchmarks/results/throughput_cuda_h100/README.md)."""
     if write_threads is not None:
-        return _check_int("write_threads", write_threads, 1)
+        return check_int("write_threads", write_threads, 1)
     if str(getattr(predictor, "device", "cpu")).startswith("cuda"):
         return usable_cpus()
     return 1
@@ -1143,11 +1141,11 @@ def superresolve_source(
     output does not depend on ``workers``. ``write_threads``: threads compressing the output blocks
     (:func:`write_threads_for`; default: 1 when the engine computes on the CPU, every core when it runs on a GPU).
     """
-    workers = _check_int("workers", workers, 1)
+    workers = check_int("workers", workers, 1)
     write_threads = write_threads_for(predictor, write_threads)
     s = int(predictor.scale)
     need = int(predictor.margin)
-    m = need if margin is None else _check_int("margin", margin, 0)
+    m = need if margin is None else check_int("margin", margin, 0)
     name = getattr(getattr(predictor, "card", None), "name", "the model")
     if m < need:
         warnings.warn(
@@ -1304,13 +1302,13 @@ def superresolve_file(
     :func:`open_source`. Returns the written paths (one per NetCDF date, see :func:`output_paths`).
     """
     if threads is not None:
-        threads = _check_int("threads", threads, 1)
-    workers = 1 if workers is None else _check_int("workers", workers, 1)
+        threads = check_int("threads", threads, 1)
+    workers = 1 if workers is None else check_int("workers", workers, 1)
     if write_threads is not None:
-        write_threads = _check_int("write_threads", write_threads, 1)
-    tile = _check_int("tile", tile, 1)
+        write_threads = check_int("write_threads", write_threads, 1)
+    tile = check_int("tile", tile, 1)
     if overlap is not None:
-        overlap = _check_int("overlap", overlap, 0)
+        overlap = check_int("overlap", overlap, 0)
     if dtype not in OUTPUT_DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
     if compress not in COMPRESSIONS:

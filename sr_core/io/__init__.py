@@ -5,7 +5,6 @@ Importing this package needs only numpy; rasterio / rioxarray / xarray are impor
 
 from sr_core.io.readers import (
     Scene,
-    dn_to_reflectance,
     list_scenes,
     read_cube,
     read_geotiff,
@@ -27,7 +26,6 @@ __all__ = [
     "SAMPLE_SOURCE_ID",
     "SAMPLE_WINDOW",
     "Scene",
-    "dn_to_reflectance",
     "list_scenes",
     "load_sample",
     "read_cube",

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sr_core.bands import BANDS_10M, BANDS_20M, BANDS_60M, MODEL_BANDS_10, normalize_band_name
+from sr_core.radiometry import dn_to_reflectance, reflectance_to_dn
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray
 
 __all__ = [
     "Scene",
-    "dn_to_reflectance",
     "list_scenes",
     "read_cube",
     "read_geotiff",
@@ -78,21 +78,14 @@ def _parse_number(text: Any, where: str, key: str) -> float:
         raise ValueError(f"{where}: {key} = {text!r} is not a number") from None
 
 
-def dn_to_reflectance(dn: np.ndarray, *, dn_scale: float, add_offset: float) -> np.ndarray:
-    """``(dn + add_offset) / dn_scale`` computed in float64, returned as float32 (NaN stays NaN)."""
-    dn_scale = _check_dn_scale(dn_scale, "dn_to_reflectance")
-    add_offset = _check_add_offset(add_offset, "dn_to_reflectance")
-    return ((np.asarray(dn, dtype=np.float64) + add_offset) / dn_scale).astype(np.float32)
-
-
 def _reflectance_to_dn(
     refl: np.ndarray, dn_scale: float, add_offset: float, dn_dtype: str | None
 ) -> np.ndarray:
-    dn = np.asarray(refl, dtype=np.float64) * dn_scale - add_offset
+    dn = reflectance_to_dn(refl, dn_scale=dn_scale, add_offset=add_offset)
     if dn_dtype is not None and np.issubdtype(np.dtype(dn_dtype), np.integer):
         # the float32 reflectance round trip is off by up to ~1/256 DN; the source DN were integers.
         dn = np.rint(dn)
-    return dn.astype(np.float32)
+    return dn
 
 
 def _as_transform(transform: Any) -> tuple[float, float, float, float, float, float]:

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_core.checks import check_int
+
 __all__ = [
     "BN_MODES",
     "TASK_ARCHS",
@@ -47,10 +49,6 @@ __all__ = [
 BN_MODES = ("running", "sample", "batch")
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 class AdaptiveBatchNorm2d(nn.BatchNorm2d):
@@ -149,10 +147,10 @@ class _TaskNetBase(nn.Module):
         std: Sequence[float] | None,
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int("in_channels", in_channels, 1)
-        self.num_classes = _check_int("num_classes", num_classes, 1)
-        self.num_features = _check_int("num_features", num_features, 1)
-        self.depth = _check_int("depth", depth, 1)
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        self.num_classes = check_int("num_classes", num_classes, 1)
+        self.num_features = check_int("num_features", num_features, 1)
+        self.depth = check_int("depth", depth, 1)
         mean = [0.0] * in_channels if mean is None else [float(v) for v in mean]
         std = [1.0] * in_channels if std is None else [float(v) for v in std]
         if len(mean) != in_channels or len(std) != in_channels or min(std) <= 0:

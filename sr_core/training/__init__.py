@@ -1,0 +1,1 @@
+"""Training: one trainer (loop) for single-image models, and the multi-image and task-network trainers."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from arch_utils import assert_receptive_field
+from tests.sr_core.archs.arch_utils import assert_receptive_field
 
 from sr_core.archs import get_arch
 from sr_core.projection.layer import consistency_projection

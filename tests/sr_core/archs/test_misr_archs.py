@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from arch_utils import assert_receptive_field, lr_support_radius
+from tests.sr_core.archs.arch_utils import assert_receptive_field, lr_support_radius
 from sr_core.archs import get_arch
 from sr_core.archs._common import bicubic_upsample
 from sr_core.archs.highresnet import HighResNet, masked_median, revisit_mask

@@ -13,7 +13,7 @@ import pytest
 from udf.process_graph import build_process_graph, job_options, neighborhood_for, process_graph_json
 from udf.testing import make_package
 
-UDF_FILE = Path(__file__).resolve().parents[1] / "udf" / "sr_udf.py"
+UDF_FILE = Path(__file__).resolve().parents[2] / "udf" / "sr_udf.py"
 AOI = dict(west=5.0, south=51.0, east=5.05, north=51.04, start="2024-06-01", end="2024-06-11")
 
 

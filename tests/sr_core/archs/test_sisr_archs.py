@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from arch_utils import assert_receptive_field
+from tests.sr_core.archs.arch_utils import assert_receptive_field
 from sr_core.archs._common import bicubic_upsample
 from sr_core.archs._upsample import receptive_field_from_ops
 from sr_core.archs.carn import CARN

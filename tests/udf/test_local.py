@@ -13,7 +13,7 @@ from sr_core.inference import cube as sc
 from udf.local import apply_neighborhood_local, parse_neighborhood
 from udf.testing import make_package, nearest_resample, random_s2_cube
 
-UDF_FILE = Path(__file__).resolve().parents[1] / "udf" / "sr_udf.py"
+UDF_FILE = Path(__file__).resolve().parents[2] / "udf" / "sr_udf.py"
 DN = 10000.0
 pytestmark = pytest.mark.filterwarnings("ignore::sr_core.inference.cube.TilingWarning")  # tiny chunks on purpose
 

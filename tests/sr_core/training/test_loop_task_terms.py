@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_training import tiny_config
+from tests.sr_core.training.test_loop import tiny_config
 
 from sr_core.evaluation.tasks import TaskChannels, mask_boundaries, task_patch_scores
 from sr_core.tasks.nets import build_task_net, save_task_net

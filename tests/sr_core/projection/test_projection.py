@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from arch_utils import assert_receptive_field
+from tests.sr_core.archs.arch_utils import assert_receptive_field
 from sr_core.archs import get_arch
 from sr_core.bands import mtf
 from sr_core.degradation import degrade

@@ -10,7 +10,7 @@ import pytest
 from sr_core.inference import cube as sc
 from udf.testing import make_package, nearest_resample, random_s2_cube
 
-UDF_FILE = Path(__file__).resolve().parents[1] / "udf" / "misr_udf.py"
+UDF_FILE = Path(__file__).resolve().parents[2] / "udf" / "misr_udf.py"
 DN = 10000.0
 pytestmark = pytest.mark.filterwarnings("ignore::sr_core.inference.cube.TilingWarning")  # tiny chunks on purpose
 

@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.throughput import harness as bc
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from sr_core.evaluation import (
 from sr_core.models import ModelCard, Predictor, SRModel, load_predictor, save_model_package
 from sr_core.datasets.patches import Region, SceneTensors
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 ARCH_KW = {"in_channels": 10, "scale": 2, "num_features": 8, "num_blocks": 1}
 
 

@@ -11,7 +11,7 @@ import torch
 from sr_core.training.misr import MISRTrainConfig, is_misr_config, make_batch, misr_losses
 
 B4 = ["B02", "B03", "B04", "B08"]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_make_batch_anchor_first_drops_and_masks(gen):

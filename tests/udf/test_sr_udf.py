@@ -14,7 +14,7 @@ from sr_core.inference import cube as sc
 from sr_core.bands import MODEL_BANDS_10
 from udf.testing import make_package, nearest_resample, random_s2_cube
 
-UDF_FILE = Path(__file__).resolve().parents[1] / "udf" / "sr_udf.py"
+UDF_FILE = Path(__file__).resolve().parents[2] / "udf" / "sr_udf.py"
 DN = 10000.0
 # the tiny test chunks are smaller than the receptive field on purpose; the warning itself is tested below
 pytestmark = pytest.mark.filterwarnings("ignore::sr_core.inference.cube.TilingWarning")

@@ -1,18 +1,14 @@
 """Peak RSS and wall time of turning a tiled GeoTIFF into a COG: GDAL's COG driver generating the overviews
-(``OVERVIEWS=AUTO``, what ``s2sr superres`` did until session 6) against ``sr_core.io.cog.make_cog`` (overviews
-averaged window by window, then the COG assembled by copying the compressed tiles of the raster and of the levels:
-nothing re-encoded).
+(``OVERVIEWS=AUTO``) against ``sr_core.io.cog.make_cog`` (overviews averaged window by window, then the COG
+assembled by copying the compressed tiles of the raster and of the levels: nothing re-encoded).
 
 Each conversion runs in a fresh child process that reports its own peak RSS (``VmHWM``); the input is a
 synthetic 10-band float32 raster (smooth field + noise, rounded to DN, ZSTD level 1, predictor 3, 256 px
 blocks), the layout ``s2sr superres`` writes before the COG step. ``GDAL_CACHEMAX=128`` as in ``s2sr superres``.
-(``s2sr superres`` itself makes overview level 1 while it writes the raster, which this conversion cannot.)
+(``s2sr superres`` itself makes the overview levels while it writes the raster, which this conversion cannot.)
+Results and the decision they support: benchmarks/results/cog_conversion/, docs/decisions/2026-11-22-cog-overviews.md.
 
-History: ``benchmarks/results/cog_conversion.json`` and ``cog_conversion_full_tile.json`` are session 6's
-``ours``, where GDAL's COG driver still copied (and so decoded and re-encoded) every tile through a VRT;
-``cog_conversion_assemble.json`` is the tile-copying assembly.
-
-    python benchmarks/cog_conversion.py --sizes 5120,10240 --methods ours,gdal --out benchmarks/results/cog_conversion.json
+    python benchmarks/cog_conversion.py --sizes 5120,10240 --methods ours,gdal --out benchmarks/results/cog_conversion/cog_conversion.json
 """
 
 from __future__ import annotations
@@ -49,15 +45,16 @@ print(json.dumps({{"wall_s": wall, "peak_rss_bytes": hwm}}))
 
 
 def make_input(path: Path, n: int) -> None:
+    """The ``n`` x ``n`` px, 10-band float32 input raster at ``path`` (written in 1024 px windows)."""
     import numpy as np
     import rasterio
     from affine import Affine
     from rasterio.windows import Window
 
-    prof = dict(driver="GTiff", width=n, height=n, count=10, dtype="float32", crs="EPSG:32631",
-                transform=Affine(5, 0, 300000, 0, -5, 5000000), nodata=float("nan"), tiled=True,
-                blockxsize=256, blockysize=256, bigtiff="IF_SAFER", interleave="pixel", compress="zstd",
-                predictor=3, zstd_level=1)
+    prof = {"driver": "GTiff", "width": n, "height": n, "count": 10, "dtype": "float32", "crs": "EPSG:32631",
+            "transform": Affine(5, 0, 300000, 0, -5, 5000000), "nodata": float("nan"), "tiled": True,
+            "blockxsize": 256, "blockysize": 256, "bigtiff": "IF_SAFER", "interleave": "pixel", "compress": "zstd",
+            "predictor": 3, "zstd_level": 1}
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:1024, 0:1024]
     base = (2000 + 800 * np.sin(yy / 37.0) * np.cos(xx / 53.0)).astype(np.float32)
@@ -71,10 +68,11 @@ def make_input(path: Path, n: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Convert one input per size with each method in a child process; write the rows and the machine to ``--out``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="5120,10240", help="raster sides in px (comma separated)")
     ap.add_argument("--methods", default="ours,gdal", help="ours and/or gdal")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cog_conversion.json"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cog_conversion" / "cog_conversion.json"))
     ap.add_argument("--workdir", default=None)
     a = ap.parse_args(argv)
     rows = []
@@ -97,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__,
             "git": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                                  text=True).stdout.strip(),
+                                  text=True, check=False).stdout.strip(),
             "gdal_cachemax_mb": 128, "runs": 1}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))

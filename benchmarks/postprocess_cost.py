@@ -1,8 +1,8 @@
 """Cost of the default model's post-processing (the 20 m-band consistency projection) on one CPU core.
 
-`s2sr bench` times the engine's session alone; this script times the whole predictor (engine + post-processing) on
-the same tile, as the UDF and `s2sr superres` run it, and extrapolates to a full Sentinel-2 tile. Medians of 5 runs
-after a warm-up; JSON in benchmarks/results/postprocess_cost.json.
+The throughput benchmark's forward pass times the engine's session alone; this script times the whole predictor
+(engine + post-processing) on the same tile, as the UDF and `s2sr superres` run it, and extrapolates to a full
+Sentinel-2 tile. Medians of 5 runs after a warm-up; JSON in benchmarks/results/postprocess_cost/postprocess_cost.json.
 
     python benchmarks/postprocess_cost.py [--model s2sr-x2-10band] [--core 512] [--threads 1]
 """
@@ -19,12 +19,13 @@ import numpy as np
 
 
 def main() -> None:
+    """Time the engine alone and the predictor with its post-processing; write the JSON and print a summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="s2sr-x2-10band")
     ap.add_argument("--core", type=int, default=512, help="tile core in input px (the margin is added)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "postprocess_cost.json"))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "postprocess_cost" / "postprocess_cost.json"))
     a = ap.parse_args()
     from sr_core.models import load_predictor
 

@@ -3,6 +3,8 @@
 
 Reduced-resolution (Wald) protocol with two degradation operators and full-resolution checks on real scenes;
 writes ``<out>/quality_<model>.json``, ``.md`` and ``<out>/figures/*.png`` (default ``benchmarks/results``).
+The arguments and the run are those of ``s2sr evaluate`` (:mod:`s2sr_cli.commands.evaluate`, which calls
+:mod:`sr_core.evaluation.run`).
 
     python benchmarks/quality.py --model s2sr-x2-10band            # the model card's validation scenes
     python benchmarks/quality.py --model path/to/package --sample  # the bundled sample only
@@ -17,7 +19,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script from a source checkout: make sr_core importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2sr_cli.evaluate import add_evaluate_arguments, run_from_args
+from s2sr_cli.commands.evaluate import add_arguments, run
+from s2sr_cli.main import BAD_INPUT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,11 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="benchmarks/quality.py",
         description=(__doc__ or "").strip().splitlines()[0],
     )
-    add_evaluate_arguments(parser)
+    add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return run_from_args(args)
-    except (ValueError, FileNotFoundError) as e:
+        return run(args)
+    except BAD_INPUT as e:
         print(f"quality.py: error: {e}", file=sys.stderr)
         return 2
 

@@ -1,6 +1,6 @@
 """Wald-protocol check of an x4 RGBN package (10 m bands from 40 m): per scene and band, PSNR gain over bicubic,
-under the training operator and the unseen one. Decides whether the package may ship (issue 4: only if it beats
-bicubic on every validation scene) and writes the result into its card.
+under the training operator and the unseen one. Decides whether the package may ship (only if it beats bicubic on
+every validation scene) and writes the result into its card (:func:`sr_core.evaluation.run.set_card_validation`).
 
     python benchmarks/quality_x4.py --model PATH [--root ../shared/data/s2] [--config configs/s2sr-x4-rgbn.yaml]
 """
@@ -22,11 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--update-card", action="store_true")
     args = p.parse_args(argv)
 
-
-    from sr_core.models import ModelCard, load_torch_model, render_card_markdown, resolve_model
-    from sr_core.training.config import TrainConfig
     from sr_core.datasets.patches import load_scene_tensors
+    from sr_core.evaluation.run import set_card_validation
     from sr_core.evaluation.wald import summarize, wald_evaluate
+    from sr_core.models import load_torch_model
+    from sr_core.training.config import TrainConfig
 
     model, card = load_torch_model(args.model)
     cfg = TrainConfig.from_yaml(args.config)
@@ -47,13 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Summary: " + json.dumps(summ), "", "Beats bicubic on every scene and band: " + json.dumps(beats)]
     (out / f"quality_{card.name}.md").write_text("\n".join(lines) + "\n")
     if args.update_card:
-        folder = resolve_model(args.model)
-        c = ModelCard.from_json(folder / "card.json")
-        c.validation = {"protocol": "Wald x4 (10 m bands degraded by 4, originals as targets), PSNR gain over bicubic",
-                        "scenes": res["scenes"], "summary": summ, "beats_bicubic_everywhere": beats,
-                        "wald_per_band": rows}
-        c.write_json(folder / "card.json")
-        (folder / "card.md").write_text(render_card_markdown(c))
+        set_card_validation(args.model, {
+            "protocol": "Wald x4 (10 m bands degraded by 4, originals as targets), PSNR gain over bicubic",
+            "scenes": res["scenes"], "summary": summ, "beats_bicubic_everywhere": beats, "wald_per_band": rows,
+        })
     print(json.dumps({"summary": summ, "beats_bicubic_everywhere": beats}, indent=2))
     return 0
 

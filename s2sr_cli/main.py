@@ -1,121 +1,78 @@
-"""The ``s2sr`` command line: one entry point, one subcommand per job (``s2sr SUBCOMMAND --help``)."""
+"""The ``s2sr`` command line: global options, one subcommand per module of :mod:`s2sr_cli.commands`, errors.
+
+Errors are one line on stderr, ``s2sr COMMAND: error: MESSAGE``, with exit status 2 for bad input (bad
+arguments, values the library refuses, missing or unreadable files) and 1 for an unexpected error;
+``s2sr --debug COMMAND ...`` also prints the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Sequence
 
-__all__ = ["build_parser", "main"]
+from s2sr_cli.commands import archs, demo, evaluate, export_onnx, graph, models, superres, train, udf_archive
 
+__all__ = ["BAD_INPUT", "COMMANDS", "build_parser", "main"]
 
-def _cmd_archs(args: argparse.Namespace) -> int:
-    from sr_core.archs import arch_class, list_archs
+#: The subcommand modules, in the order ``s2sr --help`` lists them.
+COMMANDS = (archs, models, export_onnx, demo, superres, train, evaluate, graph, udf_archive)
 
-    for name in list_archs():
-        doc = (arch_class(name).__doc__ or "").strip().splitlines()
-        print(f"{name:12s} {doc[0] if doc else ''}")
-    return 0
-
-
-def _cmd_models(args: argparse.Namespace) -> int:
-    from sr_core.models import list_models, load_card, resolve_model
-
-    names = list_models()
-    if not names:
-        print("no model packages shipped in this installation", file=sys.stderr)
-        return 0
-    for name in names:
-        card = load_card(name, verify=args.verify)
-        if args.json:
-            print(json.dumps(card.to_dict(), indent=2))
-        else:
-            print(f"{card.name} v{card.version}: {card.arch} x{card.scale}, bands {','.join(card.bands)}, "
-                  f"receptive field {card.receptive_field} px  [{resolve_model(name)}]")
-    return 0
+#: Exceptions that mean bad input (exit status 2); so does rasterio's RasterioIOError (a file GDAL cannot open).
+BAD_INPUT = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
-def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    import torch
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, ``PROG: error: MESSAGE``, exit status 2."""
 
-    from sr_core.archs import get_arch
-    from sr_core.models.export import check_onnx_parity, export_onnx
-    from sr_core.models import load_torch_model
-
-    if args.model is not None:
-        model, card = load_torch_model(args.model)
-        channels = len(card.bands)
-    else:
-        kwargs = json.loads(args.arch_kwargs)
-        model = get_arch(args.arch, **kwargs).eval()
-        channels = kwargs.get("in_channels", 10)
-    example = torch.rand(1, channels, args.size, args.size, generator=torch.Generator().manual_seed(0))
-    export_onnx(model, args.output, example, opset_version=args.opset)
-    diff = check_onnx_parity(model, args.output, torch.rand(1, channels, args.size + 5, args.size + 3))
-    if not args.quiet:
-        print(f"wrote {args.output} (opset {args.opset}); ONNX Runtime vs eager max abs diff {diff:.2e}")
-    return 0
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    """The ``s2sr`` parser; each subparser's ``handler`` default is its command's ``run``."""
+    p = _Parser(
         prog="s2sr",
         description="Sentinel-2 super-resolution (10 bands to 5 m) as an openEO UDF plugin.",
     )
     p.add_argument("--quiet", action="store_true", help="print only errors")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an error")
     sub = p.add_subparsers(dest="command", metavar="SUBCOMMAND")
     sub.required = True
-    commands: dict[str, Callable[[argparse.Namespace], int]] = {}
-
-    s = sub.add_parser("archs", help="list the registered network architectures")
-    commands["archs"] = _cmd_archs
-
-    s = sub.add_parser("models", help="list the shipped model packages with their cards")
-    s.add_argument("--json", action="store_true", help="print the full JSON cards")
-    s.add_argument("--no-verify", dest="verify", action="store_false", help="skip the sha256 check")
-    commands["models"] = _cmd_models
-
-    s = sub.add_parser("export-onnx", help="export a model package or an architecture to ONNX and check parity")
-    g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("--model", help="shipped model name or package folder")
-    g.add_argument("--arch", help="architecture name (see `s2sr archs`)")
-    s.add_argument("--arch-kwargs", default="{}", help="JSON constructor arguments for --arch")
-    s.add_argument("--opset", type=int, default=17)
-    s.add_argument("--size", type=int, default=32, help="example spatial size for tracing")
-    s.add_argument("output", help="output .onnx path")
-    commands["export-onnx"] = _cmd_export_onnx
-
-    for name, mod, func in _EXTERNAL_COMMANDS:
-        module = __import__(mod, fromlist=[func])  # cheap imports only; heavy ones inside handlers
-        commands[name] = getattr(module, func)(sub)
-
-    p.set_defaults(_commands=commands)
+    for command in COMMANDS:
+        handler = command.register(sub)
+        sub.choices[command.NAME].set_defaults(handler=handler)
     return p
 
 
-# Subcommands defined next to the code they drive: (name, module, function(subparsers) -> handler).
-_EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
-    ("demo", "s2sr_cli.app", "register_demo"),
-    ("superres", "s2sr_cli.app", "register_superres"),
-    ("train", "s2sr_cli.train", "register_train"),
-    ("evaluate", "s2sr_cli.train", "register_evaluate"),
-    ("graph", "s2sr_cli.openeo", "register"),
-    ("udf-archive", "s2sr_cli.openeo", "register"),
-]
+def _is_bad_input(exc: BaseException) -> bool:
+    if isinstance(exc, BAD_INPUT):
+        return True
+    errors = sys.modules.get("rasterio.errors")  # loaded whenever rasterio raised; never imported here
+    return errors is not None and isinstance(exc, errors.RasterioIOError)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # subcommand-level --quiet may be absent
-    args.quiet = getattr(args, "quiet", False)
-    handler = args._commands[args.command]
+    """Run ``s2sr`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    args.quiet = bool(getattr(args, "quiet", False))
     try:
-        return int(handler(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"s2sr {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return int(args.handler(args) or 0)
+    except Exception as e:  # noqa: BLE001 - every error becomes one line and an exit status
+        if args.debug:
+            traceback.print_exc()
+        message = _one_line(str(e)) or type(e).__name__
+        if _is_bad_input(e):
+            print(f"s2sr {args.command}: error: {message}", file=sys.stderr)
+            return 2
+        hint = "" if args.debug else "; `s2sr --debug ...` prints the traceback"
+        print(f"s2sr {args.command}: error: unexpected {type(e).__name__}: {message}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

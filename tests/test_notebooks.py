@@ -178,7 +178,7 @@ def _check_training(nb, work: Path, *, split_by_region: bool) -> None:
     train, val = card["training"]["train_regions"], card["training"]["val_regions"]
     assert train and val and not set(train) & set(val)
     if split_by_region:  # one scene split by region: the windows must not overlap
-        from sr_core.evaluation import parse_scene_spec
+        from sr_core.datasets.patches import parse_scene_spec
 
         regions = [parse_scene_spec(r) for r in train + val]
         assert all(not isinstance(r, str) for r in regions)

@@ -7,10 +7,10 @@ What it does (nothing but the repository is needed: the sample ships in ``sr_cor
    nearest-replicated (:meth:`sr_core.io.Scene.to_dataarray`);
 2. runs ``udf/sr_udf.py`` over it with the local back-end emulator
    (:func:`udf.local.apply_neighborhood_local`, geopyspark semantics, runtime ``Python-Jep``) in mode
-   ``"upscale"`` with the ``size``/``overlap`` of :func:`sr_core.inference.cube.recommended_neighborhood`: the chunks
-   come back ``scale`` times larger. This path gives the same result as ``s2sr superres`` on the same scene
-   (same seamless tiling: edge replication at the scene border, margin = the model's) within 1e-4
-   reflectance (tested);
+   ``"upscale"`` with the ``size``/``overlap`` of :func:`udf.process_graph.neighborhood_for` (those of
+   ``s2sr graph``, which the UDF's own check accepts): the chunks come back ``scale`` times larger. This path
+   gives the same result as ``s2sr superres`` on the same scene (same seamless tiling: edge replication at the
+   scene border, margin = the model's) within 1e-4 reflectance (tested);
 3. writes ``<out>/sr_<res>m.tif`` (DN, float32, the sample's DN convention, bounds identical to the input's,
    tags naming the model, like ``s2sr superres``), ``<out>/comparison.png`` (RGB B04/B03/B02 with one 2-98 %
    stretch from the input: input 10 m nearest / bicubic / super-resolved, and zoomed crops) and
@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from udf.process_graph import neighborhood_for
 
 __all__ = ["BORDER", "DEFAULT_OUT", "UDF_MODE", "plot_comparison", "render_text", "run_demo", "udf_file"]
 
@@ -179,10 +181,8 @@ def run_demo(
     """
     from sr_core import __version__
     from sr_core.bands import normalize_band_name
-    from sr_core.inference.cube import check_predictor, recommended_neighborhood
-    from sr_core.io import SAMPLE_ID, load_sample, sample_scene_path
-    from sr_core.models import load_card, load_predictor
-    from sr_core.inference.scene import GeoTiffWriter, model_tags
+    from sr_core.io import SAMPLE_ID, GeoTiffWriter, load_sample, model_tags, sample_scene_path
+    from sr_core.models import check_predictor, load_card, load_predictor
     from sr_core.tiling import hr_transform
 
     t_start = time.perf_counter()
@@ -196,7 +196,7 @@ def run_demo(
     scene = load_sample()
     cube = scene.to_dataarray()  # DN, MODEL_BANDS_10 on the 10 m grid (20 m bands nearest-replicated)
     card = load_card(folder, verify=False)
-    size, overlap = recommended_neighborhood(card, UDF_MODE)
+    size, overlap = neighborhood_for(card, UDF_MODE)  # the overlap the UDF's own check asks for
     h, w = cube.sizes["y"], cube.sizes["x"]
     chunks = -(-h // size) * -(-w // size)
     cores = threads or os.cpu_count() or 1

@@ -28,12 +28,19 @@ accepted here for small tests.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sr_core.io import GeoTiffWriter
+from sr_core.runtime import lower_thread_priority
+from sr_core.tiling import in_order
 
 __all__ = ["apply_neighborhood_local", "parse_neighborhood", "read_udf", "open_cube", "RUNTIMES"]
 
@@ -213,10 +220,6 @@ class _Sink:
         self.coords: dict | None = None
 
     def _create_geotiff(self, dims: tuple, shape: tuple, coords: dict) -> None:
-        import concurrent.futures as cf
-
-        from sr_core.inference.scene import GeoTiffWriter
-
         lead = [d for d in dims[:-2]]
         if [d for d in lead if d != "bands" and shape[dims.index(d)] != 1]:
             raise ValueError(f"a GeoTIFF out_path holds one date: the result has dims {dims} {shape}; use a .nc path")
@@ -232,8 +235,6 @@ class _Sink:
             transform=Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2), crs=self.crs,
             dtype="float32", nodata=float("nan"), band_names=names,
         )
-        from sr_core.inference.scene import lower_thread_priority
-
         # writes only: at a lower priority than the UDF's engine threads (see lower_thread_priority)
         self.pool = cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-sink", initializer=lower_thread_priority)
 
@@ -435,14 +436,7 @@ def _chunk_results(blocks: list, args: Callable[[int, int], tuple], scheduler: s
     meanwhile (as a back-end's executor reads its next partition while the UDF runs). ``threads``: each chunk is
     read and run on a worker thread; ``processes``: read here, run on a worker process. At most ``pending_max``
     chunks are in flight (a rolling window: a finished chunk frees its slot at once)."""
-    import concurrent.futures as cf
-    from contextlib import closing
-
-    from sr_core.tiling import in_order
-
     if scheduler == "synchronous":
-        from sr_core.inference.scene import lower_thread_priority
-
         # reads only: at a lower priority than the UDF's engine threads (see lower_thread_priority)
         with cf.ThreadPoolExecutor(1, thread_name_prefix="s2sr-read", initializer=lower_thread_priority) as rpool:
             with closing(in_order(lambda k: rpool.submit(args, *blocks[k]), len(blocks), 1, _await)) as windows:
@@ -463,13 +457,9 @@ def _chunk_results(blocks: list, args: Callable[[int, int], tuple], scheduler: s
 
 def _make_pool(scheduler: str, workers: int) -> Any:
     """One executor for all chunks (a process pool is started once, each worker keeps its UDF module cache)."""
-    import concurrent.futures as cf
-
     if scheduler == "threads":
         return cf.ThreadPoolExecutor(max_workers=workers)
     if scheduler == "processes":
-        import multiprocessing
-
         return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     return None
 

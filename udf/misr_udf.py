@@ -50,7 +50,7 @@ def _s2sr_bootstrap() -> None:
 
 _s2sr_bootstrap()
 
-from sr_core.inference import cube as _s2sr_cube  # noqa: E402
+from udf import contract as _s2sr_cube  # noqa: E402
 
 
 def apply_metadata(metadata, context: dict):

@@ -32,6 +32,7 @@ from typing import Any, Sequence
 
 from sr_core.bands import BANDS, normalize_band_name
 from sr_core.inference.cube import MODES, NEIGHBORHOOD_MULTIPLE, recommended_neighborhood, required_overlap
+from sr_core.models import resolve_postprocess
 
 __all__ = [
     "UDF_PATH",
@@ -60,10 +61,14 @@ def udf_code(kind: str = "sr") -> str:
 def neighborhood_for(card: Any, mode: str, *, size: int | None = None, overlap: int | None = None) -> tuple[int, int]:
     """apply_neighborhood ``(size, overlap)`` in chunk pixels for a model card, multiples of 16.
 
-    Defaults from :func:`sr_core.inference.cube.recommended_neighborhood`; an explicit ``size``/``overlap`` must be a
-    multiple of 16 too, and an ``overlap`` below the model's need is refused with the value to use.
+    The model's receptive field and tiling margin are those its predictor uses, the network's followed by the
+    card's post-processing (:func:`sr_core.models.resolve_postprocess`), so that the overlap satisfies the UDF's own
+    check (:func:`sr_core.inference.cube.check_chunk`). Defaults from
+    :func:`sr_core.inference.cube.recommended_neighborhood`; an explicit ``size``/``overlap`` must be a multiple of
+    16 too, and an ``overlap`` below the model's need is refused with the value to use.
     """
-    pred = SimpleNamespace(scale=int(card.scale), margin=int(card.margin), receptive_field=int(card.receptive_field))
+    _, receptive_field, margin = resolve_postprocess(card)
+    pred = SimpleNamespace(scale=int(card.scale), margin=int(margin), receptive_field=int(receptive_field))
     rec_size, rec_overlap = recommended_neighborhood(pred, mode, size=size)
     for name, v in (("size", size), ("overlap", overlap)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "size" else 0)):
@@ -73,7 +78,7 @@ def neighborhood_for(card: Any, mode: str, *, size: int | None = None, overlap: 
         if overlap < need:
             raise ValueError(
                 f"overlap {overlap} px is smaller than the {need} px model {card.name!r} needs in {mode!r} mode "
-                f"(receptive field {card.receptive_field}); use overlap={rec_overlap}"
+                f"(receptive field {receptive_field}); use overlap={rec_overlap}"
             )
     for name, v in (("size", size), ("overlap", overlap)):
         if v is not None and v % NEIGHBORHOOD_MULTIPLE:
@@ -162,7 +167,7 @@ def build_process_graph(
     if max_cloud_cover is not None and not (0 <= max_cloud_cover <= 100):
         raise ValueError(f"max_cloud_cover must be a percentage in [0, 100], got {max_cloud_cover!r}")
     if misr and model is None:
-        from sr_core.inference.cube import DEFAULT_MISR_MODEL
+        from sr_core.models import DEFAULT_MISR_MODEL
 
         model = DEFAULT_MISR_MODEL
     card = load_card(model, verify=False)

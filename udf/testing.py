@@ -34,7 +34,7 @@ def make_package(
     frames: int = 4,
     onnx: bool = True,
 ) -> Any:
-    """Write a random package into ``folder`` and return its :class:`sr_core.models.ModelCard`.
+    """Write a random package into ``folder`` and return its :class:`sr_core.models.card.ModelCard`.
 
     ``arch_kwargs`` default to a tiny network (8 features, 1 block). Every parameter is drawn from
     ``N(0, weight_std)`` with a ``torch.Generator`` seeded by ``seed`` (zero-initialised tails included, so
@@ -43,8 +43,9 @@ def make_package(
     import torch
 
     from sr_core.archs import get_arch
-    from sr_core.models.export import export_onnx
-    from sr_core.models import ModelCard, SRModel, save_model_package, sha256_file
+    from sr_core.models import ModelCard, sha256_file
+    from sr_core.models.export import export_onnx, save_model_package
+    from sr_core.models.network import SRModel
 
     bands = list(bands)
     out_bands = list(out_bands) if out_bands is not None else bands

@@ -25,7 +25,7 @@ import re
 import torch
 import torch.nn as nn
 
-from sr_core.archs import register_arch
+from sr_core.archs.registry import register_arch
 from sr_core.archs._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
 from sr_core.archs._upsample import PixelShuffleUpsampler, conv, receptive_field_from_ops, upsampler_ops
 

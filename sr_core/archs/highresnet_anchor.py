@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from sr_core.archs import register_arch
+from sr_core.archs.registry import register_arch
 from sr_core.archs.highresnet import HighResNet, check_anchor_usable
 
 __all__ = ["AnchorHighResNet"]

@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sr_core.archs import get_arch, register_arch
+from sr_core.archs.registry import get_arch, register_arch
 from sr_core.archs._common import check_channels, check_lr, check_positive_int, check_scale
 from sr_core.archs.highresnet import _Fuse, check_anchor_usable, fuse_recursive, revisit_encoder, revisit_mask
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_core.archs import register_arch
+from sr_core.archs.registry import register_arch
 from sr_core.projection.layer import ConsistencyProjection
 from sr_core.archs._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from sr_core.archs import register_arch
+from sr_core.archs.registry import register_arch
 from sr_core.archs._common import check_positive_int
 
 __all__ = ["ShiftNet", "shift_image", "register", "shift_corrected_loss", "PADDINGS"]

@@ -15,22 +15,31 @@ flips and 90-degree rotations (they keep radiometry).
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from sr_core.bands import BANDS_10M, BANDS_20M
+from sr_core.degradation import degrade, model_input_10band, random_degrade
+from sr_core.io import read_scene
 
 __all__ = [
     "PatchSampler",
     "Region",
     "SceneTensors",
     "WaldBatch",
+    "band_statistics",
+    "crop_window",
     "load_scene_tensors",
     "make_wald_input",
+    "parse_scene_spec",
+    "wald_scene_input",
 ]
 
 
@@ -66,13 +75,62 @@ class SceneTensors:
         return int(self.hr10.shape[-2]), int(self.hr10.shape[-1])
 
 
+_SPEC_RE = re.compile(r"^(?P<scene>.+)\[(?P<y0>\d+):(?P<y1>\d+),\s*(?P<x0>\d+):(?P<x1>\d+)\]$")
+
+
+def parse_scene_spec(spec: Any) -> Region | str:
+    """A scene given as ``"ID"``, ``"ID[y0:y1,x0:x1]"`` (10 m pixels, the id format of
+    :func:`load_scene_tensors`), a ``{scene, y0, y1, x0, x1}`` dict or a :class:`Region`: returns a scene id (str)
+    or a :class:`Region`."""
+    if isinstance(spec, Region):
+        return spec
+    if isinstance(spec, dict):
+        try:
+            return Region(**spec)
+        except TypeError as e:
+            raise ValueError(f"scene entry {spec!r} must have exactly the keys scene, y0, y1, x0, x1") from e
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"a scene is an id, 'ID[y0:y1,x0:x1]', a dict or a Region, got {spec!r}")
+    m = _SPEC_RE.match(spec.strip())
+    if m:
+        return Region(m["scene"], int(m["y0"]), int(m["y1"]), int(m["x0"]), int(m["x1"]))
+    if "[" in spec or "]" in spec:
+        raise ValueError(f"scene {spec!r}: a window is written 'ID[y0:y1,x0:x1]' (10 m pixels)")
+    return spec.strip()
+
+
+def crop_window(h: int, w: int, crop: int | None) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)``: the central window of at most ``crop`` 10 m pixels per side of an ``h x w`` scene (None:
+    the whole scene from its top-left corner), sizes and offsets multiples of 4 (the 20 m and 40 m grids nest)."""
+    if crop is None:
+        return 0, h // 4 * 4, 0, w // 4 * 4
+    ch, cw = min(h, crop) // 4 * 4, min(w, crop) // 4 * 4
+    y0, x0 = (h - ch) // 8 * 4, (w - cw) // 8 * 4
+    return y0, y0 + ch, x0, x0 + cw
+
+
+def band_statistics(scenes: Sequence[SceneTensors], task: str = "x2_10band") -> tuple[list[float], list[float]]:
+    """Per-band mean and std of reflectance over ``scenes``: the 10 m bands, then (task ``"x2_10band"``) the 20 m
+    bands, the model band order of the task."""
+    means, stds = [], []
+    for k in range(4):
+        v = torch.cat([s.hr10[k].reshape(-1) for s in scenes])
+        means.append(float(v.mean()))
+        stds.append(float(v.std()))
+    for k in range(6 if task == "x2_10band" else 0):
+        v = torch.cat([s.hr20[k].reshape(-1) for s in scenes])
+        means.append(float(v.mean()))
+        stds.append(float(v.std()))
+    return means, stds
+
+
 def load_scene_tensors(root: str | Path, region: Region | str) -> SceneTensors:
     """Read a scene in the shared layout (``root/<scene>``) and crop it to ``region`` (whole scene if a str).
 
     Sizes are cropped down to multiples of 4 (10 m pixels) so that the Wald 40 m grid nests.
     """
-    from sr_core.io.readers import read_scene
-
     if isinstance(region, str):
         scene = read_scene(Path(root) / region)
         h, w = scene.bands10.shape[-2:]
@@ -93,8 +151,6 @@ def load_scene_tensors(root: str | Path, region: Region | str) -> SceneTensors:
 
 def make_wald_input(lr10: torch.Tensor, lr40: torch.Tensor) -> torch.Tensor:
     """Model input on the grid of ``lr10``: ``cat(lr10, nearest x2 of lr40)`` (10 bands, model order)."""
-    from sr_core.degradation import model_input_10band
-
     return model_input_10band(lr10, lr40)
 
 
@@ -179,7 +235,8 @@ class PatchSampler:
             return None
         return hr10, hr20
 
-    def _draw_one(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw_crop(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One accepted, augmented crop ``(hr10 (4, P, P), hr20 (6, P/2, P/2))``, not degraded."""
         accepted: list[tuple[float, torch.Tensor, torch.Tensor]] = []
         for _ in range(50 * self.candidates):
             c = self._crop()
@@ -206,8 +263,6 @@ class PatchSampler:
         return hr10.contiguous(), hr20.contiguous()
 
     def degrade_pair(self, hr10: torch.Tensor, hr20: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from sr_core.degradation import degrade, random_degrade
-
         if self.random_degradation:
             lr10, _ = random_degrade(hr10, 2, generator=self.gen, bands=BANDS_10M, **self.degradation_kwargs)
             lr40, _ = random_degrade(hr20, 2, generator=self.gen, bands=BANDS_20M, **self.degradation_kwargs)
@@ -217,11 +272,9 @@ class PatchSampler:
         return lr10, lr40
 
     def batch(self) -> WaldBatch:
-        pairs = [self._draw_one() for _ in range(self.batch_size)]
+        pairs = [self.draw_crop() for _ in range(self.batch_size)]
         hr10 = torch.stack([p[0] for p in pairs])
         if self.task == "x4_rgbn":
-            from sr_core.degradation import degrade, random_degrade
-
             if self.random_degradation:
                 lr, _ = random_degrade(hr10, 4, generator=self.gen, bands=BANDS_10M, **self.degradation_kwargs)
             else:
@@ -238,8 +291,6 @@ class PatchSampler:
 
 def wald_scene_input(scene: SceneTensors, degrade_fn=None, task: str = "x2_10band") -> WaldBatch:
     """Deterministic whole-scene Wald pair (fixed MTF degradation unless ``degrade_fn(hr, ratio, bands)`` is given)."""
-    from sr_core.degradation import degrade
-
     fn = degrade_fn or (lambda hr, ratio, bands: degrade(hr, ratio, bands=bands))
     hr10 = scene.hr10[None]
     if task == "x4_rgbn":

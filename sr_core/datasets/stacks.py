@@ -18,7 +18,7 @@ gain 1, offset 0: the target ``hr`` is on the anchor's grid and in its radiometr
 Clouds are blobby: white noise smoothed by a Gaussian of ``cloud_sigma`` LR pixels (circular), thresholded so
 that exactly ``round(cover * h * w)`` pixels are cloudy (:func:`cloud_mask`).
 
-Model input (shared by training, evaluation and the UDF, ``sr_core.inference.cube._temporal_fill`` is the numpy twin):
+Model input (shared by training, evaluation and the UDF, ``sr_core.inference.misr._temporal_fill`` is the numpy twin):
 :func:`fill_invalid` replaces the cloudy pixels of each frame by the per-pixel median of the clear frames (mean of
 the two middle values for an even count); :func:`anchor_first` puts the anchor at index 0.
 """
@@ -37,7 +37,9 @@ from sr_core.bands import normalize_band_names
 from sr_core.degradation import (
     PADDING_MODES,
     _pad_dim,  # shared padding rule of the degradation module
+    blur,
     default_psf_size,
+    model_input_10band,
     mtf_to_sigma,
     subpixel_shift,
 )
@@ -365,8 +367,6 @@ def simulate_stack(
 
 def _lowpass(x: torch.Tensor) -> torch.Tensor:
     """Zero-phase Gaussian low-pass (sigma 2 HR px) of ``x`` ``(C, H, W)``."""
-    from sr_core.degradation import blur
-
     return blur(x[None], 2.0, 1)[0]
 
 
@@ -375,8 +375,6 @@ def stack_input_10band(lr: torch.Tensor, lr20: torch.Tensor) -> torch.Tensor:
     the 20 m bands ``lr20`` ``(N, 6, h/2, w/2)`` (the same for every frame) or ``(N, K, 6, h/2, w/2)`` (per frame)
     give ``(N, K, 10, h, w)``: :func:`sr_core.degradation.model_input_10band` frame by frame (20 m bands
     nearest-replicated onto the frame grid)."""
-    from sr_core.degradation import model_input_10band
-
     n, k = lr.shape[:2]
     if lr20.ndim == 4:
         lr20 = lr20[:, None].expand(-1, k, -1, -1, -1)

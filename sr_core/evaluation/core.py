@@ -1,11 +1,55 @@
-"""Evaluation engine: scenes, tiled inference, Wald and full-resolution metrics (see the package docstring)."""
+"""Quality evaluation of a 10-band x2 model package on whole scenes: reduced-resolution (Wald) and
+full-resolution checks.
+
+:func:`evaluate_model` runs a model (a package name/folder, or a :class:`~sr_core.models.Predictor`) on whole
+scenes with seamless tiled inference (edge replication, tiling margin = the card's margin) and returns a
+JSON-ready dict; :func:`~sr_core.evaluation.report.render_markdown` turns it into a Markdown report;
+:func:`run_evaluation` writes ``quality_<model>.json`` / ``.md`` and the figures (``s2sr evaluate``,
+``benchmarks/quality.py``).
+
+Model contract (docs/decisions/2026-11-22-model-input-contract.md): reflectance, the 10 bands of
+``MODEL_BANDS_10`` on one grid with the 20 m bands nearest-replicated (2 x 2 blocks), output the same 10 bands
+at x2. All metrics are computed in float64 on reflectance (``data_range = 1``).
+
+Reduced resolution (Wald protocol), per scene, per degradation operator (``DEGRADATIONS`` of
+:mod:`sr_core.evaluation.wald`: ``mtf_gaussian`` = the training operator, ``mtf_bicubic_aa`` = a different blur
+and decimation the model never saw), per band:
+
+* input: the 10 m bands degraded by 2 (to 20 m) and the 20 m bands degraded by 2 (to 40 m) and replicated;
+* 10 m bands are scored against the originals on the 10 m grid; 20 m bands on the 20 m grid after mapping the
+  SR output back with the MTF degradation by 2 (the sensor's operator, as in training);
+* ``psnr_sr``, ``ssim_sr``; ``psnr_bicubic``/``ssim_bicubic``: bicubic x2 of the *same model input* scored
+  through the same pipeline (an untrained residual-over-bicubic network scores exactly this: gain 0 dB);
+  ``gain_db = psnr_sr - psnr_bicubic``. ``psnr_bicubic_native``/``gain_db_native``: the baseline of
+  :func:`sr_core.evaluation.wald.wald_evaluate` (20 m bands: bicubic x2 of the 40 m data straight onto the
+  20 m grid; a stronger baseline than the replicated-input pipeline); equal to the above for 10 m bands;
+* per band group (10 m on the 10 m grid, 20 m on the 20 m grid): SAM (degrees) and ERGAS (ratio 2).
+
+Full resolution, on the real (not degraded) input at 10 m, SR at 5 m, per band:
+
+* reflectance consistency: mean ``|degrade(sr, r) - native|`` with the band's MTF Gaussian, ``r = 2`` for the
+  10 m bands (5 m -> 10 m) and ``r = 4`` for the 20 m bands (5 m -> 20 m, against the native 20 m data), the
+  same for bicubic x2 of the input as a reference;
+* spectral consistency per group: mean spectral angle between ``degrade(sr)`` and the native bands;
+* spatial shift: phase correlation (:func:`sr_core.metrics.phase_correlation_shift`, Hann window) of
+  ``degrade(sr)`` against the native band, ``dy``/``dx`` (positive = SR content further down/right) in pixels
+  of the 10 m input grid (20 m bands: measured on the 20 m grid, times 2);
+* power spectrum: radially averaged power (:func:`sr_core.metrics.radial_power_spectrum`, mean removed) of
+  SR and of bicubic on the 5 m grid; ``hf_ratio`` = SR / bicubic power summed over the frequencies above
+  ``hf_cutoff`` (default 0.25 cycles per 5 m pixel = the Nyquist frequency of the 10 m input).
+
+Borders and nodata: ``border`` 10 m pixels (scaled to every grid: ``border / 2`` on 20 m grids, ``2 border`` on
+the 5 m grid) are left out of every score. A 10 m pixel is nodata when any band is non-finite or all bands are 0;
+nodata is filled with 0 for inference and every scored pixel within ``nodata_radius(margin)`` 10 m pixels of it is
+left out (masks for the pixel metrics; the Fourier metrics fill it with the band mean of the valid pixels).
+Bands without any valid pixel give NaN (``null`` in JSON).
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import platform
-import re
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -17,69 +61,37 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import sr_core
+from sr_core.archs._common import bicubic_upsample
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
 from sr_core.checks import check_int
+from sr_core.datasets.patches import SceneTensors, crop_window, load_scene_tensors, parse_scene_spec, wald_scene_input
+from sr_core.degradation import degrade, model_input_10band
 from sr_core.evaluation import DEFAULT_DEGRADATIONS
+from sr_core.evaluation.common import crop_border, predict_tiled
 from sr_core.evaluation.figures import plot_histograms, plot_power_spectra, plot_triptych
 from sr_core.evaluation.report import _GROUPS, _nanmax, _nanmean, _nanmin, _slug, write_report
+from sr_core.evaluation.wald import DEGRADATIONS
+from sr_core.io import Scene
+from sr_core.metrics import (
+    ergas,
+    phase_correlation_shift,
+    psnr,
+    radial_power_spectrum,
+    reflectance_consistency,
+    sam,
+    spectral_consistency,
+    ssim,
+)
+from sr_core.models import load_predictor
 
-__all__ = ["evaluate_model", "nodata_radius", "parse_scene_spec", "run_evaluation"]
-
-
-# ------------------------------------------------------------------------------------------------- checks
-
-
-
-
-def nodata_radius(margin: int) -> int:
-    """Radius (10 m pixels) around nodata whose scores are left out: the network's reach on the 20 m Wald input
-    (``2 * (margin + 2)``, bicubic base included) plus the widest degradation kernels (32)."""
-    return 2 * (check_int("margin", margin, 0) + 2) + 32
+__all__ = ["evaluate_model", "nodata_radius", "run_evaluation"]
 
 
 # ------------------------------------------------------------------------------------------------- scenes
 
 
-@dataclass
-class _Scene:
-    id: str
-    level: str
-    hr10: torch.Tensor  # (4, H, W)
-    hr20: torch.Tensor  # (6, H/2, W/2)
-
-
-_SPEC_RE = re.compile(r"^(?P<scene>.+)\[(?P<y0>\d+):(?P<y1>\d+),\s*(?P<x0>\d+):(?P<x1>\d+)\]$")
-
-
-def parse_scene_spec(spec: Any):
-    """A scene given as ``"ID"``, ``"ID[y0:y1,x0:x1]"`` (10 m pixels, the id format of
-    :func:`~sr_core.datasets.patches.load_scene_tensors`), a ``{scene, y0, y1, x0, x1}`` dict or a ``Region``:
-    returns a scene id (str) or a :class:`~sr_core.datasets.patches.Region`."""
-    from sr_core.datasets.patches import Region
-
-    if isinstance(spec, Region):
-        return spec
-    if isinstance(spec, dict):
-        try:
-            return Region(**spec)
-        except TypeError as e:
-            raise ValueError(f"scene entry {spec!r} must have exactly the keys scene, y0, y1, x0, x1") from e
-    if isinstance(spec, os.PathLike):
-        spec = os.fspath(spec)
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"a scene is an id, 'ID[y0:y1,x0:x1]', a dict or a Region, got {spec!r}")
-    m = _SPEC_RE.match(spec.strip())
-    if m:
-        return Region(m["scene"], int(m["y0"]), int(m["y1"]), int(m["x0"]), int(m["x1"]))
-    if "[" in spec or "]" in spec:
-        raise ValueError(f"scene {spec!r}: a window is written 'ID[y0:y1,x0:x1]' (10 m pixels)")
-    return spec.strip()
-
-
-def _load_scene(item: Any, root: str | Path | None) -> _Scene:
-    from sr_core.datasets.patches import SceneTensors, load_scene_tensors
-    from sr_core.io.readers import Scene
-
+def _load_scene(item: Any, root: str | Path | None) -> SceneTensors:
     if isinstance(item, SceneTensors):
         h10, h20 = item.hr10, item.hr20
         if (
@@ -93,11 +105,11 @@ def _load_scene(item: Any, root: str | Path | None) -> _Scene:
                 f"scene {item.id}: needs hr10 (4, H, W) and hr20 (6, H/2, W/2), got {tuple(h10.shape)} and "
                 f"{tuple(h20.shape)}"
             )
-        return _Scene(item.id, item.level, h10.float(), h20.float())
+        return SceneTensors(item.id, item.level, h10.float(), h20.float())
     if isinstance(item, Scene):
         h, w = item.shape
         h, w = h - h % 4, w - w % 4
-        return _Scene(
+        return SceneTensors(
             item.id,
             str(item.product_level),
             torch.from_numpy(np.ascontiguousarray(item.bands10[:, :h, :w], dtype=np.float32)),
@@ -108,25 +120,20 @@ def _load_scene(item: Any, root: str | Path | None) -> _Scene:
         raise ValueError(f"scene {item!r}: give root= (the folder holding the scene folders)")
     if not Path(root).is_dir():
         raise FileNotFoundError(f"scene root {root} is not a folder")
-    st = load_scene_tensors(root, spec)
-    return _Scene(st.id, st.level, st.hr10, st.hr20)
+    return load_scene_tensors(root, spec)
 
 
-def _crop_scene(s: _Scene, crop: int | None) -> _Scene:
+def _crop_scene(s: SceneTensors, crop: int | None) -> SceneTensors:
     """Central crop to at most ``crop`` 10 m pixels per side, multiples of 4 (as ``wald_evaluate``)."""
     h, w = s.hr10.shape[-2:]
-    if crop is None:
-        ch, cw = h // 4 * 4, w // 4 * 4
-        y0 = x0 = 0
-    else:
-        ch, cw = min(h, crop) // 4 * 4, min(w, crop) // 4 * 4
-        y0, x0 = (h - ch) // 8 * 4, (w - cw) // 8 * 4
+    y0, y1, x0, x1 = crop_window(h, w, crop)
+    ch, cw = y1 - y0, x1 - x0
     if ch < 16 or cw < 16:
         raise ValueError(f"scene {s.id}: {h}x{w} px (crop={crop}) leaves less than 16 x 16 px to evaluate")
     if (ch, cw, y0, x0) == (h, w, 0, 0):
         return s
     sid = s.id if crop is None else f"{s.id}(crop{crop})"
-    return _Scene(
+    return SceneTensors(
         sid,
         s.level,
         s.hr10[:, y0 : y0 + ch, x0 : x0 + cw].contiguous(),
@@ -138,8 +145,6 @@ def _crop_scene(s: _Scene, crop: int | None) -> _Scene:
 
 
 def _resolve_predictor(model: Any, engine: str, threads: int | None):
-    from sr_core.models import load_predictor
-
     if isinstance(model, (str, os.PathLike)):
         pred = load_predictor(model, engine=engine, threads=threads)
     else:
@@ -175,20 +180,13 @@ def _model_info(pred: Any) -> dict:
     return info
 
 
-def _predict(pred: Any, x: torch.Tensor, tile: int) -> torch.Tensor:
-    """Tiled inference of ``x`` (1, 10, h, w) float32 -> (1, 10, 2h, 2w) float32 torch."""
-    from sr_core.tiling import tiled_apply
-
-    y = tiled_apply(
-        pred, x.numpy().astype(np.float32), scale=int(pred.scale), tile=tile, margin=int(pred.margin)
-    )
-    y = torch.as_tensor(np.asarray(y, dtype=np.float32))
-    if not bool(torch.isfinite(y).all()):
-        raise ValueError("the model produced non-finite values on a finite input")
-    return y
-
-
 # ------------------------------------------------------------------------------------------------- masks
+
+
+def nodata_radius(margin: int) -> int:
+    """Radius (10 m pixels) around nodata whose scores are left out: the network's reach on the 20 m Wald input
+    (``2 * (margin + 2)``, bicubic base included) plus the widest degradation kernels (32)."""
+    return 2 * (check_int("margin", margin, 0) + 2) + 32
 
 
 def _nodata10(hr10: torch.Tensor, hr20: torch.Tensor) -> torch.Tensor:
@@ -238,10 +236,6 @@ def _fill(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return torch.where(v, x, mean)
 
 
-def _crop(x: torch.Tensor, b: int) -> torch.Tensor:
-    return x[..., b : x.shape[-2] - b, b : x.shape[-1] - b] if b else x
-
-
 def _f(v: Any) -> float:
     return float(v)
 
@@ -249,20 +243,13 @@ def _f(v: Any) -> float:
 # ------------------------------------------------------------------------------------------------- Wald
 
 
-def _wald_scene(pred: Any, scene: _Scene, dname: str, *, tile: int, border: int, radius: int):
-    from sr_core.archs._common import bicubic_upsample
-    from sr_core.datasets.patches import SceneTensors, wald_scene_input
-    from sr_core.degradation import degrade
-    from sr_core.evaluation.wald import DEGRADATIONS
-    from sr_core.metrics import ergas, psnr, sam, ssim
-
+def _wald_scene(pred: Any, scene: SceneTensors, dname: str, *, tile: int, border: int, radius: int):
     if dname not in DEGRADATIONS:
         raise ValueError(f"unknown degradation {dname!r}; choose from {sorted(DEGRADATIONS)}")
     bad10 = _dilate(_nodata10(scene.hr10, scene.hr20), radius)
-    st = SceneTensors(scene.id, scene.level, scene.hr10, scene.hr20)
-    batch = wald_scene_input(st, degrade_fn=DEGRADATIONS[dname])
+    batch = wald_scene_input(scene, degrade_fn=DEGRADATIONS[dname])
     x = torch.nan_to_num(batch.lr, nan=0.0, posinf=0.0, neginf=0.0)
-    sr = _predict(pred, x, tile).double()
+    sr = predict_tiled(pred, x, tile).double()
     bic = bicubic_upsample(x.double(), 2)
     nat20 = F.interpolate(
         torch.nan_to_num(batch.lr40.double()), scale_factor=2, mode="bicubic", align_corners=False
@@ -334,23 +321,14 @@ class _FullRes:
 
 
 def _full_res_scene(
-    pred: Any, scene: _Scene, *, tile: int, border: int, radius: int, hf_cutoff: float
+    pred: Any, scene: SceneTensors, *, tile: int, border: int, radius: int, hf_cutoff: float
 ) -> _FullRes:
-    from sr_core.archs._common import bicubic_upsample
-    from sr_core.degradation import degrade, model_input_10band
-    from sr_core.metrics import (
-        phase_correlation_shift,
-        radial_power_spectrum,
-        reflectance_consistency,
-        spectral_consistency,
-    )
-
     bad10 = _dilate(_nodata10(scene.hr10, scene.hr20), radius)
     hr10, hr20 = scene.hr10[None].double(), scene.hr20[None].double()
     x = torch.nan_to_num(
         model_input_10band(scene.hr10[None], scene.hr20[None]), nan=0.0, posinf=0.0, neginf=0.0
     )
-    sr = _predict(pred, x, tile).double()
+    sr = predict_tiled(pred, x, tile).double()
     bic = bicubic_upsample(x.double(), 2)
     hr10 = torch.nan_to_num(hr10)
     hr20 = torch.nan_to_num(hr20)
@@ -376,10 +354,10 @@ def _full_res_scene(
             }
         )
         b = round(border / (ratio / 2))  # border in pixels of this band group's native grid
-        mc = _crop(m, b)
-        d_sr = _fill(_crop(degrade(sr[:, sl], ratio, bands=list(names)), b), mc)
-        d_bic = _fill(_crop(degrade(bic[:, sl], ratio, bands=list(names)), b), mc)
-        nat = _fill(_crop(native, b), mc)
+        mc = crop_border(m, b)
+        d_sr = _fill(crop_border(degrade(sr[:, sl], ratio, bands=list(names)), b), mc)
+        d_bic = _fill(crop_border(degrade(bic[:, sl], ratio, bands=list(names)), b), mc)
+        nat = _fill(crop_border(native, b), mc)
         px = ratio / 2  # one pixel of this grid in 10 m pixels
         if bool(mc.any()):
             sh_sr = phase_correlation_shift(d_sr, nat)[0] * px
@@ -388,9 +366,9 @@ def _full_res_scene(
             sh_sr = sh_bic = torch.full((len(names), 2), float("nan"), dtype=torch.float64)
         per_group[group] = (names, c_sr, c_bic, sh_sr, sh_bic)
     b5 = 2 * border
-    mc5 = _crop(m5, b5)
-    freqs, p_sr = radial_power_spectrum(_fill(_crop(sr, b5), mc5), subtract_mean=True)
-    _, p_bic = radial_power_spectrum(_fill(_crop(bic, b5), mc5), subtract_mean=True)
+    mc5 = crop_border(m5, b5)
+    freqs, p_sr = radial_power_spectrum(_fill(crop_border(sr, b5), mc5), subtract_mean=True)
+    _, p_bic = radial_power_spectrum(_fill(crop_border(bic, b5), mc5), subtract_mean=True)
     hf = freqs > hf_cutoff
     e_sr = p_sr[0][:, hf].sum(-1)
     e_bic = p_bic[0][:, hf].sum(-1)
@@ -401,7 +379,7 @@ def _full_res_scene(
     p_in, f_in = [], []
     for native, m, f, ratio in ((hr10, m10, 1, 2), (hr20, m20, 2, 4)):
         b = round(border / f)
-        fr, p = radial_power_spectrum(_fill(_crop(native, b), _crop(m, b)), subtract_mean=True)
+        fr, p = radial_power_spectrum(_fill(crop_border(native, b), crop_border(m, b)), subtract_mean=True)
         for c in range(native.shape[1]):
             p_in.append((p[0, c] * ratio**2).numpy())  # x ratio**2: same content, ratio**2 more pixels
             f_in.append((fr / ratio).numpy())
@@ -492,10 +470,8 @@ def _git_info(start: Path) -> dict:
 
 
 def _metadata(runtime_s: float) -> dict:
-    from sr_core import __version__
-
     versions = {
-        "sr_core": __version__,
+        "sr_core": sr_core.__version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
@@ -538,7 +514,7 @@ def evaluate_model(
     figures_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """Evaluate a 10-band x2 model on whole scenes (every metric: the :mod:`sr_core.evaluation` docstring).
+    """Evaluate a 10-band x2 model on whole scenes (every metric: the module docstring).
 
     ``model``: a package name or folder (loaded with :func:`~sr_core.models.load_predictor` for ``engine``
     ``"onnx"`` or ``"torch"``, ``threads`` ORT/torch threads) or a Predictor-like callable (numpy
@@ -563,8 +539,6 @@ def evaluate_model(
     if isinstance(scenes, (str, bytes)) or not isinstance(scenes, Sequence) or len(scenes) == 0:
         raise ValueError(f"scenes must be a non-empty sequence of scenes, got {scenes!r}")
     degradations = tuple(degradations)
-    from sr_core.evaluation.wald import DEGRADATIONS
-
     unknown = [d for d in degradations if d not in DEGRADATIONS]
     if unknown:
         raise ValueError(f"degradations: unknown {unknown}; choose from {sorted(DEGRADATIONS)}")
@@ -630,7 +604,7 @@ def evaluate_model(
     }
 
 
-def _scene_figures(fr: _FullRes, scene: _Scene, figures_dir: Path, model_name: str, hf_cutoff: float) -> dict:
+def _scene_figures(fr: _FullRes, scene: SceneTensors, figures_dir: Path, model_name: str, hf_cutoff: float) -> dict:
     stem = f"{_slug(model_name)}_{_slug(scene.id)}"
     base = figures_dir.parent
     title = f"{model_name} - {scene.id}"

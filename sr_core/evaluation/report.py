@@ -1,4 +1,4 @@
-"""JSON and Markdown reports of an evaluation result (numpy only)."""
+"""JSON and Markdown reports of an evaluation result, and the writing of a report's two files (numpy only)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
 
-__all__ = ["render_markdown", "write_report"]
+__all__ = ["render_markdown", "write_report", "write_report_files"]
 
 _GROUPS = (("10m", BANDS_10M), ("20m", BANDS_20M))
 
@@ -274,10 +274,15 @@ def render_markdown(result: dict) -> str:
 
 def write_report(result: dict, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``out_dir/quality_<model>.json`` and ``.md``; returns both paths."""
+    return write_report_files(out_dir, f"quality_{_slug(result['model']['name'])}",
+                              json.dumps(_clean(result), indent=2, allow_nan=False) + "\n", render_markdown(result))
+
+
+def write_report_files(out_dir: str | Path, stem: str, json_text: str, markdown: str) -> tuple[Path, Path]:
+    """Write ``out_dir/<stem>.json`` and ``out_dir/<stem>.md`` (creating ``out_dir``); returns both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"quality_{_slug(result['model']['name'])}"
     jp, mp = out / f"{stem}.json", out / f"{stem}.md"
-    jp.write_text(json.dumps(_clean(result), indent=2, allow_nan=False) + "\n")
-    mp.write_text(render_markdown(result))
+    jp.write_text(json_text)
+    mp.write_text(markdown)
     return jp, mp

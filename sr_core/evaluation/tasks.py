@@ -36,73 +36,37 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from sr_core.archs import get_arch
+from sr_core.archs._common import bicubic_upsample
+from sr_core.bands import BANDS_10M, MODEL_BANDS_10
+from sr_core.datasets.patches import Region, load_scene_tensors, make_wald_input, parse_scene_spec, wald_scene_input
+from sr_core.evaluation.common import crop_border, predict_tiled
+from sr_core.evaluation.report import write_report_files
+from sr_core.io import read_scene
+from sr_core.metrics import cpsnr, cssim, dice, instance_f1, iou, precision, recall, reflectance_consistency
+from sr_core.models import load_predictor
+from sr_core.models.network import SRModel
 from sr_core.tasks.labels import TASK_NAMES, auto_labels, rasterize_osm, valid_mask
 from sr_core.tasks.nets import load_task_net, predict_probs
 
 __all__ = [
-    "TaskChannels",
     "assess_tasks",
     "load_sr_model",
-    "mask_boundaries",
     "render_tasks_markdown",
     "render_variants_table",
     "run_task_assessment",
     "segmentation_scores",
-    "task_patch_scores",
 ]
 
 OSM_FILE = "osm_landuse_water.gpkg"
-
-
-class TaskChannels(nn.Module):
-    """A task network restricted to some output channels, on inputs of any size (reflect-padded to a multiple
-    of ``2 ** depth`` at the bottom/right and cropped back): ``(N, 4, H, W) -> logits (N, len(index), H, W)``."""
-
-    def __init__(self, net: nn.Module, index: Sequence[int]) -> None:
-        super().__init__()
-        self.net = net
-        idx = [int(i) for i in index]
-        if not idx or min(idx) < 0 or max(idx) >= net.num_classes:
-            raise ValueError(f"index must list output channels in [0, {net.num_classes}), got {list(index)!r}")
-        self.index = idx
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        m = self.net.multiple
-        ph, pw = (-h) % m, (-w) % m
-        xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
-        return self.net(xp)[:, self.index, :h, :w]
-
-
-def mask_boundaries(mask: torch.Tensor) -> torch.Tensor:
-    """Boundary pixels of boolean masks ``(N, C, H, W)``: True where the 3 x 3 neighbourhood (replicate
-    padding) holds both values."""
-    if mask.dtype != torch.bool or mask.ndim != 4:
-        raise ValueError(f"mask must be a bool (N, C, H, W) tensor, got {mask.dtype} {tuple(mask.shape)}")
-    m = F.pad(mask.float(), (1, 1, 1, 1), mode="replicate")
-    return (F.max_pool2d(m, 3, 1) - (-F.max_pool2d(-m, 3, 1))) > 0
-
-
-@torch.no_grad()
-def task_patch_scores(task: nn.Module, hr10: torch.Tensor) -> torch.Tensor:
-    """Task relevance of each patch ``(N,)``: the mean (over the task channels) fraction of boundary pixels of
-    the task masks ``sigmoid(task(hr10)) >= 0.5`` -- high where the task's objects have edges to get right."""
-    was = task.training
-    task.eval()
-    p = task(hr10).sigmoid() >= 0.5
-    task.train(was)
-    return mask_boundaries(p).float().mean(dim=(1, 2, 3))
 
 
 def segmentation_scores(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, *,
                         instances: bool = False) -> dict[str, float]:
     """Dice, IoU, precision, recall of bool masks ``(H, W)`` over ``valid`` (+ instance F1 at IoU 0.25), and the
     pixel counts ``tp``, ``fp``, ``fn`` (for pooling over scenes)."""
-    from sr_core.metrics import dice, instance_f1, iou, precision, recall
-
     pv, tv = pred & valid, target & valid
     out = {
         "tp": int((pv & tv).sum()),
@@ -125,8 +89,6 @@ class _TorchSR:
     """Predictor-like wrapper of an :class:`sr_core.models.network.SRModel` (torch, numpy in/out)."""
 
     def __init__(self, model: nn.Module, name: str) -> None:
-        from sr_core.bands import MODEL_BANDS_10
-
         self.model = model.eval()
         self.name = name
         self.scale = int(model.scale)
@@ -144,9 +106,6 @@ def load_sr_model(spec: str | Path, *, engine: str = "torch"):
     training checkpoint file (``runs/<run>/best.pt``, network + normalisation of :class:`Trainer`)."""
     p = Path(spec)
     if p.is_file() and p.suffix == ".pt":
-        from sr_core.archs import get_arch
-        from sr_core.models.network import SRModel
-
         st = torch.load(p, map_location="cpu", weights_only=False)
         if not {"arch", "arch_kwargs", "model", "mean", "std"} <= set(st):
             raise ValueError(f"{p}: not a training checkpoint (needs arch, arch_kwargs, model, mean, std)")
@@ -154,15 +113,11 @@ def load_sr_model(spec: str | Path, *, engine: str = "torch"):
         m = SRModel(net, st["mean"], st["std"], list(range(len(st["mean"]))))
         m.load_state_dict(st["model"])
         return _TorchSR(m, str(p))
-    from sr_core.models import load_predictor
-
     return load_predictor(spec, engine=engine)
 
 
 def _sr(pred: Any, lr: torch.Tensor, tile: int = 256) -> torch.Tensor:
-    from sr_core.evaluation.core import _predict
-
-    return _predict(pred, lr.float(), tile)
+    return predict_tiled(pred, lr.float(), tile)
 
 
 # ----------------------------------------------------------------------------------------------- assessment
@@ -170,9 +125,6 @@ def _sr(pred: Any, lr: torch.Tensor, tile: int = 256) -> torch.Tensor:
 
 def _scene_osm(root: Path, spec: Any, shape10: tuple[int, int]) -> tuple[Any, tuple] | None:
     """(10 m transform of the region, crs) if the scene folder has an OSM file."""
-    from sr_core.io.readers import read_scene
-    from sr_core.datasets.patches import Region
-
     scene_id = spec.scene if isinstance(spec, Region) else str(spec)
     folder = root / scene_id
     if not (folder / OSM_FILE).is_file():
@@ -188,8 +140,19 @@ def _masks(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return predict_probs(net, x.float())[0] >= 0.5
 
 
-def _crop(x: torch.Tensor, b: int) -> torch.Tensor:
-    return x[..., b : x.shape[-2] - b, b : x.shape[-1] - b] if b else x
+def _quality(scene_id: str, model: str, sr10: torch.Tensor, hr10: torch.Tensor, lr10: torch.Tensor,
+             border: int) -> dict[str, Any]:
+    """Image quality of one model's 10 m bands on one scene: cPSNR / cSSIM against ``hr10`` (``border`` left out)
+    and the reflectance consistency L1 to the model input ``lr10``."""
+    s, h = crop_border(sr10, border).double(), crop_border(hr10, border).double()
+    return {
+        "scene": scene_id,
+        "model": model,
+        "cpsnr": float(cpsnr(s, h, data_range=1.0).mean()),
+        "cssim": float(cssim(s, h, data_range=1.0).mean()),
+        "consistency_l1": float(reflectance_consistency(sr10.double(), lr10.double(), ratio=2,
+                                                        bands=list(BANDS_10M)).mean()),
+    }
 
 
 def assess_tasks(
@@ -208,12 +171,6 @@ def assess_tasks(
     ``scenes``: scene ids, ``ID[y0:y1,x0:x1]`` strings or region dicts. ``instance_f1=False`` skips the
     object matching (its dense IoU matrix grows with the square of the number of objects: slow on large scenes
     with thousands of built-up blobs). Returns a JSON-able dict."""
-    from sr_core.archs._common import bicubic_upsample
-    from sr_core.bands import BANDS_10M
-    from sr_core.evaluation.core import parse_scene_spec
-    from sr_core.metrics import cpsnr, cssim, reflectance_consistency
-    from sr_core.datasets.patches import load_scene_tensors, wald_scene_input
-
     log = progress or (lambda s: None)
     if isinstance(border, bool) or not isinstance(border, int) or border < 0:
         raise ValueError(f"border must be an int >= 0, got {border!r}")
@@ -243,39 +200,20 @@ def assess_tasks(
             "bicubic": bicubic_upsample(lr10, 2).clamp_min(0),
         }
         for name, pred in preds.items():
-            sr = _sr(pred, batch.lr)
-            sr10 = sr[:, :4]
-            images[name] = sr10
-            b = border
-            q = {
-                "scene": st.id,
-                "model": name,
-                "cpsnr": float(cpsnr(_crop(sr10, b).double(), _crop(st.hr10[None], b).double(), data_range=1.0).mean()),
-                "cssim": float(cssim(_crop(sr10, b).double(), _crop(st.hr10[None], b).double(), data_range=1.0).mean()),
-                "consistency_l1": float(reflectance_consistency(sr10.double(), lr10.double(), ratio=2,
-                                                                bands=list(BANDS_10M)).mean()),
-            }
-            quality.append(q)
-        for name in ("bicubic",):
-            bic = images[name]
-            quality.append({
-                "scene": st.id, "model": "bicubic",
-                "cpsnr": float(cpsnr(_crop(bic, border).double(), _crop(st.hr10[None], border).double(), data_range=1.0).mean()),
-                "cssim": float(cssim(_crop(bic, border).double(), _crop(st.hr10[None], border).double(), data_range=1.0).mean()),
-                "consistency_l1": float(reflectance_consistency(bic.double(), lr10.double(), ratio=2,
-                                                                bands=list(BANDS_10M)).mean()),
-            })
+            images[name] = _sr(pred, batch.lr)[:, :4]
+            quality.append(_quality(st.id, name, images[name], st.hr10[None], lr10, border))
+        quality.append(_quality(st.id, "bicubic", images["bicubic"], st.hr10[None], lr10, border))
         images["hr"] = st.hr10[None]
-        labels = _crop(auto_labels(st.hr10, st.hr20), border)
-        valid = _crop(valid_mask(st.hr10, st.hr20), border)
+        labels = crop_border(auto_labels(st.hr10, st.hr20), border)
+        valid = crop_border(valid_mask(st.hr10, st.hr20), border)
         osm = None
         osm_info = _scene_osm(root, spec, st.shape10)
         if osm_info is not None:
             path, tr, crs = osm_info
             o = rasterize_osm(path, transform=tr, shape10=st.shape10, resolution=10, crs=crs)
-            osm = torch.stack([_crop(torch.from_numpy(o[t]), border) for t in TASK_NAMES])
+            osm = torch.stack([crop_border(torch.from_numpy(o[t]), border) for t in TASK_NAMES])
         for tname, net in nets.items():
-            masks = {k: _crop(_masks(net, v), border) for k, v in images.items()}
+            masks = {k: crop_border(_masks(net, v), border) for k, v in images.items()}
             for src, m in masks.items():
                 for k, task in enumerate(TASK_NAMES):
                     base = {"scene": st.id, "task_net": tname, "input": src, "task": task}
@@ -304,9 +242,6 @@ def assess_tasks(
 
 def _full_res_osm(st, osm_info, preds, nets, border, log, instance_f1: bool = True) -> list[dict]:
     """Real inputs: task net on the real 10 m image (vs OSM 10 m) and on x2 outputs (vs OSM 5 m)."""
-    from sr_core.archs._common import bicubic_upsample
-    from sr_core.datasets.patches import make_wald_input
-
     log(f"scene {st.id}: full-resolution OSM check")
     path, tr, crs = osm_info
     o5 = rasterize_osm(path, transform=tr, shape10=st.shape10, resolution=5, crs=crs)
@@ -319,17 +254,17 @@ def _full_res_osm(st, osm_info, preds, nets, border, log, instance_f1: bool = Tr
         ups[name] = _sr(pred, x)[:, :4]
     rows = []
     for tname, net in nets.items():
-        m10 = _crop(_masks(net, st.hr10[None]), border)
+        m10 = crop_border(_masks(net, st.hr10[None]), border)
         for k, task in enumerate(TASK_NAMES):
             rows.append({"scene": st.id, "task_net": tname, "input": "hr", "task": task, "reference": "osm_10m_real",
-                         **segmentation_scores(m10[k], _crop(torch.from_numpy(o10[task]), border),
-                                               _crop(v10, border), instances=instance_f1 and task == "builtup")})
+                         **segmentation_scores(m10[k], crop_border(torch.from_numpy(o10[task]), border),
+                                               crop_border(v10, border), instances=instance_f1 and task == "builtup")})
         for src, img in ups.items():
-            m5 = _crop(_masks(net, img), 2 * border)
+            m5 = crop_border(_masks(net, img), 2 * border)
             for k, task in enumerate(TASK_NAMES):
                 rows.append({"scene": st.id, "task_net": tname, "input": src, "task": task, "reference": "osm_5m",
-                             **segmentation_scores(m5[k], _crop(torch.from_numpy(o5[task]), 2 * border),
-                                                   _crop(v5, 2 * border), instances=instance_f1 and task == "builtup")})
+                             **segmentation_scores(m5[k], crop_border(torch.from_numpy(o5[task]), 2 * border),
+                                                   crop_border(v5, 2 * border), instances=instance_f1 and task == "builtup")})
     return rows
 
 
@@ -441,9 +376,5 @@ def run_task_assessment(models: Mapping[str, Any], task_nets: Mapping[str, Any],
                         out_dir: str | Path, *, name: str = "tasks", **kwargs: Any) -> tuple[dict, Path, Path]:
     """:func:`assess_tasks`, then write ``out_dir/<name>.json`` and ``out_dir/<name>.md``."""
     res = assess_tasks(models, task_nets, scenes, **kwargs)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jp, mp = out / f"{name}.json", out / f"{name}.md"
-    jp.write_text(json.dumps(res, indent=1, default=str))
-    mp.write_text(render_tasks_markdown(res))
+    jp, mp = write_report_files(out_dir, name, json.dumps(res, indent=1, default=str), render_tasks_markdown(res))
     return res, jp, mp

@@ -8,15 +8,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sr_core.bands import BANDS_10M, BANDS_20M
-from sr_core.datasets.patches import SceneTensors, WaldBatch, wald_scene_input
+from sr_core.bands import BANDS_10M, BANDS_20M, mtf
+from sr_core.datasets.patches import SceneTensors, WaldBatch, crop_window, wald_scene_input
+from sr_core.degradation import bicubic_antialias_downsample, blur, degrade, mtf_to_sigma
+from sr_core.metrics import psnr
 
 __all__ = ["DEGRADATIONS", "summarize", "wald_evaluate"]
 
 
 def _mtf_gaussian(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
-    from sr_core.degradation import degrade
-
     return degrade(hr, ratio, bands=list(bands))
 
 
@@ -27,9 +27,6 @@ def _mtf_then_bicubic_aa(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> 
     phase (block centres, like :func:`~sr_core.degradation.degrade`), so the two operators differ in their
     kernels and not by a systematic sub-pixel shift.
     """
-    from sr_core.bands import mtf
-    from sr_core.degradation import bicubic_antialias_downsample, blur, mtf_to_sigma
-
     sig = [0.5 * float(mtf_to_sigma(mtf(b), ratio)) for b in bands]
     return bicubic_antialias_downsample(blur(hr, sig, 1), ratio)
 
@@ -42,8 +39,6 @@ DEGRADATIONS: dict[str, Callable[[torch.Tensor, int, Sequence[str]], torch.Tenso
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> np.ndarray:
-    from sr_core.metrics import psnr
-
     return np.asarray(psnr(a.double(), b.double(), data_range=data_range)).reshape(-1)
 
 
@@ -76,16 +71,12 @@ def wald_evaluate(
     output of those bands is mapped back with the MTF degradation by 2 (the sensor's own operator), bicubic is the
     x2 interpolation of the 40 m input. ``border`` pixels (of each scored grid) are left out of the score.
     """
-    from sr_core.degradation import degrade
-
     rows: list[dict] = []
     for scene in scenes:
         if crop is not None:
-            h, w = scene.shape10
-            ch, cw = min(h, crop) // 4 * 4, min(w, crop) // 4 * 4
-            y0, x0 = (h - ch) // 8 * 4, (w - cw) // 8 * 4
-            scene = SceneTensors(scene.id, scene.level, scene.hr10[:, y0 : y0 + ch, x0 : x0 + cw],
-                                 scene.hr20[:, y0 // 2 : (y0 + ch) // 2, x0 // 2 : (x0 + cw) // 2])
+            y0, y1, x0, x1 = crop_window(*scene.shape10, crop)
+            scene = SceneTensors(scene.id, scene.level, scene.hr10[:, y0:y1, x0:x1],
+                                 scene.hr20[:, y0 // 2 : y1 // 2, x0 // 2 : x1 // 2])
         for dname in degradations:
             fn = DEGRADATIONS[dname]
             batch = wald_scene_input(scene, degrade_fn=fn, task=task)

@@ -1,11 +1,11 @@
 """Cloud-Optimized GeoTIFF from a tiled GeoTIFF, with memory bounded whatever the raster size and no tile
 encoded twice.
 
-GDAL's COG driver, asked to generate the overviews itself, processed strips the full width of the raster
-and re-read blocks through its block cache: with ``GDAL_CACHEMAX=128`` its peak RSS grew with the width
-(383 MB for 5120 px, 571 MB for 10240 px, 10 float32 bands) and its time grew faster than the pixel count
-(27.5 s, then 321.5 s: the cache thrashed; ``benchmarks/results/cog_conversion.json``). Even given the overviews,
-it decodes and re-encodes every tile it copies. See ``docs/decisions/2026-11-22-cog-overviews.md``.
+GDAL's COG driver, asked to generate the overviews itself, processes strips the full width of the raster
+and re-reads blocks through its block cache: with ``GDAL_CACHEMAX=128`` its peak RSS grows with the width
+(383 MB for 5120 px, 571 MB for 10240 px, 10 float32 bands) and its time faster than the pixel count
+(27.5 s, then 321.5 s: the cache thrashes; ``benchmarks/results/cog_conversion/cog_conversion.json``). Even
+given the overviews, it decodes and re-encodes every tile it copies. See ``docs/decisions/2026-11-22-cog-overviews.md``.
 
 Here the overviews are built first, window by window (:func:`build_overviews`): each level is the
 nodata-aware area-weighted average of the level before (:func:`average_halve`: 2 x 2 blocks for even sizes,
@@ -558,9 +558,9 @@ def _copy_tiles(
     existing file ``dst``, each preceded by its size as uint32 and followed by its last 4 bytes when ``leader``.
 
     The jobs are split into ``threads`` contiguous runs of about equal bytes, each copied by a thread of its own
-    with its own file handles, read into and written from one reused buffer. Two threads copied 0.8 GB in
-    0.20-0.22 s on this VM's ext4, one 0.25-0.41 s (buffered ``read`` / ``write`` of a new bytes object per tile:
-    0.33-0.37 s): the copy runs after the last tile is computed, when the cores are otherwise idle."""
+    with its own file handles, read into and written from one reused buffer: faster than one thread and than a
+    new bytes object per tile (docs/decisions/2026-11-22-cog-overviews.md); the copy runs after the last tile is
+    computed, when the cores are otherwise idle."""
     if not jobs:
         return
     extra = 8 if leader else 0
@@ -614,9 +614,10 @@ def move_into_place(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Rename the finished file ``src`` to ``dst``, removing an existing ``dst`` first.
 
     Not ``os.replace`` over an existing file: on ext4 (``auto_da_alloc``, the default) renaming over an existing
-    file forces the writeback of the new file's data before the call returns, measured 0.4-0.5 s for 600 MB on this
-    VM (unlink + rename: 0.17 s, and the writeback stays asynchronous). The price is a moment when neither file
-    exists, and no crash-consistency guarantee for the new file (it is a product that can be made again)."""
+    file forces the writeback of the new file's data before the call returns: 0.4-0.5 s for 600 MB, against 0.17 s
+    for unlink + rename, whose writeback stays asynchronous (docs/decisions/2026-11-22-io-thread-priority.md). The
+    price is a moment when neither file exists, and no crash-consistency guarantee for the new file (it is a
+    product that can be made again)."""
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file to move to {dst}")

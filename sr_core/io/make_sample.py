@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from sr_core.io.sample import SAMPLE_ID, SAMPLE_SOURCE_ID, SAMPLE_WINDOW
+from sr_core.io.scene_folder import SCENE_FILES
 
 __all__ = ["default_source_root", "make_sample", "verify"]
 
 _REPO = Path(__file__).resolve().parents[2]
-_FILES = {10: "bands_10m.tif", 20: "bands_20m.tif"}
+_FILES = {res: SCENE_FILES[res] for res in (10, 20)}
 _BLOCK = 128
 
 ATTRIBUTION_MD = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sr_core.io.readers import Scene, read_scene
+from sr_core.io.scene_folder import Scene, read_scene
 
 __all__ = [
     "SAMPLE_HOLDOUT",
@@ -37,5 +37,5 @@ def sample_scene_path() -> Path:
 
 
 def load_sample() -> Scene:
-    """The bundled sample as a :class:`~sr_core.io.readers.Scene` (256 x 256 at 10 m, 128 x 128 at 20 m)."""
+    """The bundled sample as a :class:`~sr_core.io.scene_folder.Scene` (256 x 256 at 10 m, 128 x 128 at 20 m)."""
     return read_scene(sample_scene_path())

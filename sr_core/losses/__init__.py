@@ -37,8 +37,23 @@ from sr_core.losses.consistency import (
     pool_consistency_loss,
 )
 from sr_core.losses.filters import HighPass, gaussian_blur, gaussian_kernel1d, highpass
-from sr_core.losses.perceptual import PerceptualLoss, TaskFeatureLoss, gram_matrix, perceptual_loss, task_feature_loss
-from sr_core.losses.pixel import CL1Loss, CMSELoss, MaskedL1Loss, MaskedMSELoss, cl1_loss, cmse_loss, l1_loss, mse_loss
+from sr_core.losses.perceptual import (
+    PerceptualLoss,
+    TaskFeatureLoss,
+    gram_matrix,
+    perceptual_loss,
+    task_feature_loss,
+)
+from sr_core.losses.pixel import (
+    CL1Loss,
+    CMSELoss,
+    MaskedL1Loss,
+    MaskedMSELoss,
+    cl1_loss,
+    cmse_loss,
+    l1_loss,
+    mse_loss,
+)
 from sr_core.losses.ssim import SSIMLoss, masked_ssim_map, ssim_loss, ssim_map
 from sr_core.losses.task import DiceLoss, TaskDiceLoss, dice_loss, task_dice_loss
 from sr_core.losses.weighting import DynamicLossWeighting

@@ -60,12 +60,6 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
     return float(value)
 
 
-def check_int(name: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def expand_mask(mask: torch.Tensor | None, shape: torch.Size | tuple[int, ...], name: str = "mask"):
     """Validate ``mask`` (bool, broadcastable to ``shape``) and expand it to ``shape``; None stays None."""
     if mask is None:

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from sr_core.losses._utils import check_int, check_positive, check_reduction, expand_mask
+from sr_core.checks import check_int
+from sr_core.losses._utils import check_positive, check_reduction, expand_mask
 from sr_core.losses.filters import highpass as _highpass
 
 __all__ = [

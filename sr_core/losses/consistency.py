@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_core.checks import check_int
 from sr_core.degradation import degrade
-from sr_core.losses._utils import check_image, check_int, check_positive, check_reduction
+from sr_core.losses._utils import check_image, check_positive, check_reduction
 from sr_core.losses.pixel import l1_loss
 
 __all__ = [

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_core.checks import check_int
 from sr_core.degradation import gaussian_psf_1d
-from sr_core.losses._utils import check_image, check_int, check_positive
+from sr_core.losses._utils import check_image, check_positive
 
 __all__ = ["HighPass", "gaussian_blur", "gaussian_kernel1d", "highpass"]
 

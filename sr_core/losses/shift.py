@@ -27,7 +27,8 @@ from typing import NamedTuple
 
 import torch
 
-from sr_core.losses._utils import apply_mask, check_int, check_pair, expand_mask, masked_band_mean
+from sr_core.checks import check_int
+from sr_core.losses._utils import apply_mask, check_pair, expand_mask, masked_band_mean
 
 __all__ = ["ShiftSearch", "check_border_shift", "shift_list", "shift_search"]
 

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_core.checks import check_int
 from sr_core.losses._utils import (
     apply_mask,
-    check_int,
     check_pair,
     check_positive,
     check_reduction,

@@ -1,16 +1,21 @@
-"""ONNX export of the networks, with dynamic batch and spatial size, and an ONNX Runtime parity check."""
+"""ONNX export of the networks (dynamic batch and spatial size), an ONNX Runtime parity check, and the writing of
+a whole model package (:func:`save_model_package`)."""
 
 from __future__ import annotations
 
 import os
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DEFAULT_OPSET", "check_onnx_parity", "export_onnx", "onnx_session"]
+from sr_core.models.card import ModelCard, render_card_markdown, sha256_file
+from sr_core.models.engines import ort_session_options
+
+__all__ = ["DEFAULT_OPSET", "check_onnx_parity", "export_onnx", "onnx_session", "save_model_package"]
 
 DEFAULT_OPSET = 17
 
@@ -82,8 +87,6 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
     """An ONNX Runtime CPU session for ``path`` (``threads`` intra-op threads; None = runtime default)."""
     import onnxruntime as ort
 
-    from sr_core.models import ort_session_options
-
     return ort.InferenceSession(os.fspath(path), sess_options=ort_session_options(threads),
                                 providers=["CPUExecutionProvider"])
 
@@ -104,3 +107,31 @@ def check_onnx_parity(
         ref = model(*args)
     ref = ref[0] if isinstance(ref, (tuple, list)) else ref
     return float(np.abs(got.astype(np.float64) - ref.double().cpu().numpy()).max())
+
+
+def save_model_package(
+    model: nn.Module,
+    card: ModelCard,
+    out_dir: str | os.PathLike,
+    *,
+    export_onnx_file: bool = True,
+    markdown: str | None = None,
+) -> ModelCard:
+    """Write ``model.pt``, ``model.onnx``, ``card.json`` (with sha256) and ``card.md`` into ``out_dir``.
+
+    ``model`` is an :class:`~sr_core.models.network.SRModel` (reflectance in, reflectance out)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    torch.save(
+        {"arch": card.arch, "arch_kwargs": card.arch_kwargs, "state_dict": model.state_dict()}, out / "model.pt"
+    )
+    card.files = {"weights": "model.pt"}
+    if export_onnx_file:
+        example = torch.zeros(1, len(card.bands), 32, 32)
+        export_onnx(model, out / "model.onnx", example, input_names=("lr",), output_names=("sr",))
+        card.files["onnx"] = "model.onnx"
+    card.sha256 = {f: sha256_file(out / f) for f in card.files.values()}
+    card.write_json(out / "card.json")
+    (out / "card.md").write_text(markdown if markdown is not None else render_card_markdown(card))
+    return card

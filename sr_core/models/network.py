@@ -36,7 +36,7 @@ class SRModel(nn.Module):
 
     @classmethod
     def from_card(cls, card, state_dict: dict[str, torch.Tensor] | None = None) -> SRModel:
-        """Build the wrapped network of a :class:`sr_core.models.ModelCard`, optionally loading weights."""
+        """Build the wrapped network of a :class:`sr_core.models.card.ModelCard`, optionally loading weights."""
         net = get_arch(card.arch, **card.arch_kwargs)
         out_index = [card.bands.index(b) for b in card.out_bands]
         model = cls(net, card.mean, card.std, out_index)

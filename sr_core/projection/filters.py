@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sr_core.grid import replicated_phase
+
 __all__ = [
     "ProjectionFilters",
     "consistency_projection_numpy",
     "project_coarse_bands",
     "projection_filters",
-    "replicated_phase",
 ]
 
 
@@ -148,7 +149,8 @@ def _correlate(a: np.ndarray, w: np.ndarray, axis: int, stride: int = 1) -> np.n
 
 
 def consistency_projection_numpy(sr: np.ndarray, lr: np.ndarray, filters: ProjectionFilters) -> np.ndarray:
-    """:func:`consistency_projection` in numpy (float32 or float64 ``(N, C, r*H, r*W)`` / ``(N, C, H, W)``)."""
+    """:func:`sr_core.projection.layer.consistency_projection` in numpy (float32 or float64
+    ``(N, C, r*H, r*W)`` / ``(N, C, H, W)``)."""
     sr = np.asarray(sr)
     return sr + _projection_correction(sr, lr, filters)
 
@@ -257,27 +259,6 @@ def _apply_cols(blocks: list, x: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def replicated_phase(a: np.ndarray, factor: int, axis: int, *, tolerance: float = 0.02) -> int | None:
-    """Phase of ``factor``-fold nearest replication of ``a`` along ``axis``: the phase whose blocks hold the fewest
-    differing neighbour pairs, if at most ``tolerance`` of the pairs inside its blocks differ (filled nodata holes
-    break a few blocks) and no other phase does as well; else None (not replicated, or ambiguous: constant data)."""
-    from sr_core.inference.cube import replication_mismatches  # the differing pairs inside the blocks of each phase
-
-    axis = axis % a.ndim
-    n = a.shape[axis]
-    if n < 2 * factor:
-        return None
-    bad = replication_mismatches(np.ascontiguousarray(a), factor, axis)
-    residue = np.arange(1, n) % factor
-    pairs = np.bincount(residue, minlength=factor) * (a.size // n)  # neighbour pairs (i-1, i) by i mod factor
-    frac = [bad[p] / max(int(pairs.sum() - pairs[p]), 1) for p in range(factor)]
-    best = int(np.argmin(frac))
-    others = [f for p, f in enumerate(frac) if p != best]
-    if frac[best] <= tolerance and all(f > 2 * frac[best] + 1e-12 and f > tolerance for f in others):
-        return best
-    return None
-
-
 def project_coarse_bands(
     sr: np.ndarray,
     x: np.ndarray,
@@ -292,9 +273,10 @@ def project_coarse_bands(
     """Project the output ``channels`` of ``sr`` ``(N, C, s*H, s*W)`` onto the native values of coarse bands that
     arrive ``factor``-fold nearest-replicated in the model input ``x`` ``(N, C_in, H, W)`` (20 m bands on the 10 m
     grid: ``factor`` 2; ``filters`` for the ratio ``factor * scale``). The replication phase is found per sample
-    from the data (:func:`replicated_phase`); whole native blocks are projected, partial blocks at the edges and
-    samples without a clear phase are left as they are. ``in_channels``: the same bands' indices in ``x`` (default
-    ``channels``). Returns a new array, or ``sr`` itself modified with ``inplace=True`` (a writable array)."""
+    from the data (:func:`sr_core.grid.replicated_phase`); whole native blocks are projected, partial blocks at
+    the edges and samples without a clear phase are left as they are. ``in_channels``: the same bands' indices in
+    ``x`` (default ``channels``). Returns a new array, or ``sr`` itself modified with ``inplace=True`` (a writable
+    array)."""
     out = sr if (inplace and isinstance(sr, np.ndarray) and sr.flags.writeable) else np.array(sr, copy=True)
     src = list(channels) if in_channels is None else list(in_channels)
     ch: list[int] | slice = list(channels)

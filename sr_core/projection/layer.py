@@ -19,8 +19,9 @@ Everything here is a fixed linear filter built from the band MTFs: ``D`` is the 
 :func:`~sr_core.degradation.degrade` (same kernel, same sampling phase), ``D^T`` its exact adjoint away from
 the image border (a transposed strided convolution), and ``(D D^T + lam I)^{-1}`` a separable FIR filter of
 ``2 * taps + 1`` LR taps per axis computed by FFT (its truncation error is reported by
-:func:`projection_filters`). Borders are handled by edge replication, like the networks' padding: the effect of
-the border stays within :attr:`ConsistencyProjection.radius` input pixels, the margin the tiler adds.
+:func:`~sr_core.projection.filters.projection_filters`). Borders are handled by edge replication, like the
+networks' padding: the effect of the border stays within :attr:`ConsistencyProjection.radius` input pixels, the
+margin the tiler adds.
 """
 
 from __future__ import annotations
@@ -31,24 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_core.projection.filters import (  # noqa: F401 - re-exported: the numpy half (no torch)
-    ProjectionFilters,
-    _correction_radius,
-    consistency_projection_numpy,
-    project_coarse_bands,
-    projection_filters,
-    replicated_phase,
-)
+from sr_core.projection.filters import projection_filters
 
-__all__ = [
-    "ConsistencyProjection",
-    "ProjectionFilters",
-    "consistency_projection",
-    "consistency_projection_numpy",
-    "project_coarse_bands",
-    "projection_filters",
-    "replicated_phase",
-]
+__all__ = ["ConsistencyProjection", "consistency_projection"]
 
 
 def _sep_conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1) -> torch.Tensor:

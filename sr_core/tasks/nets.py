@@ -21,6 +21,7 @@ target domain (a cumulative average over the given batches), then ``"running"`` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "BN_MODES",
     "TASK_ARCHS",
     "AdaptiveBatchNorm2d",
+    "TaskChannels",
     "TaskFeatures",
     "TaskUNet",
     "TaskUNetPlusPlus",
@@ -131,6 +133,11 @@ def _block(cin: int, cout: int) -> nn.Sequential:
     )
 
 
+def _encoder(in_channels: int, ch: Sequence[int]) -> nn.ModuleList:
+    """The encoder levels: one conv block per level, ``ch[l]`` channels at level ``l``."""
+    return nn.ModuleList([_block(in_channels, ch[0])] + [_block(ch[lv - 1], ch[lv]) for lv in range(1, len(ch))])
+
+
 class _TaskNetBase(nn.Module):
     """Shared pieces: normalisation buffers, input checks, constructor bookkeeping."""
 
@@ -188,7 +195,7 @@ class TaskUNet(_TaskNetBase):
         super().__init__(in_channels=in_channels, num_classes=num_classes, num_features=num_features, depth=depth,
                          mean=mean, std=std)
         ch = [num_features * 2**lv for lv in range(depth + 1)]
-        self.enc = nn.ModuleList([_block(in_channels, ch[0])] + [_block(ch[lv - 1], ch[lv]) for lv in range(1, depth + 1)])
+        self.enc = _encoder(in_channels, ch)
         self.dec = nn.ModuleList([_block(ch[lv + 1] + ch[lv], ch[lv]) for lv in range(depth)])
         self.head = nn.Conv2d(ch[0], num_classes, 1)
 
@@ -220,7 +227,7 @@ class TaskUNetPlusPlus(_TaskNetBase):
         super().__init__(in_channels=in_channels, num_classes=num_classes, num_features=num_features, depth=depth,
                          mean=mean, std=std)
         ch = [num_features * 2**lv for lv in range(depth + 1)]
-        self.enc = nn.ModuleList([_block(in_channels, ch[0])] + [_block(ch[lv - 1], ch[lv]) for lv in range(1, depth + 1)])
+        self.enc = _encoder(in_channels, ch)
         self.nodes = nn.ModuleDict()
         for j in range(1, depth + 1):
             for i in range(depth + 1 - j):
@@ -274,17 +281,39 @@ class TaskFeatures(nn.Module):
         return {k: f[k] for k in self.layers}
 
 
+def _padded_logits(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``net`` on ``x`` of any size: reflect-padded up to a multiple of ``net.multiple`` at the bottom/right,
+    the logits cropped back to ``x``'s size."""
+    h, w = x.shape[-2:]
+    m = net.multiple
+    ph, pw = (-h) % m, (-w) % m
+    xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
+    return net(xp)[..., :h, :w]
+
+
+class TaskChannels(nn.Module):
+    """A task network restricted to some output channels, on inputs of any size (reflect-padded to a multiple
+    of ``2 ** depth`` at the bottom/right and cropped back): ``(N, 4, H, W) -> logits (N, len(index), H, W)``."""
+
+    def __init__(self, net: nn.Module, index: Sequence[int]) -> None:
+        super().__init__()
+        self.net = net
+        idx = [int(i) for i in index]
+        if not idx or min(idx) < 0 or max(idx) >= net.num_classes:
+            raise ValueError(f"index must list output channels in [0, {net.num_classes}), got {list(index)!r}")
+        self.index = idx
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _padded_logits(self.net, x)[:, self.index]
+
+
 def predict_probs(net: _TaskNetBase, x: torch.Tensor) -> torch.Tensor:
     """Sigmoid probabilities ``(N, C, H, W)`` of ``net`` on reflectance ``x`` of any size (reflect-padded up to a
     multiple of ``2 ** depth`` at the bottom/right, cropped back). Gradients flow; call under ``no_grad`` to
     infer."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"x must be (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
-    h, w = x.shape[-2:]
-    m = net.multiple
-    ph, pw = (-h) % m, (-w) % m
-    xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
-    return net(xp)[..., :h, :w].sigmoid()
+    return _padded_logits(net, x).sigmoid()
 
 
 def save_task_net(net: _TaskNetBase, folder: str | Path, *, tasks: Sequence[str], meta: dict | None = None) -> Path:
@@ -298,8 +327,6 @@ def save_task_net(net: _TaskNetBase, folder: str | Path, *, tasks: Sequence[str]
     path = folder / "task_net.pt"
     torch.save({"arch": net.arch_name, "kwargs": net.kwargs, "tasks": list(tasks),
                 "state_dict": net.state_dict(), "meta": meta or {}}, path)
-    import json
-
     card = {"arch": net.arch_name, "kwargs": net.kwargs, "tasks": list(tasks),
             "params": sum(p.numel() for p in net.parameters()), "meta": meta or {}}
     (folder / "task_card.json").write_text(json.dumps(card, indent=1, default=str))

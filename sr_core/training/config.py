@@ -28,11 +28,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sr_core.datasets.patches import Region
+import yaml
 
-__all__ = ["LOSS_TERMS", "TASKS", "TASK_KEYS", "DataConfig", "ModelConfig", "StageConfig", "TrainConfig"]
+from sr_core.datasets.patches import Region, parse_scene_spec
 
-#: Loss terms a stage may weight (see sr_core.training.loop):
+__all__ = [
+    "LOSS_TERMS",
+    "TASKS",
+    "TASK_KEYS",
+    "DataConfig",
+    "ModelConfig",
+    "StageConfig",
+    "TrainConfig",
+    "parse_regions",
+    "parse_sections",
+    "read_yaml_mapping",
+    "resolve_config_paths",
+]
+
+#: Loss terms a stage may weight (see sr_core.training.sisr):
 LOSS_TERMS = (
     "l1",  # L1 on 10 m bands (output grid) + L1 on the MTF-degraded 20 m-band outputs (input grid)
     "ssim",  # 1 - SSIM on the same pairs
@@ -54,22 +68,18 @@ TASK_KEYS = ("model", "tasks", "hard", "layers", "select", "pooled")
 
 
 def parse_regions(items: list[Any], which: str) -> list[Region | str]:
-    """Config entries of ``data.<which>``: scene ids (str) or ``{scene, y0, y1, x0, x1}`` windows (Region)."""
+    """Config entries of ``data.<which>``: scene ids or ``ID[y0:y1,x0:x1]`` windows (str), ``{scene, y0, y1, x0,
+    x1}`` windows or :class:`Region` objects (:func:`~sr_core.datasets.patches.parse_scene_spec`)."""
     out: list[Region | str] = []
     for item in items:
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, dict):
-            out.append(Region(**item))
-        else:
+        if not isinstance(item, (str, dict, Region)):
             raise ValueError(f"data.{which}: entries are scene ids or {{scene, y0, y1, x0, x1}}, got {item!r}")
+        out.append(parse_scene_spec(item))
     return out
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """A training config file: a YAML mapping (``ValueError`` otherwise)."""
-    import yaml
-
     with open(path) as f:
         data = yaml.safe_load(f)
     if not isinstance(data, dict):
@@ -92,6 +102,23 @@ def _check_keys(kind: str, data: dict[str, Any], cls: type) -> None:
     unknown = sorted(set(data) - valid)
     if unknown:
         raise ValueError(f"unknown {kind} config keys {unknown}; valid keys: {sorted(valid)}")
+
+
+def parse_sections(cls: type, data: dict[str, Any], model_cls: type, data_cls: type, stage_cls: type) -> tuple[Any, Any, list[Any], dict[str, Any]]:
+    """Check the keys of a training config mapping against the dataclasses of its sections and build them:
+    ``(model, data, stages, rest)``, ``rest`` the other top-level keys (constructor arguments of ``cls``)."""
+    data = dict(data)
+    _check_keys("top-level", data, cls)
+    m = data.pop("model")
+    _check_keys("model", m, model_cls)
+    d = data.pop("data", {})
+    _check_keys("data", d, data_cls)
+    stages = []
+    for s in data.pop("stages"):
+        _check_keys("stage", s, stage_cls)
+        stages.append(stage_cls(**s))
+    dcfg = data_cls(**d)
+    return model_cls(**m), dcfg, stages, data
 
 
 @dataclass
@@ -175,11 +202,6 @@ class TrainConfig:
     model: ModelConfig
     data: DataConfig
     stages: list[StageConfig]
-
-    def __post_init__(self) -> None:
-        want = list(TASKS[self.data.task]["bands"])
-        if list(self.model.bands) != want:
-            raise ValueError(f"model.bands {self.model.bands} do not fit data.task {self.data.task!r}: expected {want}")
     seed: int = 0
     out_dir: str = "runs/train"
     threads: int | None = None
@@ -191,23 +213,17 @@ class TrainConfig:
     # training checkpoint; the architecture may add parameter-free layers (e.g. the consistency projection)
     init_from: str | None = None
 
+    def __post_init__(self) -> None:
+        want = list(TASKS[self.data.task]["bands"])
+        if list(self.model.bands) != want:
+            raise ValueError(f"model.bands {self.model.bands} do not fit data.task {self.data.task!r}: expected {want}")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> TrainConfig:
-        data = dict(data)
-        _check_keys("top-level", data, cls)
-        m = data.pop("model")
-        _check_keys("model", m, ModelConfig)
-        d = data.pop("data", {})
-        _check_keys("data", d, DataConfig)
-        stages = []
-        for s in data.pop("stages"):
-            _check_keys("stage", s, StageConfig)
-            stages.append(StageConfig(**s))
-        dcfg = DataConfig(**d)
-        mcfg = ModelConfig(**m)
+        mcfg, dcfg, stages, rest = parse_sections(cls, data, ModelConfig, DataConfig, StageConfig)
         if mcfg.bands is None:
             mcfg.bands = list(TASKS[dcfg.task]["bands"])
-        cfg = cls(model=mcfg, data=dcfg, stages=stages, **data)
+        cfg = cls(model=mcfg, data=dcfg, stages=stages, **rest)
         resolve_config_paths(cfg, base_dir)
         return cfg
 

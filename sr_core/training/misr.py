@@ -1,10 +1,10 @@
 """MISR training: HighRes-net / RAMS on simulated revisit stacks of real Sentinel-2 crops.
 
 A YAML config (``configs/s2sr-misr-x2.yaml``) with ``kind: misr``; ``s2sr train CONFIG`` dispatches here. The
-run reuses :class:`sr_core.training.loop.Trainer` (checkpoints ``last.pt``/``best.pt`` with optimiser and RNG
-state, ``--resume``, ``--max-steps``, ``log.csv``, warm-up + cosine learning rate) and its patch selection
-(:class:`sr_core.datasets.patches.PatchSampler`: structured, nodata-free crops, flips/rotations); only the sample
-(a stack from :func:`sr_core.datasets.stacks.simulate_stack`) and the losses differ.
+stage loop, checkpoints (``last.pt``/``best.pt`` with optimiser and RNG state), ``--resume``, ``--max-steps``,
+``log.csv`` and the warm-up + cosine learning rate are those of :class:`sr_core.training.loop.StageTrainer`; the
+crops are those of :class:`sr_core.datasets.patches.PatchSampler` (structured, nodata-free, flips/rotations); this
+module adds the sample (a stack from :func:`sr_core.datasets.stacks.simulate_stack`), the losses and the validation.
 
 Sample: an HR crop of ``patch`` 10 m pixels of the model bands; per stack the band MTFs are jittered by
 ``mtf_jitter`` (relative, one draw per stack: same sensor for all frames); ``frames`` revisits with the stack
@@ -25,26 +25,31 @@ bands of cPSNR(MISR) - cPSNR(bicubic of the anchor) in dB.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 from sr_core.archs import get_arch
+from sr_core.archs._common import bicubic_upsample
+from sr_core.archs.shiftnet import ShiftNet, shift_corrected_loss
 from sr_core.bands import BANDS_10M, BANDS_20M
 from sr_core.bands import mtf as band_mtf
 from sr_core.bands import normalize_band_names
-from sr_core.models import ModelCard, SRModel, save_model_package, sha256_file
-from sr_core.training.config import _check_keys, parse_regions, read_yaml_mapping, resolve_config_paths
-from sr_core.datasets.patches import PatchSampler, Region, load_scene_tensors
-from sr_core.training.loop import Trainer, band_statistics
+from sr_core.datasets.patches import PatchSampler, Region, band_statistics
 from sr_core.datasets.stacks import anchor_first, fill_invalid, simulate_stack, stack_input_10band
+from sr_core.degradation import degrade
+from sr_core.losses import cl1_loss, cmse_loss, consistency_loss, l1_loss
+from sr_core.metrics import cpsnr
+from sr_core.models import ModelCard, load_torch_model, render_card_markdown, sha256_file
+from sr_core.models.export import export_onnx, save_model_package
+from sr_core.models.network import SRModel
+from sr_core.training.config import parse_regions, parse_sections, read_yaml_mapping, resolve_config_paths
+from sr_core.training.loop import StageTrainer
 
 __all__ = [
     "MISR_LOSS_TERMS",
@@ -104,7 +109,7 @@ class MISRStageConfig:
     loss_kwargs: dict[str, Any] = field(default_factory=lambda: {"border": 2, "max_shift": 0})
     batch_size: int | None = None
     patch: int | None = None
-    gan: dict[str, Any] = field(default_factory=dict)  # unused (Trainer._make_optimizer reads it)
+    gan: dict[str, Any] = field(default_factory=dict)  # accepted as in single-image stages; no discriminator here
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.losses) - set(MISR_LOSS_TERMS))
@@ -130,21 +135,11 @@ class MISRTrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> MISRTrainConfig:
-        data = dict(data)
-        _check_keys("top-level", data, cls)
-        if data.get("kind", "misr") != "misr":
-            raise ValueError(f"kind must be 'misr' for a MISR config, got {data.get('kind')!r}")
-        m = data.pop("model")
-        _check_keys("model", m, MISRModelConfig)
-        d = data.pop("data", {})
-        _check_keys("data", d, MISRDataConfig)
-        stages = []
-        for s in data.pop("stages"):
-            _check_keys("stage", s, MISRStageConfig)
-            stages.append(MISRStageConfig(**s))
-        mcfg = MISRModelConfig(**m)
+        mcfg, dcfg, stages, rest = parse_sections(cls, data, MISRModelConfig, MISRDataConfig, MISRStageConfig)
+        if rest.get("kind", "misr") != "misr":
+            raise ValueError(f"kind must be 'misr' for a MISR config, got {rest.get('kind')!r}")
         mcfg.bands = list(normalize_band_names(mcfg.bands))
-        cfg = cls(model=mcfg, data=MISRDataConfig(**d), stages=stages, **data)
+        cfg = cls(model=mcfg, data=dcfg, stages=stages, **rest)
         resolve_config_paths(cfg, base_dir)
         return cfg
 
@@ -158,8 +153,6 @@ class MISRTrainConfig:
 
 def is_misr_config(path: str | Path) -> bool:
     """True when the YAML file at ``path`` says ``kind: misr``."""
-    import yaml
-
     with open(path) as f:
         data = yaml.safe_load(f)
     return isinstance(data, dict) and data.get("kind") == "misr"
@@ -216,8 +209,6 @@ def make_batch(
         pm[:, 0] = pmask[:, 0]
         filled, _, any_valid = fill_invalid(torch.where(pm[:, :, None], lr, torch.nan), pm)
     if hr20 is not None:
-        from sr_core.degradation import degrade
-
         if hr20.ndim != 4 or hr20.shape[0] != hr.shape[0] or hr20.shape[1] != len(BANDS_20M) or \
                 tuple(hr20.shape[-2:]) != (hr.shape[-2] // 2, hr.shape[-1] // 2):
             raise ValueError(f"hr20 must be (N, 6, H/2, W/2) = {(hr.shape[0], 6, hr.shape[-2] // 2, hr.shape[-1] // 2)}"
@@ -243,8 +234,6 @@ def misr_losses(
     bands: list[str], loss_kwargs: dict[str, Any], shiftnet: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
     """The weighted terms of a stage (see the module docstring); zero-weight terms are not computed."""
-    from sr_core.losses import cl1_loss, cmse_loss, consistency_loss, l1_loss
-
     hr = batch["hr"]
     m = _hr_mask(batch["any_valid"], scale).expand_as(hr)
     out: dict[str, torch.Tensor] = {}
@@ -259,8 +248,6 @@ def misr_losses(
         am = batch["pixel_mask"][:, 0:1].expand_as(a)
         out["consistency"] = consistency_loss(sr, torch.nan_to_num(a), scale, bands=bands, mask=am)
     if weights.get("shiftnet", 0):
-        from sr_core.archs.shiftnet import shift_corrected_loss
-
         if shiftnet is None:
             raise ValueError("loss 'shiftnet' needs the ShiftNet module")
         kw = {"border": int(loss_kwargs.get("border", 2)), "max_shift": 0}
@@ -272,19 +259,11 @@ def misr_losses(
 # ------------------------------------------------------------------------------------------------ trainer
 
 
-class MISRTrainer(Trainer):
-    """:class:`sr_core.training.loop.Trainer` for multi-image networks on simulated stacks."""
+class MISRTrainer(StageTrainer):
+    """:class:`sr_core.training.loop.StageTrainer` for multi-image networks on simulated stacks."""
 
     def __init__(self, cfg: MISRTrainConfig, *, progress: bool = True, log: Callable[[str], None] | None = None):
-        self.cfg = cfg
-        self.out = Path(cfg.out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.progress = progress
-        self.log = log or (lambda s: None)
-        if cfg.threads:
-            torch.set_num_threads(int(cfg.threads))
-        torch.manual_seed(cfg.seed)
-        self.gen = torch.Generator().manual_seed(cfg.seed)
+        super().__init__(cfg, progress=progress, log=log)
         bands = list(cfg.model.bands)
         if bands not in (list(BANDS_10M), list(BANDS_10M + BANDS_20M)):
             raise ValueError(f"model.bands: MISR training takes the 10 m bands {list(BANDS_10M)} or the 10-band "
@@ -292,11 +271,7 @@ class MISRTrainer(Trainer):
         self.bands = bands
         self.fused = list(BANDS_10M)  # the bands simulated as revisits and scored
         self.ten_band = len(bands) == 10
-        root = cfg.data.root
-        self.train_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("train")]
-        self.val_scenes = [load_scene_tensors(root, r) for r in cfg.data.regions("val")]
-        if not self.train_scenes:
-            raise ValueError("data.train lists no scene")
+        self._load_scenes()
         self.task = "misr"
         self.mean, self.std = band_statistics(self.train_scenes, "x2_10band" if self.ten_band else "x4_rgbn")
         net = get_arch(cfg.model.arch, **cfg.model.arch_kwargs)
@@ -314,21 +289,10 @@ class MISRTrainer(Trainer):
             st = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
             self.mean, self.std = list(st["mean"]), list(st["std"])
             self.model.load_state_dict(st["model"])
-        self.extra: dict[str, nn.Module] = {}
-        self.stage_idx = 0
-        self.stage_step = 0
-        self.global_step = 0
-        self.best_score = -math.inf
-        self.elapsed = 0.0
-        self.history: list[dict] = []
-        self._opt = None
-        self._d_opt = None
         self._val_batches: list[dict[str, torch.Tensor]] | None = None
 
     def _load_sisr(self, net: nn.Module, name: str) -> tuple[list[float], list[float]]:
         """Fill ``net.sisr`` with a single-image package's weights and freeze it; its band statistics."""
-        from sr_core.models import load_torch_model
-
         if self.cfg.model.arch != "misr_sisr":
             raise ValueError(f"model.sisr_from needs arch 'misr_sisr', got {self.cfg.model.arch!r}")
         sm, card = load_torch_model(name)
@@ -353,7 +317,7 @@ class MISRTrainer(Trainer):
                           hr20=hr20 if self.ten_band else None)
 
     def _batch(self, sampler: PatchSampler, generator: torch.Generator, n: int) -> dict[str, torch.Tensor]:
-        pairs = [sampler._draw_one() for _ in range(n)]
+        pairs = [sampler.draw_crop() for _ in range(n)]
         hr, hr20 = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
         d = self.cfg.data
         return self._make_batch(hr, hr20, generator, mtf_jitter=d.mtf_jitter, drop_frames=d.drop_frames)
@@ -367,16 +331,13 @@ class MISRTrainer(Trainer):
                 sampler = PatchSampler([sc], patch=self.cfg.data.val_patch, batch_size=1, generator=g,
                                        random_degradation=False, min_structure=self.cfg.data.min_structure,
                                        task="x4_rgbn")
-                pairs = [sampler._draw_one() for _ in range(self.cfg.data.val_stacks)]
+                pairs = [sampler.draw_crop() for _ in range(self.cfg.data.val_stacks)]
                 hr, hr20 = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
                 out.append(self._make_batch(hr, hr20, g, mtf_jitter=0.0, drop_frames=0))
             self._val_batches = out
         return self._val_batches
 
     def validate(self) -> dict[str, float]:
-        from sr_core.archs._common import bicubic_upsample
-        from sr_core.metrics import cpsnr
-
         if not self.val_scenes:
             return {}
         self.model.eval()
@@ -402,154 +363,69 @@ class MISRTrainer(Trainer):
         return ["step", "stage", "lr", "elapsed_s", *MISR_LOSS_TERMS, "val/cpsnr_db", "val/gain_db",
                 "val/min_gain_db", "val_score"]
 
-    def _make_optimizer(self, stage: MISRStageConfig) -> None:  # type: ignore[override]
+    def _parameters(self, stage: MISRStageConfig) -> list[nn.Parameter]:
         params = list(self.model.parameters())
         if stage.losses.get("shiftnet", 0):
-            from sr_core.archs.shiftnet import ShiftNet
-
             self.extra.setdefault("shiftnet", ShiftNet(in_channels=len(self.fused)))
             params += list(self.extra["shiftnet"].parameters())
-        self._opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
-        st = getattr(self, "_resume_state", None)
-        if st is not None and st.get("opt") is not None and st["stage_idx"] == self.stage_idx:
-            for k, sd in st.get("extra", {}).items():
-                if k in self.extra:
-                    self.extra[k].load_state_dict(sd)
-            self._opt.load_state_dict(st["opt"])
-        self._resume_state = None
+        return params
 
-    def run(self, max_steps: int | None = None) -> dict[str, Any]:
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # optional
+    def _stage_step(self, stage: MISRStageConfig) -> Callable[[], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        sampler = PatchSampler(self.train_scenes, patch=stage.patch or self.cfg.data.patch, batch_size=1,
+                               generator=self.gen, random_degradation=False,
+                               min_structure=self.cfg.data.min_structure, task="x4_rgbn")
+        bs = stage.batch_size or self.cfg.data.batch_size
 
-            self._tb = SummaryWriter(str(self.out / "tb"))
-        except Exception:  # noqa: BLE001 - tensorboard not installed
-            self._tb = None
-        self.model.train()
-        done_here = 0
-        if self.cfg.init_from and self.global_step == 0 and self.val_scenes:
-            # a warm start is validated first, so best.pt is never worse than the start
-            summ = self.validate()
-            self.best_score = self._val_score(summ)
-            self.save("best.pt")
-            row = {"step": 0, "stage": self.cfg.stages[0].name if self.cfg.stages else "", "elapsed_s": 0.0, **summ,
-                   "val_score": self.best_score}
-            self.log(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}))
-            self._log_row(row)
-        while self.stage_idx < len(self.cfg.stages):
-            stage = self.cfg.stages[self.stage_idx]
-            self._make_optimizer(stage)
-            sampler = PatchSampler(self.train_scenes, patch=stage.patch or self.cfg.data.patch, batch_size=1,
-                                   generator=self.gen, random_degradation=False,
-                                   min_structure=self.cfg.data.min_structure, task="x4_rgbn")
-            bs = stage.batch_size or self.cfg.data.batch_size
-            t_last = time.time()
-            run_l: dict[str, float] = {}
-            while self.stage_step < stage.steps:
-                if max_steps is not None and done_here >= max_steps:
-                    self.save("last.pt")
-                    return {"global_step": self.global_step, "best_score": self.best_score,
-                            "elapsed_s": self.elapsed, "finished": False}
-                done_here += 1
-                for g in self._opt.param_groups:
-                    g["lr"] = self._lr_at(stage, self.stage_step)
-                batch = self._batch(sampler, self.gen, bs)
-                sr = misr_forward(self.model, batch["lr"], batch["frame_mask"])[:, : len(self.fused)]
-                terms = misr_losses(sr, batch, stage.losses, scale=self.scale, bands=self.fused,
-                                    loss_kwargs=stage.loss_kwargs, shiftnet=self.extra.get("shiftnet"))
-                loss = sum(stage.losses[k] * v for k, v in terms.items())
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss at step {self.global_step} ({stage.name!r}): {terms}")
-                self._opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-                self._opt.step()
-                for k, v in terms.items():
-                    run_l[k] = run_l.get(k, 0.0) + float(v.detach())
-                run_l["_n"] = run_l.get("_n", 0) + 1
-                self.stage_step += 1
-                self.global_step += 1
-                now = time.time()
-                self.elapsed += now - t_last
-                t_last = now
-                end = self.stage_step == stage.steps
-                do_val = self.stage_step % self.cfg.val_every == 0 or end
-                if do_val or self.stage_step % self.cfg.log_every == 0 or end:
-                    n = run_l.pop("_n")
-                    row = {"step": self.global_step, "stage": stage.name, "lr": self._opt.param_groups[0]["lr"],
-                           "elapsed_s": round(self.elapsed, 1)}
-                    row.update({k: v / n for k, v in run_l.items()})
-                    run_l = {}
-                    if do_val:
-                        summ = self.validate()
-                        row.update(summ)
-                        row["val_score"] = score = self._val_score(summ)
-                        if score > self.best_score:
-                            self.best_score = score
-                            self.save("best.pt")
-                        t_last = time.time()  # validation time is not training time
-                    self.log(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}))
-                    self._log_row(row)
-                if self.stage_step % self.cfg.ckpt_every == 0:
-                    self.save("last.pt")
-            self.stage_idx += 1
-            self.stage_step = 0
-            self.save("last.pt")
-        if self._tb is not None:
-            self._tb.close()
-        return {"global_step": self.global_step, "best_score": self.best_score, "elapsed_s": self.elapsed,
-                "finished": True}
+        def step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            batch = self._batch(sampler, self.gen, bs)
+            sr = misr_forward(self.model, batch["lr"], batch["frame_mask"])[:, : len(self.fused)]
+            terms = misr_losses(sr, batch, stage.losses, scale=self.scale, bands=self.fused,
+                                loss_kwargs=stage.loss_kwargs, shiftnet=self.extra.get("shiftnet"))
+            loss = sum(stage.losses[k] * v for k, v in terms.items())
+            self._optimise(stage, loss, terms)
+            return loss, terms
+
+        return step
 
     def export(self, out_dir: str | Path, *, checkpoint: str = "best.pt", description: str = "",
                validation: dict | None = None, training_extra: dict | None = None) -> ModelCard:
         """Model package: ``model.pt``, ``model.onnx`` (inputs ``lr`` (N, K, C, H, W), ``mask`` (N, K) float 0/1,
         ``K = data.frames`` fixed), ``card.json``/``card.md``."""
-
-        st = torch.load(self.out / checkpoint, map_location="cpu", weights_only=False)
-        self.model.load_state_dict(st["model"])
-        self.model.eval()
-        net = self.model.net
+        st = self._checkpoint_for_export(checkpoint)
         d = self.cfg.data
-        card = ModelCard(
-            name=self.cfg.model.name, version=self.cfg.model.version, arch=self.cfg.model.arch,
-            arch_kwargs=self.cfg.model.arch_kwargs, bands=list(self.bands), out_bands=list(self.bands),
-            scale=int(net.scale), input_resolution_m=10.0, receptive_field=int(net.receptive_field),
-            mean=[float(v) for v in st["mean"]], std=[float(v) for v in st["std"]],
-            description=description or self._default_description(net, d.frames),
-            postprocess=dict(self.sisr_card.postprocess) if self.sisr_card is not None else {},
-            training={
-                "kind": "misr",
-                "frames": d.frames,
-                "anchor": "frame 0 (the clearest revisit unless chosen)",
-                **({"sisr_from": {"name": self.sisr_card.name, "version": self.sisr_card.version,
-                                  "sha256": dict(self.sisr_card.sha256)}} if self.sisr_card is not None else {}),
-                **self._training_record(st, checkpoint),
-                **(training_extra or {}),
-            },
-            validation=validation or {},
-        )
+        sisr = self.sisr_card
+        training = {
+            "kind": "misr",
+            "frames": d.frames,
+            "anchor": "frame 0 (the clearest revisit unless chosen)",
+            **({"sisr_from": {"name": sisr.name, "version": sisr.version, "sha256": dict(sisr.sha256)}}
+               if sisr is not None else {}),
+            **self._training_record(st, checkpoint),
+            **(training_extra or {}),
+        }
+        card = self._card(st, bands=self.bands, description=description or self._default_description(d.frames),
+                          postprocess=dict(sisr.postprocess) if sisr is not None else {}, training=training,
+                          validation=validation)
         card = save_model_package(self.model, card, out_dir, export_onnx_file=False)
         export_misr_onnx(self.model, Path(out_dir) / "model.onnx", frames=d.frames)
         card.files["onnx"] = "model.onnx"
         out = Path(out_dir)
         card.sha256 = {f: sha256_file(out / f) for f in card.files.values()}
         card.write_json(out / "card.json")
-        from sr_core.models import render_card_markdown
-
         (out / "card.md").write_text(render_card_markdown(card))
         return card
 
-
-    def _default_description(self, net: nn.Module, frames: int) -> str:
+    def _default_description(self, frames: int) -> str:
+        scale = self.model.net.scale
         if self.ten_band:
             sis = (f"the single-image model {self.sisr_card.name} {self.sisr_card.version}" if self.sisr_card
                    else "a single-image network")
-            return (f"Multi-image x{net.scale} super-resolution of the 10 bands (10 m and 20 m) from up to {frames} "
+            return (f"Multi-image x{scale} super-resolution of the 10 bands (10 m and 20 m) from up to {frames} "
                     f"revisits (frame 0 = anchor: output on its grid and in its radiometry): {sis} on the anchor, "
                     f"plus a residual fused from the revisits' 10 m bands (B02, B03, B04, B08) outside the anchor's "
                     f"passband ({self.cfg.model.arch}); the 20 m bands are the single-image output. Fusion trained "
                     f"on simulated revisit stacks of real Sentinel-2 crops.")
-        return (f"Multi-image x{net.scale} super-resolution of the 10 m bands (B02, B03, B04, B08) from up to "
+        return (f"Multi-image x{scale} super-resolution of the 10 m bands (B02, B03, B04, B08) from up to "
                 f"{frames} revisits (frame 0 = anchor: output on its grid and in its radiometry), "
                 f"{self.cfg.model.arch}, trained on simulated revisit stacks of real Sentinel-2 crops.")
 
@@ -566,8 +442,6 @@ class _MISRGraph(nn.Module):
 def export_misr_onnx(model: SRModel, path: str | Path, *, frames: int, size: int = 24) -> Path:
     """ONNX file of a wrapped multi-image network: inputs ``lr`` ``(N, frames, C, H, W)`` reflectance and
     ``mask`` ``(N, frames)`` float 0/1; output ``sr``; batch and spatial sizes dynamic, ``frames`` fixed."""
-    from sr_core.models.export import export_onnx
-
     c = int(model.mean.shape[1])
     example = (torch.zeros(1, frames, c, size, size), torch.ones(1, frames))
     export_onnx(_MISRGraph(model.eval()), path, example, input_names=("lr", "mask"), output_names=("sr",),
@@ -579,9 +453,4 @@ def export_misr_onnx(model: SRModel, path: str | Path, *, frames: int, size: int
 def train_misr(cfg: MISRTrainConfig, *, resume: bool = False, progress: bool = True,
                log: Callable[[str], None] | None = print, max_steps: int | None = None) -> MISRTrainer:
     """Build a :class:`MISRTrainer`, resume from ``out_dir/last.pt`` if asked and present, run the stages."""
-    tr = MISRTrainer(cfg, progress=progress, log=log)
-    last = Path(cfg.out_dir) / "last.pt"
-    if resume and last.is_file():
-        tr.load(last)
-    tr.last_run = tr.run(max_steps=max_steps)
-    return tr
+    return MISRTrainer(cfg, progress=progress, log=log).fit(resume=resume, max_steps=max_steps)

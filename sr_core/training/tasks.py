@@ -11,6 +11,8 @@ candidates so that the rare classes (water, built-up) are seen often.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -20,9 +22,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import yaml
 
+from sr_core.datasets.patches import load_scene_tensors
+from sr_core.metrics import dice
 from sr_core.tasks.labels import TASK_NAMES, auto_labels, valid_mask
 from sr_core.tasks.nets import build_task_net, predict_probs, save_task_net
+from sr_core.training.config import parse_regions
+from sr_core.training.loop import seeded_generator
 
 __all__ = ["TaskSampler", "TaskTrainConfig", "evaluate_task_net", "load_labelled_scenes", "segmentation_loss", "train_task_net"]
 
@@ -58,8 +65,6 @@ class TaskTrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TaskTrainConfig:
-        import yaml
-
         data = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a task training config is a YAML mapping")
@@ -69,18 +74,10 @@ class TaskTrainConfig:
         return cls(**data)
 
 
-def _regions(items: Sequence[Any]) -> list[Any]:
-    from sr_core.datasets.patches import Region
-
-    return [Region(**it) if isinstance(it, dict) else it for it in items]
-
-
 def load_labelled_scenes(root: str, items: Sequence[Any]) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:
     """``[(id, hr10 (4, H, W), labels (3, H, W) bool, valid (H, W) bool)]`` for scene ids / region dicts."""
-    from sr_core.datasets.patches import load_scene_tensors
-
     out = []
-    for r in _regions(items):
+    for r in parse_regions(list(items), "scenes"):
         s = load_scene_tensors(root, r)
         out.append((s.id, s.hr10, auto_labels(s.hr10, s.hr20), valid_mask(s.hr10, s.hr20)))
     return out
@@ -148,8 +145,6 @@ def evaluate_task_net(net, scenes, *, zoom: bool = False) -> dict[str, dict[str,
     """Dice of the hard predictions (p >= 0.5) against the automatic labels, per scene and task (valid
     pixels only). ``zoom=True``: the image is bicubic-upsampled x2 first, the prediction compared with the
     nearest-upsampled labels (the 5 m case)."""
-    from sr_core.metrics import dice
-
     net.eval()
     out = {}
     for sid, x, y, v in scenes:
@@ -169,10 +164,7 @@ def train_task_net(cfg: TaskTrainConfig, *, log: Callable[[str], None] | None = 
     """Train one task network; writes ``out_dir/task_net.pt`` (and ``export/task_net.pt`` if given);
     returns ``(net, report)`` with the validation Dice at 10 m and (zoomed) 5 m."""
     log = log or (lambda s: None)
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = seeded_generator(cfg.seed, cfg.threads)
     train = load_labelled_scenes(cfg.root, cfg.train)
     val = load_labelled_scenes(cfg.root, cfg.val)
     x_all = torch.cat([s[1][:, s[3]] for s in train], dim=1)
@@ -186,6 +178,8 @@ def train_task_net(cfg: TaskTrainConfig, *, log: Callable[[str], None] | None = 
     net.train()
     run = 0.0
     for step in range(cfg.steps):
+        # cosine decay to 0.02 lr without warm-up; pi * step / steps (not loop.cosine_lr's pi * (step / steps)),
+        # the rounding the shipped task networks were trained with
         lr = cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -220,9 +214,6 @@ def train_task_net(cfg: TaskTrainConfig, *, log: Callable[[str], None] | None = 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sr_core.training.tasks CONFIG [--export FOLDER]``."""
-    import argparse
-    import json
-
     p = argparse.ArgumentParser(description="train a task network on automatic labels")
     p.add_argument("config")
     p.add_argument("--export", default=None)

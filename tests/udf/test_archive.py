@@ -1,16 +1,15 @@
-"""`s2sr udf-archive` (udf/archive.py): archive contents, wheel selection, and the UDF imported from a clean
-extraction the way a back-end does it (a fresh process, no repository on the path)."""
+"""The UDF archives (udf/archive.py): contents, wheel selection, and the UDF imported from a clean extraction the
+way a back-end does it (a fresh process, no repository on the path). `s2sr udf-archive`:
+tests/s2sr_cli/test_udf_archive.py."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import zipfile
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -99,19 +98,6 @@ def test_wheel_selection_and_deps_archive(pkg, tmp_path):
         build_udf_archives(tmp_path / "out2", model=pkg, wheel_dir=wd, python="3.12")
 
 
-def test_cli_prints_the_job_options(pkg, tmp_path):
-    from s2sr_cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        rc = main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--url-prefix", "https://h/x"])
-    assert rc == 0
-    assert json.loads(out.getvalue())["udf-dependency-archives"] == [f"https://h/x/s2sr-udf-code-tiny-edsr-x2.zip#{CODE_DIR}"]
-    assert "no --wheel-dir" in err.getvalue() and (tmp_path / "s2sr-udf-code-tiny-edsr-x2.zip").is_file()
-    with redirect_stdout(io.StringIO()), redirect_stderr(err):
-        assert main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--wheel-dir", str(tmp_path / "no")]) == 2
-
-
 # A back-end job: the archive extracted into <job dir>/s2sr_code, the UDF code run by openeo's runner in a fresh
 # process started in the job dir, with neither the repository nor PYTHONPATH on its path.
 JOB_SCRIPT = textwrap.dedent(
@@ -156,7 +142,7 @@ def run_job(job: Path, labels: list, block: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def job(pkg, tmp_path_factory):
-    from sr_core.inference import cube as sc
+    from udf.contract import udf_apply
     from udf.testing import nearest_resample, random_s2_cube
 
     out = tmp_path_factory.mktemp("archive_out")
@@ -166,7 +152,7 @@ def job(pkg, tmp_path_factory):
         zf.extractall(job / CODE_DIR)
     da = nearest_resample(random_s2_cube(12, 12, dates=1, seed=5), 2)
     np.save(job / "chunk.npy", da.values.astype(np.float32))
-    ref = sc.udf_apply(da, {"model": str(pkg)})
+    ref = udf_apply(da, {"model": str(pkg)})
     return job, [str(b) for b in da.bands.values], ref
 
 

@@ -1,8 +1,8 @@
-"""``s2sr demo`` (sr_core/demo.py): the bundled sample through udf/sr_udf.py and the local back-end emulator.
+"""The demo (udf/demo.py): the bundled sample through udf/sr_udf.py and the local back-end emulator.
 
 Tiny random packages only (the default model is used by the last test when it is shipped): the three artifacts,
 the report's keys and finite numbers, UDF path == ``s2sr superres`` path, closed-form metric values for a
-network that is exactly bicubic, the CLI and its help.
+network that is exactly bicubic. The command line: tests/s2sr_cli/test_demo.py.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_demo_writes_geotiff_png_and_report(demo_run, pkg):
     assert report["model"]["name"] == card.name and report["model"]["version"] == card.version
     assert report["model"]["sha256"] == card.sha256 and report["model"]["file"] == "model.onnx"
     assert report["udf"]["file"] == "udf/sr_udf.py" and report["udf"]["mode"] == "upscale"
-    assert (report["udf"]["size"], report["udf"]["overlap"]) == (256, 16)  # recommended_neighborhood, margin 6
+    assert (report["udf"]["size"], report["udf"]["overlap"]) == (256, 16)  # neighborhood_for, margin 6
     m = report["metrics"]
     assert list(m["consistency_l1"]) == list(MODEL_BANDS_10)
     assert set(m["spectral_consistency_deg"]) == {"10m", "20m"}
@@ -110,35 +110,11 @@ def test_demo_metrics_closed_form_for_a_bicubic_network(tmp_path):
 
 
 def test_demo_without_default_model_says_what_to_do(tmp_path, monkeypatch):
-    from sr_core import models
+    from sr_core.models import card
 
-    monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path / "empty")
+    monkeypatch.setattr(card, "WEIGHTS_DIR", tmp_path / "empty")
     with pytest.raises(ValueError, match="--model"):
         D.run_demo(tmp_path / "out")
-
-
-def test_cli_demo_prints_report_and_quiet_prints_nothing(pkg, tmp_path, capsys):
-    from s2sr_cli.main import main
-
-    assert main(["demo", "--out", str(tmp_path / "a"), "--model", str(pkg), "--threads", "1"]) == 0
-    text = capsys.readouterr().out
-    assert "reflectance consistency" in text and "sharpness gain" in text and "tiny-demo-x2" in text
-    assert main(["demo", "--out", str(tmp_path / "b"), "--model", str(pkg), "--threads", "1", "--quiet"]) == 0
-    cap = capsys.readouterr()
-    assert cap.out == "" and cap.err == ""
-    assert (tmp_path / "b" / "metrics.json").is_file()
-    assert main(["demo", "--out", str(tmp_path / "c"), "--model", str(tmp_path / "nope")]) == 2
-    assert "s2sr demo: error" in capsys.readouterr().err
-
-
-def test_cli_demo_help(capsys):
-    from s2sr_cli.main import main
-
-    with pytest.raises(SystemExit) as e:
-        main(["demo", "--help"])
-    assert e.value.code == 0
-    text = capsys.readouterr().out
-    assert "--out" in text and "--model" in text and "--quiet" in text and "s2sr-demo" in text
 
 
 @pytest.mark.skipif(
@@ -155,3 +131,7 @@ def test_demo_with_default_model(tmp_path):
     assert m["consistency_l1_mean"]["sr"] < 0.02
     pred = load_predictor(DEFAULT_MODEL)
     assert pred.scale == 2
+    # the overlap satisfies the UDF's own check: the margin of the network followed by its post-processing
+    from sr_core.inference.cube import required_overlap
+
+    assert report["udf"]["overlap"] >= required_overlap(pred, "upscale") and report["udf"]["overlap"] % 16 == 0

@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 from sr_core.inference import cube as sc
+from udf.contract import udf_apply
 from udf.local import apply_neighborhood_local, parse_neighborhood
 from udf.testing import make_package, nearest_resample, random_s2_cube
 
@@ -167,7 +168,7 @@ def test_sr_udf_chunked_equals_whole_scene_resampled(pkg, size, overlap, with_si
     network skips the chunks' overlap band (which the back-end discards): same result."""
     da = nearest_resample(random_s2_cube(22, 20, dates=1, seed=4), 2)  # 44 x 40 px at 5 m
     ctx = {"model": str(pkg), "overlap": overlap, **({"size": size} if with_size else {})}
-    whole = sc.udf_apply(da, {"model": str(pkg)})
+    whole = udf_apply(da, {"model": str(pkg)})
     chunked = apply_neighborhood_local(da, UDF_FILE, size=size, overlap=overlap, context=ctx)
     assert chunked.shape == whole.shape and chunked.dims == whole.dims
     assert np.isfinite(chunked.values).all()
@@ -179,7 +180,7 @@ def test_sr_udf_chunked_equals_whole_scene_resampled(pkg, size, overlap, with_si
 def test_sr_udf_chunked_equals_whole_scene_upscale(pkg, size, overlap, with_size):
     da = random_s2_cube(20, 18, seed=5)
     ctx = {"model": str(pkg), "mode": "upscale", "overlap": overlap, **({"size": size} if with_size else {})}
-    whole = sc.udf_apply(da, ctx)  # the whole scene is not size + 2 * overlap: processed whole
+    whole = udf_apply(da, ctx)  # the whole scene is not size + 2 * overlap: processed whole
     assert np.isfinite(whole.values).all()
     chunked = apply_neighborhood_local(da, UDF_FILE, size=size, overlap=overlap, context=ctx, runtime="Python-Jep")
     assert chunked.shape == whole.shape == (11, 40, 36)
@@ -190,7 +191,7 @@ def test_sr_udf_chunked_equals_whole_scene_upscale(pkg, size, overlap, with_size
 
 def test_too_small_overlap_warns_once_and_shows_seams(pkg):
     da = nearest_resample(random_s2_cube(16, 16, seed=6), 2)
-    whole = sc.udf_apply(da, {"model": str(pkg)})
+    whole = udf_apply(da, {"model": str(pkg)})
     with pytest.warns(sc.TilingWarning, match="overlap 2 px is smaller than the 12 px.*use overlap=16") as rec:
         chunked = apply_neighborhood_local(da, UDF_FILE, size=16, overlap=2, context={"model": str(pkg), "overlap": 2},
                                            scheduler="synchronous")
@@ -218,7 +219,7 @@ def test_real_sample_through_the_backend_path(pkg):
     da = load_sample().to_dataarray().isel(y=slice(100, 124), x=slice(60, 84))  # even offsets: 20 m blocks intact
     hr = nearest_resample(da, 2)
     ctx = {"model": str(pkg), "dn_scale": float(da.attrs["dn_scale"]), "add_offset": float(da.attrs["add_offset"])}
-    whole = sc.udf_apply(hr, ctx)
+    whole = udf_apply(hr, ctx)
     chunked = apply_neighborhood_local(hr, UDF_FILE, size=16, overlap=12, context={**ctx, "overlap": 12})
     assert np.isfinite(chunked.values).all()
     assert np.abs(chunked.values - whole.values).max() <= 1e-4 * float(da.attrs["dn_scale"])
@@ -229,14 +230,14 @@ def test_context_band_is_nearest_filler_and_core_is_exact(pkg):
     nearest-upsampled (the back-end discards it); any other shape is processed whole."""
     da = random_s2_cube(20, 20, seed=9)
     ov = 6
-    full = sc.udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov})
-    fast = sc.udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov, "size": 8})
+    full = udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov})
+    fast = udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov, "size": 8})
     core = (slice(None), slice(2 * ov, -2 * ov), slice(2 * ov, -2 * ov))
     assert np.abs(fast.values[core] - full.values[core]).max() <= 1e-4 * DN
     band = fast.sel(bands="B02").values[: 2 * ov]
     nearest = np.repeat(np.repeat(da.sel(bands="B02").values[:ov], 2, axis=0), 2, axis=1)
     np.testing.assert_allclose(band, nearest, rtol=1e-6)
-    other = sc.udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov, "size": 10})
+    other = udf_apply(da, {"model": str(pkg), "mode": "upscale", "overlap": ov, "size": 10})
     np.testing.assert_array_equal(other.values, full.values)
 
 

@@ -1,4 +1,4 @@
-"""The multi-image UDF (udf/misr_udf.py, sr_core.inference.cube.misr_dataarray): t reduced to one date, per-date masks."""
+"""The multi-image UDF (udf/misr_udf.py, udf.contract.misr_udf_apply): t reduced to one date, per-date masks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from sr_core.inference import cube as sc
+from sr_core.inference.misr import MISRWarning
+from udf import contract as uc
 from udf.testing import make_package, nearest_resample, random_s2_cube
 
 UDF_FILE = Path(__file__).resolve().parents[2] / "udf" / "misr_udf.py"
@@ -37,22 +39,22 @@ def cube(seed: int, dates: int = 3, h: int = 10, w: int = 10):
 
 def test_misr_reduces_t_to_the_anchor_date_and_engines_agree(hrn):
     da = cube(1)
-    a = sc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale"})
-    b = sc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale", "engine": "torch"})
+    a = uc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale"})
+    b = uc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale", "engine": "torch"})
     assert a.dims == ("t", "bands", "y", "x") and a.shape == (1, 10, 20, 20)
     assert a.t.values[0] == da.t.values[-1]  # all dates equally clear: the anchor is the latest
     assert list(a.bands.values) == list(da.bands.values[:10])  # SCL dropped
     assert np.isfinite(a.values).all()
     assert np.abs(a.values - b.values).max() <= 1e-4 * DN  # ONNX with fixed T=4 (one padded revisit) == torch
     # the revisits really are fused: the result depends on every date
-    c = sc.misr_udf_apply(da.isel(t=[0, 1]), {"model": str(hrn), "mode": "upscale", "engine": "torch"})
+    c = uc.misr_udf_apply(da.isel(t=[0, 1]), {"model": str(hrn), "mode": "upscale", "engine": "torch"})
     assert np.abs(c.values - b.values).max() > 1.0
 
 
 def test_resampled_mode_keeps_the_grid(hrn):
     da = cube(2)
-    up = sc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale", "engine": "torch"})
-    res = sc.misr_udf_apply(nearest_resample(da, 2), {"model": str(hrn), "engine": "torch"})
+    up = uc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale", "engine": "torch"})
+    res = uc.misr_udf_apply(nearest_resample(da, 2), {"model": str(hrn), "engine": "torch"})
     assert res.shape == (1, 10, 20, 20)
     np.testing.assert_array_equal(res.values, up.values)
 
@@ -66,13 +68,13 @@ def test_scl_clouds_are_filled_with_the_median_of_the_valid_dates(hrn):
     filled = da.copy()
     med = np.median(da.values[[0, 2], :10, 2:6, 3:7], axis=0)
     filled[1, :10, 2:6, 3:7] = med
-    a = sc.misr_udf_apply(cloudy, ctx)
-    b = sc.misr_udf_apply(filled, ctx)
+    a = uc.misr_udf_apply(cloudy, ctx)
+    b = uc.misr_udf_apply(filled, ctx)
     np.testing.assert_allclose(a.values, b.values, atol=1e-4 * DN)
     # the same cloud left unflagged changes the result
     unflagged = cloudy.copy()
     unflagged[1, 10] = 4.0
-    assert np.abs(sc.misr_udf_apply(unflagged, ctx).values - b.values).max() > 10.0
+    assert np.abs(uc.misr_udf_apply(unflagged, ctx).values - b.values).max() > 10.0
 
 
 def test_mostly_invalid_dates_are_left_out(hrn):
@@ -80,8 +82,8 @@ def test_mostly_invalid_dates_are_left_out(hrn):
     ctx = {"model": str(hrn), "mode": "upscale", "engine": "torch", "min_valid": 0.5}
     bad = da.copy()
     bad[2, :10, :8, :] = np.nan  # date 2 is 80 % nodata
-    a = sc.misr_udf_apply(bad, ctx)
-    b = sc.misr_udf_apply(da.isel(t=[0, 1]), ctx)
+    a = uc.misr_udf_apply(bad, ctx)
+    b = uc.misr_udf_apply(da.isel(t=[0, 1]), ctx)
     np.testing.assert_allclose(a.values, b.values, atol=1e-4 * DN)
     assert a.t.values[0] == da.t.values[1]  # the anchor: the (latest) clearest of the used dates
 
@@ -90,12 +92,12 @@ def test_pixels_invalid_on_every_date_stay_nodata_and_all_invalid_skips_the_mode
     da = cube(5)
     ctx = {"model": str(hrn), "mode": "upscale", "engine": "torch"}
     da[:, 10, 4:6, 4:6] = 3.0  # cloud shadow on every date
-    out = sc.misr_udf_apply(da, ctx).values[0]
+    out = uc.misr_udf_apply(da, ctx).values[0]
     hole = np.zeros((20, 20), bool)
     hole[8:12, 8:12] = True
     assert np.isnan(out[:, hole]).all() and np.isfinite(out[:, ~hole]).all()
     da[:, 10] = 8.0
-    assert np.isnan(sc.misr_udf_apply(da, ctx).values).all()
+    assert np.isnan(uc.misr_udf_apply(da, ctx).values).all()
 
 
 def test_rams_keeps_the_dates_with_most_valid_pixels(rams):
@@ -103,8 +105,8 @@ def test_rams_keeps_the_dates_with_most_valid_pixels(rams):
     da = cube(6)
     ctx = {"model": str(rams), "mode": "upscale", "engine": "torch", "min_valid": 0.0}
     da[0, 10, :3, :] = 9.0
-    a = sc.misr_udf_apply(da, ctx)
-    b = sc.misr_udf_apply(da.isel(t=[1, 2]), ctx)
+    a = uc.misr_udf_apply(da, ctx)
+    b = uc.misr_udf_apply(da.isel(t=[1, 2]), ctx)
     np.testing.assert_allclose(a.values, b.values, atol=1e-4 * DN)
 
 
@@ -115,12 +117,12 @@ def test_misr_udf_file_through_openeo_and_bad_context(hrn):
     da = cube(7)
     udf = openeo.UDF(UDF_FILE.read_text(), context={"model": str(hrn), "mode": "upscale"})
     res = execute_local_udf(udf, da).get_datacube_list()[0].get_array()
-    direct = sc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale"})
+    direct = uc.misr_udf_apply(da, {"model": str(hrn), "mode": "upscale"})
     assert res.shape == direct.shape and np.abs(res.values - direct.values).max() <= 1e-4 * DN
     with pytest.raises(ValueError, match="scl_invalid.*0..11"):
-        sc.misr_udf_apply(da, {"model": str(hrn), "scl_invalid": [42]})
+        uc.misr_udf_apply(da, {"model": str(hrn), "scl_invalid": [42]})
     with pytest.raises(ValueError, match="min_valid.*\\[0, 1\\]"):
-        sc.misr_udf_apply(da, {"model": str(hrn), "min_valid": 2})
+        uc.misr_udf_apply(da, {"model": str(hrn), "min_valid": 2})
 
 
 def test_misr_apply_metadata_keeps_the_output_bands_and_divides_the_step(hrn):
@@ -140,7 +142,7 @@ def test_misr_apply_metadata_keeps_the_output_bands_and_divides_the_step(hrn):
     assert same.band_names == labels[:10] and [d.step for d in same.spatial_dimensions] == [10, 10]
 
 
-# ------------------------------------------------------------------------------------------- issue #6 additions
+# ------------------------------------------------------------------------------------------- anchor, fallback
 
 
 @pytest.fixture(scope="session")
@@ -168,24 +170,13 @@ def _bicubic_dn(da_date) -> np.ndarray:
     return bicubic_upsample(x, 2).numpy()[0] * DN
 
 
-def test_default_model_and_context_keys():
-    opts, extra = sc.parse_misr_context({})
-    assert opts.model == sc.DEFAULT_MISR_MODEL == "s2sr-misr-x2" and extra["anchor"] == "clearest"
-    assert sc.parse_misr_context({"anchor": "2024-06-06", "sisr_model": None})[1] == {"anchor": "2024-06-06",
-                                                                                      "sisr_model": None}
-    with pytest.raises(ValueError, match="anchor"):
-        sc.parse_misr_context({"anchor": 1.5})
-    with pytest.raises(ValueError, match="unknown UDF context key.*anchor"):
-        sc.parse_misr_context({"anchr": "clearest"})
-
-
 def test_shipped_model_is_the_default(tmp_path):
     from sr_core.models import list_models
 
     if "s2sr-misr-x2" not in list_models():
         pytest.skip("s2sr-misr-x2 not shipped in this checkout")
     da = cube(11, dates=3, h=24, w=24)
-    out = sc.misr_udf_apply(da, {"mode": "upscale"})
+    out = uc.misr_udf_apply(da, {"mode": "upscale"})
     assert out.shape == (1, 10, 48, 48) and list(out.bands.values) == list(da.bands.values[:10])
     assert np.isfinite(out.values).all()
     # its 20 m bands are the default single-image model's on the anchor date (post-processing included)
@@ -201,22 +192,22 @@ def test_anchor_is_fed_first_and_labels_the_output(anchor_zero):
     ctx = {"model": str(anchor_zero), "mode": "upscale", "engine": "torch"}
     da[0, 10, :2, :] = 9.0  # date 0 partly cloudy
     da[3, 10, :1, :] = 9.0  # date 3 a little cloudy: the clearest are dates 1 and 2 -> the later one (2)
-    out = sc.misr_udf_apply(da, ctx)
+    out = uc.misr_udf_apply(da, ctx)
     assert out.t.values[0] == da.t.values[2]
     np.testing.assert_allclose(out.values[0, :4], _bicubic_dn(da.isel(t=2))[:4], rtol=0, atol=1e-3 * DN)
-    chosen = sc.misr_udf_apply(da, {**ctx, "anchor": str(da.t.values[1])[:10]})
+    chosen = uc.misr_udf_apply(da, {**ctx, "anchor": str(da.t.values[1])[:10]})
     assert chosen.t.values[0] == da.t.values[1]
     np.testing.assert_allclose(chosen.values[0, :4], _bicubic_dn(da.isel(t=1))[:4], rtol=0, atol=1e-3 * DN)
-    assert sc.misr_udf_apply(da, {**ctx, "anchor": "latest"}).t.values[0] == da.t.values[3]
+    assert uc.misr_udf_apply(da, {**ctx, "anchor": "latest"}).t.values[0] == da.t.values[3]
     with pytest.raises(ValueError, match="matches no date"):
-        sc.misr_udf_apply(da, {**ctx, "anchor": "1999-01-01"})
+        uc.misr_udf_apply(da, {**ctx, "anchor": "1999-01-01"})
 
 
 def test_unsorted_dates_are_sorted(hrn):
     da = cube(13, dates=3)
     ctx = {"model": str(hrn), "mode": "upscale", "engine": "torch", "anchor": "first"}
-    a = sc.misr_udf_apply(da, ctx)
-    b = sc.misr_udf_apply(da.isel(t=[2, 0, 1]), ctx)
+    a = uc.misr_udf_apply(da, ctx)
+    b = uc.misr_udf_apply(da.isel(t=[2, 0, 1]), ctx)
     np.testing.assert_array_equal(a.values, b.values)
     assert b.t.values[0] == da.t.values[0]
 
@@ -227,29 +218,15 @@ def test_single_date_falls_back_to_sisr_with_a_warning(hrn, sisr_pkg):
     da = cube(14, dates=3)
     da[1:, 10] = 9.0  # only date 0 is usable
     ctx = {"model": str(hrn), "mode": "upscale", "engine": "torch", "sisr_model": str(sisr_pkg)}
-    with pytest.warns(sc.MISRWarning, match="single usable date"):
-        out = sc.misr_udf_apply(da, ctx)
+    with pytest.warns(MISRWarning, match="single usable date"):
+        out = uc.misr_udf_apply(da, ctx)
     ref = sc.superresolve_dataarray(da.isel(t=[0]), predictor=load_predictor(sisr_pkg, engine="torch"),
                                     mode="upscale")
     assert out.t.values[0] == da.t.values[0] and out.shape == (1, 10, 20, 20)
     np.testing.assert_allclose(out.values, ref.values[:, :10], rtol=0, atol=1e-6 * DN)
-    with pytest.warns(sc.MISRWarning, match="MISR network on one frame"):
-        one = sc.misr_udf_apply(da, {**ctx, "sisr_model": None})
+    with pytest.warns(MISRWarning, match="MISR network on one frame"):
+        one = uc.misr_udf_apply(da, {**ctx, "sisr_model": None})
     assert one.shape == (1, 10, 20, 20) and np.isfinite(one.values).all()
-
-
-def test_frames_on_different_grids_are_refused(hrn):
-    da = cube(15, dates=2)
-    d0, d1 = da.isel(t=0), da.isel(t=1)
-    ok = sc.stack_dates([d0, d1])
-    np.testing.assert_array_equal(ok.values, da.values)
-    shifted = d1.assign_coords(x=d1.x + 10.0)
-    with pytest.raises(ValueError, match="different grid.*x coordinates"):
-        sc.misr_udf_apply(sc.stack_dates([d0, shifted]), {"model": str(hrn)})
-    with pytest.raises(ValueError, match="different grid: y has 8 pixels"):
-        sc.stack_dates([d0, d1.isel(y=slice(0, 8))])
-    out = sc.misr_dataarray([d0, d1], predictor=sc.load_misr_predictor(hrn, engine="torch"), mode="upscale")
-    assert out.shape == (1, 10, 20, 20)
 
 
 def test_misr_process_graph(hrn):
@@ -263,7 +240,7 @@ def test_misr_process_graph(hrn):
     assert an["size"][-1] == {"dimension": "t", "value": None}
     run = an["process"]["process_graph"]["runudf1"]["arguments"]
     assert run["udf"] == UDF_FILE.read_text() and run["context"]["anchor"] == "latest"
-    opts, extra = sc.parse_misr_context(run["context"])  # valid for the UDF itself
+    opts, extra = uc.parse_misr_context(run["context"])  # valid for the UDF itself
     assert extra["anchor"] == "latest" and opts.model == "tiny-highresnet-x2"
     with pytest.raises(ValueError, match="misr=True"):
         build_process_graph(**aoi, model=hrn, anchor="latest")
@@ -274,7 +251,9 @@ def misr_sisr_pkgs(tmp_path_factory) -> tuple[Path, Path]:
     """A random 10-band ``misr_sisr`` package and the single-image package made of its ``sisr`` part."""
     import torch
 
-    from sr_core.models import ModelCard, SRModel, load_torch_model, save_model_package
+    from sr_core.models import ModelCard, load_torch_model
+    from sr_core.models.export import save_model_package
+    from sr_core.models.network import SRModel
 
     root = tmp_path_factory.mktemp("misr_models")
     sk = {"in_channels": 10, "scale": 2, "num_features": 8, "num_blocks": 1}
@@ -298,7 +277,7 @@ def test_ten_band_misr_sisr_gives_the_single_image_20m_bands_of_the_anchor(misr_
     if mode == "resampled":
         da = nearest_resample(da, 2)
     ctx = {"model": str(misr_pkg), "mode": mode, "engine": "torch"}
-    out = sc.misr_udf_apply(da, ctx)
+    out = uc.misr_udf_apply(da, ctx)
     assert out.shape[:2] == (1, 10) and list(out.bands.values) == list(da.bands.values[:10])
     anchor = da.sel(t=out.t.values).drop_sel(bands="SCL")
     from sr_core.models import load_predictor
@@ -307,5 +286,5 @@ def test_ten_band_misr_sisr_gives_the_single_image_20m_bands_of_the_anchor(misr_
                                     mode=mode)
     np.testing.assert_allclose(out.values[:, 4:], one.values[:, 4:], rtol=0, atol=0.05)  # DN
     assert np.abs(out.values[:, :4] - one.values[:, :4]).max() > 1.0  # the revisits change the 10 m bands
-    onnx = sc.misr_udf_apply(da, {**ctx, "engine": "onnx"})
+    onnx = uc.misr_udf_apply(da, {**ctx, "engine": "onnx"})
     assert np.abs(onnx.values - out.values).max() <= 1e-4 * DN

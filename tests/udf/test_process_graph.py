@@ -1,16 +1,15 @@
-"""The openEO process graph builder (udf/process_graph.py) and `s2sr graph`: offline, values checked."""
+"""The openEO process graph builder (udf/process_graph.py): offline, values checked. `s2sr graph`:
+tests/s2sr_cli/test_graph.py."""
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stdout
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from udf.process_graph import build_process_graph, job_options, neighborhood_for, process_graph_json
+from udf.process_graph import build_process_graph, job_options, neighborhood_for
 from udf.testing import make_package
 
 UDF_FILE = Path(__file__).resolve().parents[2] / "udf" / "sr_udf.py"
@@ -29,7 +28,7 @@ def nodes(cube) -> dict:
 
 
 def card(margin: int, scale: int = 2, name: str = "m"):
-    return SimpleNamespace(scale=scale, margin=margin, receptive_field=2 * margin + 1, name=name)
+    return SimpleNamespace(scale=scale, margin=margin, receptive_field=2 * margin + 1, name=name, postprocess=None)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +78,7 @@ def test_resampled_graph_offline(pkg):
                               "add_offset": 0.0, "overlap": 16, "size": 512}
     assert n["save_result"]["arguments"]["format"] == "GTiff"
     # the embedded context is valid for the UDF itself
-    from sr_core.inference.cube import parse_context
+    from udf.contract import parse_context
 
     assert parse_context(run["context"]).overlap == 16
 
@@ -140,27 +139,49 @@ def test_job_options():
         job_options(archives=["https://h/a.zip"])
 
 
-def test_cli_graph_prints_the_process_graph(pkg, tmp_path):
-    from s2sr_cli.main import main
+def test_neighborhood_covers_the_post_processing_the_udf_checks(pkg, tmp_path):
+    """The graph's overlap is the margin the UDF's predictor uses (network + coarse-band projection): the UDF's own
+    check (check_chunk) stays silent on the chunks the graph asks for."""
+    import shutil
+    import warnings
 
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        rc = main(["graph", "--west", "5", "--south", "51", "--east", "5.05", "--north", "51.04", "--start",
-                   "2024-06-01", "--end", "2024-06-11", "--model", str(pkg), "--format", "netCDF",
-                   "--job-options", str(tmp_path / "jo.json"), "--archive", "https://h/c.zip#s2sr_code"])
-    assert rc == 0
-    pg = json.loads(buf.getvalue())
-    assert pg == json.loads(process_graph_json(build_process_graph(**AOI, model=pkg, format="netCDF")))
-    run = [v for v in pg["process_graph"].values() if v["process_id"] == "apply_neighborhood"][0]
-    assert "def apply_datacube(cube: xarray.DataArray, context: dict)" in (
-        run["arguments"]["process"]["process_graph"]["runudf1"]["arguments"]["udf"])
-    jo = json.loads((tmp_path / "jo.json").read_text())
-    assert jo["udf-dependency-archives"] == ["https://h/c.zip#s2sr_code"]
-    # bad input: an error message and exit status 2, no traceback
-    err = io.StringIO()
-    from contextlib import redirect_stderr
+    from sr_core.inference.cube import MODES, TilingWarning, check_chunk, required_overlap, reset_warnings
+    from sr_core.models import load_card, load_predictor
 
-    with redirect_stderr(err):
-        rc = main(["graph", "--west", "5", "--south", "51", "--east", "4", "--north", "51.04", "--start",
-                   "2024-06-01", "--end", "2024-06-11", "--model", str(pkg)])
-    assert rc == 2 and "west < east" in err.getvalue()
+    pp = tmp_path / "tiny-pp-x2"
+    shutil.copytree(pkg, pp)
+    spec = json.loads((pp / "card.json").read_text())
+    spec["postprocess"] = {"coarse_projection": {"bands": ["B05", "B06", "B07", "B8A", "B11", "B12"], "factor": 2,
+                                                 "lam": 0.02, "taps": 3}}
+    (pp / "card.json").write_text(json.dumps(spec))
+    c = load_card(pp, verify=False)
+    pred = load_predictor(pp, engine="torch")
+    assert pred.margin > c.margin  # the projection reads further than the network
+    for mode in MODES:
+        size, overlap = neighborhood_for(c, mode)
+        assert overlap >= required_overlap(pred, mode) and overlap % 16 == 0 and size >= 2 * overlap
+        reset_warnings()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TilingWarning)
+            check_chunk(pred, mode, (size + 2 * overlap, size + 2 * overlap), overlap)
+        an = nodes(build_process_graph(**AOI, model=pp, mode=mode))["apply_neighborhood"]["arguments"]
+        assert an["overlap"][0]["value"] == overlap and an["size"][0]["value"] == size
+    with pytest.raises(ValueError, match=f"smaller than the {required_overlap(pred, 'resampled')} px"):
+        neighborhood_for(c, "resampled", overlap=required_overlap(pred, "resampled") - 1)
+
+
+@pytest.mark.parametrize(
+    "model, resampled, upscale",
+    [
+        ("s2sr-x2-10band", (512, 96), (256, 48)),  # margin 44 (network 26 + the 20 m projection's reach 18)
+        ("s2sr-misr-x2", (512, 112), (256, 64)),
+        ("s2sr-x4-rgbn", (1024, 64), (256, 16)),
+    ],
+)
+def test_shipped_models_neighborhoods(model, resampled, upscale):
+    from sr_core.models import list_models, load_card
+
+    if model not in list_models():
+        pytest.skip(f"{model} not shipped")
+    c = load_card(model, verify=False)
+    assert neighborhood_for(c, "resampled") == resampled and neighborhood_for(c, "upscale") == upscale

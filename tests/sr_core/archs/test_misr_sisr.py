@@ -123,7 +123,7 @@ def _sisr_package(folder: Path) -> Path:
 
 
 def test_training_keeps_the_single_image_part_frozen_and_the_package_matches_it(shared_s2, tmp_path):
-    from sr_core.inference.cube import load_misr_predictor
+    from sr_core.models import load_misr_predictor
     from sr_core.training.misr import MISRTrainConfig, train_misr
     from sr_core.models import load_predictor, load_torch_model
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from sr_core.degradation import degrade, subpixel_shift
 from sr_core.datasets.stacks import (
     anchor_first,
     cloud_mask,
@@ -15,6 +14,7 @@ from sr_core.datasets.stacks import (
     simulate_batch,
     simulate_stack,
 )
+from sr_core.degradation import degrade, subpixel_shift
 
 B4 = ["B02", "B03", "B04", "B08"]
 
@@ -124,7 +124,7 @@ def test_anchor_first_and_batch():
 
 
 def test_fill_invalid_is_the_temporal_median_of_the_numpy_twin(gen):
-    from sr_core.inference.cube import _temporal_fill
+    from sr_core.inference.misr import _temporal_fill
 
     lr = torch.rand(1, 5, 3, 6, 7, generator=gen, dtype=torch.float64)
     mask = torch.rand(1, 5, 6, 7, generator=gen) > 0.5

@@ -16,13 +16,11 @@ from sr_core.archs import get_arch
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10, mtf
 from sr_core.io import load_sample
 from sr_core.degradation import default_psf_size, gaussian_psf_1d, mtf_to_sigma
-from sr_core.evaluation import (
-    evaluate_model,
-    parse_scene_spec,
-    render_markdown,
-    run_evaluation,
-)
-from sr_core.models import ModelCard, Predictor, SRModel, load_predictor, save_model_package
+from sr_core.evaluation.core import evaluate_model, run_evaluation
+from sr_core.evaluation.report import render_markdown
+from sr_core.models import ModelCard, Predictor, load_predictor
+from sr_core.models.export import save_model_package
+from sr_core.models.network import SRModel
 from sr_core.datasets.patches import Region, SceneTensors
 
 REPO = Path(__file__).resolve().parents[3]
@@ -227,16 +225,6 @@ def test_report_files(report):
         assert f"]({rel})" in md
 
 
-def test_parse_scene_spec():
-    assert parse_scene_spec("S2X") == "S2X"
-    assert parse_scene_spec("S2X[344:600,344:600]") == Region("S2X", 344, 600, 344, 600)
-    assert parse_scene_spec({"scene": "a/b", "y0": 0, "y1": 8, "x0": 4, "x1": 12}) == Region("a/b", 0, 8, 4, 12)
-    with pytest.raises(ValueError, match="window"):
-        parse_scene_spec("S2X[1:2]")
-    with pytest.raises(ValueError, match="multiple of 4"):
-        parse_scene_spec("S2X[2:8,0:8]")
-
-
 def test_bad_arguments(untrained, sample):
     pred = _replicate_predictor()
     with pytest.raises(ValueError, match="degradations"):
@@ -287,7 +275,7 @@ def test_cli_runs_on_sample(untrained, tmp_path, capsys):
 
 
 def test_default_scenes_from_config(untrained):
-    from s2sr_cli.evaluate import default_val_scenes
+    from sr_core.evaluation.run import default_val_scenes
 
     scenes = default_val_scenes(str(untrained), REPO / "configs" / "s2sr-x2-10band.yaml")
     assert scenes[0] == Region("S2A_MSIL1C_20170527_T33UUB", 344, 600, 344, 600)

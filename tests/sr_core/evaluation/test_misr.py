@@ -105,20 +105,20 @@ def test_report_files(tmp_path):
     assert "| misr | 40.00 |" in text and "| misr_minus_sisr_db | +1.000 | >= 1.0 | yes |" in text
 
 
-def test_issue_stacks_are_the_same_whatever_the_training_options():
+def test_stack_overrides_give_the_same_stacks_whatever_the_training_options():
     # a model trained with texture changes and co-registered stacks is scored on the very stacks of a model
-    # trained without them: ISSUE_STACKS switches those options off, and options at 0 draw nothing
+    # trained without them: STACK_OVERRIDES switches those options off, and options at 0 draw nothing
     import torch
 
-    from sr_core.evaluation.misr import ISSUE_STACKS
+    from sr_core.evaluation.misr import STACK_OVERRIDES
     from sr_core.datasets.stacks import simulate_stack
 
     hr = torch.rand(4, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     base = {"max_shift": 0.5, "noise_std_range": (0.0, 0.003), "cloud_prob": 0.3, "change_prob": 0.5, "ratio": 2,
             "bands": ["B02", "B03", "B04", "B08"]}
     trained = dict(base, change_texture_prob=0.5, zero_shift_prob=0.3)
-    a = simulate_stack(hr, generator=torch.Generator().manual_seed(7), frames=6, **dict(base, **ISSUE_STACKS))
-    b = simulate_stack(hr, generator=torch.Generator().manual_seed(7), frames=6, **dict(trained, **ISSUE_STACKS))
+    a = simulate_stack(hr, generator=torch.Generator().manual_seed(7), frames=6, **dict(base, **STACK_OVERRIDES))
+    b = simulate_stack(hr, generator=torch.Generator().manual_seed(7), frames=6, **dict(trained, **STACK_OVERRIDES))
     torch.testing.assert_close(a.lr, b.lr, equal_nan=True, rtol=0, atol=0)
     assert torch.equal(a.shifts, b.shifts) and bool((a.shifts != 0).any())
     c = simulate_stack(hr, generator=torch.Generator().manual_seed(7), frames=6, **trained)

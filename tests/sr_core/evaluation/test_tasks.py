@@ -11,7 +11,6 @@ import torch
 
 from sr_core.io import SAMPLE_ID, sample_scene_path
 from sr_core.evaluation.tasks import (
-    TaskChannels,
     assess_tasks,
     render_tasks_markdown,
     segmentation_scores,
@@ -40,17 +39,6 @@ def test_segmentation_scores_closed_form():
     v2 = v.clone()
     v2[3, 0] = False
     assert segmentation_scores(p, t, v2)["precision"] == pytest.approx(4 / 6)
-
-
-def test_task_channels_selects_and_pads(gen):
-    net = build_task_net("unet", num_features=4, depth=2).eval()
-    x = torch.rand(1, 4, 16, 16, generator=gen)
-    ch = TaskChannels(net, [2, 0])
-    with torch.no_grad():
-        torch.testing.assert_close(ch(x), net(x)[:, [2, 0]])
-        assert ch(x[..., :13, :14]).shape == (1, 2, 13, 14)
-    with pytest.raises(ValueError, match="output channels"):
-        TaskChannels(net, [3])
 
 
 class _Bicubic:
@@ -92,9 +80,9 @@ def test_assessment_end_to_end_on_the_sample(tmp_path):
 
 
 def test_evaluate_cli_has_tasks_option():
-    from s2sr_cli.evaluate import add_evaluate_arguments
+    from s2sr_cli.commands.evaluate import add_arguments
 
-    p = add_evaluate_arguments(argparse.ArgumentParser())
+    p = add_arguments(argparse.ArgumentParser())
     a = p.parse_args(["--tasks", "--task-models", "runs/x/best.pt"])
     assert a.tasks == [] and a.task_models == ["runs/x/best.pt"]
     assert p.parse_args([]).tasks is None

@@ -1,8 +1,8 @@
-"""``s2sr superres`` (sr_core/superres.py): streaming scene super-resolution to GeoTIFF/COG.
+"""sr_core.inference.scene (``s2sr superres``): streaming scene super-resolution to GeoTIFF/COG.
 
 Checked on the bundled real sample with a tiny random package: georeferencing (bounds identical), band
-descriptions, tags, DN convention, tiled == whole-scene (the UDF engine, sr_core.inference.cube), nodata (NaN and 0 holes),
-GeoTIFF and NetCDF inputs, bounded memory, COG layout, errors and the CLI.
+descriptions, tags, DN convention, tiled == whole-scene (the UDF engine, sr_core.inference.cube), nodata (NaN and
+0 holes), GeoTIFF and NetCDF inputs, bounded memory, COG layout, errors and the CLI.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tracemalloc
 from pathlib import Path
 
@@ -19,10 +18,20 @@ import pytest
 import rasterio
 import xarray as xr
 
+from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
 from sr_core.inference import cube as sc
 from sr_core.inference import scene as S
-from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
-from sr_core.io import load_sample, read_geotiff, sample_scene_path
+from sr_core.io import (
+    COMPRESSIONS,
+    PREDICTORS,
+    ArraySource,
+    GeoTiffSource,
+    GeoTiffWriter,
+    SceneFolderSource,
+    load_sample,
+    read_geotiff,
+    sample_scene_path,
+)
 from sr_core.models import DEFAULT_MODEL, list_models, load_card, load_predictor, sha256_file
 from udf.testing import make_package
 
@@ -140,15 +149,6 @@ def test_compress_option_same_values(tmp_path, pred, compress, codec):
         S.superresolve_file(src, tmp_path / "c.tif", model=pred, compress="jpeg")
 
 
-
-def test_predictor_code_table():
-    assert [S.predictor_code(p, np.float32) for p in S.PREDICTORS] == [1, 3, 1]
-    assert [S.predictor_code(p, np.uint16) for p in S.PREDICTORS] == [2, 2, 1]
-    assert [S.predictor_code(p, "int16") for p in S.PREDICTORS] == [2, 2, 1]
-    with pytest.raises(ValueError, match="tiff_predictor must be one of auto, yes, no, got 'float'"):
-        S.predictor_code("float", np.float32)
-
-
 def _predictor_tag(path) -> int:
     from sr_core.io.cog import read_tiff_ifds
 
@@ -200,7 +200,7 @@ def test_write_threads_same_file_and_default_by_device(tmp_path, pred):
         with pytest.raises(ValueError, match="write_threads must be an integer >= 1"):
             S.superresolve_file(src, tmp_path / "bad.tif", model=pred, write_threads=bad)
     with pytest.raises(ValueError, match="compress_threads must be an integer >= 1"):
-        S.GeoTiffWriter(tmp_path / "x.tif", height=32, width=32, transform=(1, 0, 0, 0, -1, 0), crs="EPSG:32631",
+        GeoTiffWriter(tmp_path / "x.tif", height=32, width=32, transform=(1, 0, 0, 0, -1, 0), crs="EPSG:32631",
                         dtype="float32", nodata=None, band_names=["B02"], compress_threads=0)
     assert not (tmp_path / "bad.tif").exists()
 
@@ -253,7 +253,7 @@ def test_tile_sizes_and_partial_tiles_equal_whole(tmp_path, pred, sample):
     folder = crop_scene(sample, tmp_path / "crop", 20, 40, 72, 58)
     ref = whole_reference(pred, sample_dn(sample)[:, 20:92, 40:98])
     for tile in (16, 40):  # several tiles with remainders, margin 6 crossing tile borders
-        with S.SceneFolderSource(folder) as src:
+        with SceneFolderSource(folder) as src:
             p = S.superresolve_source(src, tmp_path / f"t{tile}.tif", predictor=pred, tile=tile, blocksize=32)
         with rasterio.open(p) as d:
             assert int(d.tags()["S2SR_TILE"]) == S.aligned_tile(tile, 2, 32)
@@ -272,7 +272,7 @@ def test_tile_workers_give_the_one_tile_at_a_time_result(tmp_path, pred, sample,
     done = []
     outs = []
     for k, wk in enumerate((1, workers)):
-        with S.GeoTiffSource(tif) as src:
+        with GeoTiffSource(tif) as src:
             outs.append(S.superresolve_source(src, tmp_path / f"out{k}.tif", predictor=pred, tile=16, blocksize=32,
                                               workers=wk, progress=lambda d, t: done.append((d, t))))
     with rasterio.open(outs[0]) as a, rasterio.open(outs[1]) as b:
@@ -281,7 +281,7 @@ def test_tile_workers_give_the_one_tile_at_a_time_result(tmp_path, pred, sample,
     n = done[-1][1]
     assert n > 2 * workers and done[n:] == [(i, n) for i in range(1, n + 1)]  # every tile reported once, in order
     with pytest.raises(ValueError, match="workers"):
-        S.superresolve_source(S.GeoTiffSource(tif), tmp_path / "bad.tif", predictor=pred, workers=0)
+        S.superresolve_source(GeoTiffSource(tif), tmp_path / "bad.tif", predictor=pred, workers=0)
 
 
 def test_aligned_tile():
@@ -318,7 +318,7 @@ def test_nan_holes_in_float_geotiff_stay_nan_and_valid_pixels_match_whole(tmp_pa
     tif = write_tif(
         tmp_path / "in.tif", dn, MODEL_BANDS_10, c.affine, tags={"DN_SCALE": "10000", "ADD_OFFSET": "0"}
     )
-    with S.GeoTiffSource(tif) as src:
+    with GeoTiffSource(tif) as src:
         p = S.superresolve_source(src, tmp_path / "out.tif", predictor=pred, tile=32, blocksize=64)
     with rasterio.open(p) as d:
         sr = d.read()
@@ -356,33 +356,6 @@ def test_zero_holes_in_scene_folder_float_and_input_dtype(tmp_path, pred, sample
     np.testing.assert_array_equal(
         ub[:, ~hr_bad], np.clip(np.rint(fa[:, ~hr_bad]), 1, 65535).astype(np.uint16)
     )
-
-
-def test_cast_to_integer_closed_form():
-    dn = np.array([np.nan, -3.0, 0.4, 0.6, 1.5, 70000.0, 12.49], np.float32)
-    np.testing.assert_array_equal(S._cast(dn, np.dtype("uint16"), 0.0), [0, 1, 1, 1, 2, 65535, 12])
-    np.testing.assert_array_equal(S._cast(dn, np.dtype("uint16"), 65535.0), [65535, 0, 0, 1, 2, 65534, 12])
-    np.testing.assert_array_equal(S._cast(dn, np.dtype("int16"), -1.0), [-1, -3, 0, 1, 2, 32767, 12])
-    np.testing.assert_array_equal(S._cast(dn, np.dtype("int16"), 1.0), [1, -3, 0, 2, 2, 32767, 12])  # 1 -> 2
-    f = S._cast(dn, np.dtype("float32"), -9999.0)
-    assert f[0] == -9999.0 and f[1] == -3.0
-    assert np.isnan(dn[0]) and dn[2] == np.float32(0.4)  # not in place: dn untouched
-
-
-@pytest.mark.parametrize("dtype,nodata", [("uint16", 0.0), ("int16", -1.0), ("float32", float("nan")),
-                                          ("float32", -9999.0)])
-def test_cast_in_place_equals_copy(dtype, nodata):
-    rng = np.random.default_rng(1)
-    dn = (rng.normal(0, 30000, (3, 40, 40))).astype(np.float32)
-    dn[rng.random(dn.shape) < 0.1] = np.nan
-    dn[0, 0, :3] = [np.inf, -np.inf, nodata if np.isfinite(nodata) else 5.0]
-    ref = S._cast(dn, np.dtype(dtype), nodata)
-    scratch = dn.copy()
-    got = S._cast(scratch, np.dtype(dtype), nodata, inplace=True)
-    np.testing.assert_array_equal(got, ref)
-    assert got.dtype == np.dtype(dtype)
-    if np.dtype(dtype).kind == "f" and np.isnan(nodata):
-        assert got is scratch  # nothing to convert: no copy at all
 
 
 # ------------------------------------------------------------------------------------------------ GeoTIFF and NetCDF
@@ -516,10 +489,10 @@ def test_netcdf_without_dn_convention_is_refused(tmp_path, pred, sample):
 # ------------------------------------------------------------------------------------------------ streaming memory
 
 
-def _array_source(n: int) -> S.ArraySource:
+def _array_source(n: int) -> ArraySource:
     rng = np.random.default_rng(n)
     dn = rng.uniform(0, 5000, (10, n, n)).astype(np.float32)
-    return S.ArraySource(dn, MODEL_BANDS_10, transform=(10.0, 0.0, 500000.0, 0.0, -10.0, 6000000.0), crs=EPSG)
+    return ArraySource(dn, MODEL_BANDS_10, transform=(10.0, 0.0, 500000.0, 0.0, -10.0, 6000000.0), crs=EPSG)
 
 
 def test_memory_is_bounded_by_the_tile_not_the_scene(tmp_path, pred):
@@ -608,7 +581,7 @@ def test_cli_superres_quiet_and_errors(tmp_path, pkg, capsys):
 
 
 def test_cli_superres_help(capsys):
-    from s2sr_cli.app import DEFAULT_TILE
+    from s2sr_cli.commands.superres import DEFAULT_TILE
     from s2sr_cli.main import main
 
     with pytest.raises(SystemExit) as e:
@@ -629,8 +602,8 @@ def test_cli_superres_help(capsys):
         assert opt in text
     assert DEFAULT_TILE == S.DEFAULT_TILE
     # the parser lists its choices without importing sr_core.inference.scene: they must stay those of the library
-    assert "--predictor {" + ",".join(S.PREDICTORS) + "}" in text
-    assert "--compress {" + ",".join(S.COMPRESSIONS) + "}" in text
+    assert "--predictor {" + ",".join(PREDICTORS) + "}" in text
+    assert "--compress {" + ",".join(COMPRESSIONS) + "}" in text
 
 
 # ------------------------------------------------------------------------------------------------ default model
@@ -657,27 +630,6 @@ def test_default_model_on_sample_crop(tmp_path, sample):
     )
     blocks = sr.reshape(10, 64, 2, 64, 2).mean((2, 4))
     assert np.abs(blocks - lr).mean() < 0.05
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature")
-def test_lower_thread_priority_only_lowers_the_calling_thread():
-    import threading
-
-    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    seen = {}
-
-    def run():
-        tid = threading.get_native_id()
-        before = os.getpriority(os.PRIO_PROCESS, tid)
-        seen["applied"] = S.lower_thread_priority(5)
-        seen["delta"] = os.getpriority(os.PRIO_PROCESS, tid) - before
-        seen["capped"] = S.lower_thread_priority(100) and os.getpriority(os.PRIO_PROCESS, tid) == 19
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    assert seen == {"applied": True, "delta": 5, "capped": True}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
 
 
 def test_onnx_sessions_do_not_spin():

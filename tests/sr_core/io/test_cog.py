@@ -13,7 +13,7 @@ from rasterio import shutil as rio_shutil  # noqa: E402
 from rasterio.enums import Resampling  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 
-from sr_core.io import cog  # noqa: E402
+from sr_core.io import GeoTiffWriter, cog  # noqa: E402
 
 NAN = float("nan")
 
@@ -397,8 +397,6 @@ def test_halving_writer_windows_equal_whole(tmp_path, shape):
 
 
 def test_geotiff_writer_cog_leaves_no_scratch_files(tmp_path, monkeypatch):
-    from sr_core.inference.scene import GeoTiffWriter
-
     v = _random((3, 70, 45), "float32", NAN, seed=7)
     kw = dict(height=70, width=45, transform=from_origin(0, 70, 1, 1), crs="EPSG:32631", dtype="float32",
               nodata=NAN, band_names=["B02", "B03", "B04"], tags={"S2SR_MODEL": "m"}, cog=True, blocksize=16)
@@ -427,8 +425,6 @@ def test_geotiff_writer_cog_leaves_no_scratch_files(tmp_path, monkeypatch):
     ([(0, 31, 0, 96), (31, 64, 0, 96)], "out.tif.part"),  # an odd edge: every level from the raster on close
 ])
 def test_geotiff_writer_cog_levels_streamed_or_not(tmp_path, monkeypatch, windows, made_from):
-    from sr_core.inference.scene import GeoTiffWriter
-
     v = _random((2, 64, 96), "uint16", 0, seed=11)
     sources = []
     real = cog.build_overviews

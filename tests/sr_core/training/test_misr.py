@@ -66,7 +66,7 @@ def test_config_and_dispatch(tmp_path):
 
 @pytest.mark.parametrize("arch", ["highresnet", "rams"])
 def test_tiny_run_resume_and_export(shared_s2, tmp_path, arch):
-    from sr_core.inference.cube import load_misr_predictor
+    from sr_core.models import load_misr_predictor
     from sr_core.training.misr import train_misr
 
     kw = {"in_channels": 4, "scale": 2, "num_features": 6, "num_blocks": 1}

@@ -1,0 +1,52 @@
+"""Argument types and option groups shared by the ``s2sr`` subcommands (argparse only: ``s2sr --help`` stays fast)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+__all__ = ["Handler", "add_model_args", "add_quiet", "nonneg_int", "positive_int"]
+
+#: What a command module's ``register(subparsers)`` returns: runs the parsed command, returns the exit status.
+Handler = Callable[[argparse.Namespace], int]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def add_quiet(p: argparse.ArgumentParser, help: str = "print only errors") -> None:
+    """``--quiet`` on a subcommand. Its default is SUPPRESS so that the global ``s2sr --quiet COMMAND`` is not
+    reset by the subparser; read it with ``getattr(args, "quiet", False)``."""
+    p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=help)
+
+
+def add_model_args(p: argparse.ArgumentParser, *, device: bool = True) -> None:
+    """``--model``, ``--engine``, ``--device`` (when ``device``) and ``--threads``."""
+    p.add_argument(
+        "--model", default=None, help="shipped model name or package folder (default: s2sr-x2-10band)"
+    )
+    p.add_argument(
+        "--engine", choices=("onnx", "torch"), default="onnx", help="inference engine (default onnx)"
+    )
+    if device:
+        p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device (default cpu)")
+    p.add_argument("--threads", type=positive_int, default=None, help="engine threads (default: all cores)")

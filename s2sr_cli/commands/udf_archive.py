@@ -1,0 +1,49 @@
+"""``s2sr udf-archive``: the ``udf-dependency-archives`` zip(s) for an openEO back-end (:mod:`udf.archive`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from s2sr_cli.arguments import Handler
+
+NAME = "udf-archive"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the archives into ``--out``; the job options on stdout, what was written on stderr."""
+    from udf.archive import archive_job_options, build_udf_archives
+
+    result = build_udf_archives(
+        args.out, model=args.model, wheel_dir=args.wheel_dir, python=args.python, arch=args.arch,
+        include_weights=args.include_weights,
+    )
+    if not getattr(args, "quiet", False):  # s2sr --quiet udf-archive ...: only the job options
+        print(f"wrote {result.code}", file=sys.stderr)
+        if result.deps is not None:
+            print(f"wrote {result.deps} from {', '.join(w.name for w in result.wheels)}", file=sys.stderr)
+        else:
+            print("no --wheel-dir: no ONNX Runtime archive; the back-end must provide onnxruntime", file=sys.stderr)
+        print(f"upload the zip(s) to {args.url_prefix} and pass these job options:", file=sys.stderr)
+    print(json.dumps(archive_job_options(result, args.url_prefix), indent=2))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> Handler:
+    """Add ``s2sr udf-archive --out DIR [...]``; returns its handler."""
+    s = subparsers.add_parser(
+        NAME,
+        help="build the udf-dependency-archives zip(s) for an openEO back-end and print the job options",
+        description="Zip sr_core + udf + the model package (and ONNX Runtime from local wheels) for a back-end.",
+    )
+    s.add_argument("--out", required=True, help="output folder for the zip files")
+    s.add_argument("--model", default=None, help="shipped model name or package folder (default model if absent)")
+    s.add_argument("--wheel-dir", default=None,
+                   help="folder with onnxruntime (+ dependency) wheels for the back-end; nothing is downloaded")
+    s.add_argument("--python", default="3.11", help="back-end Python version (default 3.11)")
+    s.add_argument("--arch", default="x86_64", help="back-end CPU architecture (default x86_64)")
+    s.add_argument("--include-weights", action="store_true", help="also ship model.pt (engine torch)")
+    s.add_argument("--url-prefix", default="https://example.org/s2sr",
+                   help="URL the zips will be uploaded to (used in the printed job options)")
+    return run

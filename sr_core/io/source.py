@@ -1,0 +1,157 @@
+"""The windowed reading interface: :class:`RasterSource` (a 2-D multi-band raster read window by window) and
+:class:`ArraySource` (an in-memory array behind it). The formats implement it in
+:mod:`sr_core.io.scene_folder`, :mod:`sr_core.io.geotiff` and :mod:`sr_core.io.netcdf`;
+:func:`sr_core.io.dispatch.open_source` picks one for a path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sr_core.bands import normalize_band_name
+from sr_core.checks import check_finite, check_int, check_positive
+from sr_core.io.conventions import band_labels, bounds_of, north_up
+
+__all__ = ["ArraySource", "RasterSource", "Window"]
+
+Window = tuple[int, int, int, int]  # (row0, row1, col0, col1), half-open
+
+
+class RasterSource:
+    """A 2-D multi-band raster read window by window: ``read(bands, window) -> DN float32 (C, h, w)``.
+
+    Attributes: ``name`` (for messages), ``height``, ``width``, ``transform`` (6 numbers ``(a, b, c, d, e, f)``,
+    north-up, ``(c, f)`` = upper-left corner), ``crs`` (string or None), ``labels`` (canonical band name per
+    stored band, None for non-Sentinel-2 labels), ``dn_scale``, ``add_offset``, ``dtype`` (stored dtype),
+    ``nodata`` (stored nodata value or None), ``tags`` (dict passed to the output: ``PRODUCT_LEVEL``, ...).
+    Subclasses implement :meth:`_read`; invalid pixels must come back as NaN.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        height: int,
+        width: int,
+        transform: Any,
+        crs: str | None,
+        labels: Sequence[str | None],
+        dn_scale: float,
+        add_offset: float,
+        dtype: str,
+        nodata: float | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.height = check_int("height", height, 1)
+        self.width = check_int("width", width, 1)
+        self.transform = north_up(transform, name)
+        self.crs = crs
+        self.labels = tuple(labels)
+        self.dn_scale = check_positive(f"{name}: dn_scale", dn_scale)
+        self.add_offset = check_finite(f"{name}: add_offset", add_offset)
+        self.dtype = str(np.dtype(dtype))
+        self.nodata = None if nodata is None else float(nodata)
+        self.tags = dict(tags or {})
+        #: largest window (pixels) read so far: the streaming memory bound, for tests and benchmarks
+        self.max_window_pixels = 0
+        self.pixels_read = 0
+
+    # -- geometry
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The Sentinel-2 bands present (canonical names, stored order)."""
+        return tuple(n for n in self.labels if n is not None)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(left, bottom, right, top)`` of the grid."""
+        return bounds_of(self.transform, self.height, self.width)
+
+    @property
+    def resolution(self) -> float:
+        return float(self.transform[0])
+
+    # -- reading
+    def band_indices(self, bands: Sequence[str], *, model: str = "the model") -> list[int]:
+        """Positions of ``bands`` among the stored bands; missing bands raise ``ValueError`` naming them."""
+        pos = {n: i for i, n in enumerate(self.labels) if n is not None}
+        want = [normalize_band_name(b) for b in bands]
+        missing = [b for b in want if b not in pos]
+        if missing:
+            raise ValueError(
+                f"{self.name}: {model} needs bands {', '.join(want)}; missing: {', '.join(missing)}; "
+                f"bands present: {', '.join(self.bands) or 'none'}"
+            )
+        return [pos[b] for b in want]
+
+    def read(self, bands: Sequence[str], window: Window) -> np.ndarray:
+        """DN of ``bands`` (names) in ``window`` ``(row0, row1, col0, col1)`` as float32 ``(C, h, w)``, NaN =
+        nodata. The window must lie inside the raster."""
+        r0, r1, c0, c1 = (int(v) for v in window)
+        if not (0 <= r0 < r1 <= self.height and 0 <= c0 < c1 <= self.width):
+            raise ValueError(
+                f"{self.name}: window {window} is empty or outside the {self.height}x{self.width} raster"
+            )
+        idx = self.band_indices(bands)
+        out = np.asarray(self._read(idx, (r0, r1, c0, c1)), dtype=np.float32)
+        if out.shape != (len(idx), r1 - r0, c1 - c0):
+            raise ValueError(f"{self.name}: read {out.shape} for window {window} and {len(idx)} bands")
+        self.max_window_pixels = max(self.max_window_pixels, (r1 - r0) * (c1 - c0))
+        self.pixels_read += (r1 - r0) * (c1 - c0)
+        return out
+
+    def _read(self, idx: list[int], window: Window) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> RasterSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ArraySource(RasterSource):
+    """An in-memory DN array ``(C, H, W)`` (NaN or ``nodata`` = invalid) as a :class:`RasterSource`."""
+
+    def __init__(
+        self,
+        dn: np.ndarray,
+        bands: Sequence[str],
+        *,
+        transform: Any = (10.0, 0.0, 0.0, 0.0, -10.0, 0.0),
+        crs: str | None = None,
+        dn_scale: float = 10000.0,
+        add_offset: float = 0.0,
+        nodata: float | None = None,
+        name: str = "array",
+    ) -> None:
+        a = np.asarray(dn)
+        if a.ndim != 3 or a.shape[0] != len(bands):
+            raise ValueError(f"dn must be (C, H, W) with C = len(bands) = {len(bands)}, got shape {a.shape}")
+        super().__init__(
+            name=name,
+            height=a.shape[1],
+            width=a.shape[2],
+            transform=transform,
+            crs=crs,
+            labels=band_labels(bands, name),
+            dn_scale=dn_scale,
+            add_offset=add_offset,
+            dtype=str(a.dtype),
+            nodata=nodata,
+        )
+        self._dn = a
+
+    def _read(self, idx: list[int], window: Window) -> np.ndarray:
+        r0, r1, c0, c1 = window
+        x = self._dn[idx, r0:r1, c0:c1].astype(np.float32)
+        if self.nodata is not None:
+            x[x == np.float32(self.nodata)] = np.nan
+        return x

@@ -1,0 +1,81 @@
+"""Wald-protocol data (sr_core.datasets.patches): patch sampling (nodata, flat patches, radiometry,
+reproducibility), the x4 task's batches, scene specs and central crops, on the bundled real sample."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sr_core.bands import BANDS_10M, BANDS_20M
+from sr_core.datasets.patches import (
+    PatchSampler,
+    Region,
+    SceneTensors,
+    crop_window,
+    load_scene_tensors,
+    parse_scene_spec,
+    wald_scene_input,
+)
+from sr_core.degradation import degrade
+from sr_core.io import SAMPLE_ID, sample_scene_path
+
+ROOT = str(sample_scene_path().parent)
+
+
+def test_patch_sampler_skips_nodata_and_flat_and_keeps_radiometry():
+    scene = load_scene_tensors(ROOT, SAMPLE_ID)
+    flat = SceneTensors("flat", "L1C", torch.full((4, 64, 64), 0.1), torch.full((6, 32, 32), 0.2))
+    holed = SceneTensors("holed", "L1C", scene.hr10[:, :64, :64].clone(), scene.hr20[:, :32, :32].clone())
+    holed.hr10[:, 10:50, 10:50] = float("nan")
+    g = torch.Generator().manual_seed(0)
+    s = PatchSampler([flat, holed, scene], patch=32, batch_size=8, generator=g, random_degradation=False)
+    b = s.batch()
+    assert torch.isfinite(b.hr10).all() and torch.isfinite(b.lr).all()
+    # the flat scene is never chosen: every patch has structure
+    assert all(float(b.hr10[i].std()) > 0 for i in range(8))
+    # flips/rotations keep the values (radiometry): each patch's sorted values are those of some crop of the scene
+    assert b.hr10.min() >= scene.hr10.min() and b.hr10.max() <= scene.hr10.max()
+    # Wald input: 10 m bands degraded by 2, 20 m bands degraded by 2 and replicated
+    torch.testing.assert_close(b.lr[:, :4], degrade(b.hr10, 2, bands=list(BANDS_10M)))
+    lr40 = degrade(b.hr20, 2, bands=list(BANDS_20M))
+    torch.testing.assert_close(b.lr[:, 4:, ::2, ::2], lr40)
+    torch.testing.assert_close(b.lr[:, 4:, 1::2, 1::2], lr40)
+    with pytest.raises(RuntimeError, match="non-flat"):
+        PatchSampler([flat], patch=32, batch_size=1, generator=g).batch()
+
+
+def test_patch_sampler_is_reproducible():
+    scene = load_scene_tensors(ROOT, SAMPLE_ID)
+    a = PatchSampler([scene], patch=32, batch_size=3, generator=torch.Generator().manual_seed(5)).batch()
+    b = PatchSampler([scene], patch=32, batch_size=3, generator=torch.Generator().manual_seed(5)).batch()
+    c = PatchSampler([scene], patch=32, batch_size=3, generator=torch.Generator().manual_seed(6)).batch()
+    torch.testing.assert_close(a.lr, b.lr, rtol=0, atol=0)
+    assert not torch.equal(a.lr, c.lr)
+
+
+def test_x4_task_batches_and_evaluation():
+    scene = load_scene_tensors(ROOT, Region(SAMPLE_ID, 0, 128, 0, 128))
+    s = PatchSampler([scene], patch=32, batch_size=2, generator=torch.Generator().manual_seed(0),
+                     random_degradation=False, task="x4_rgbn")
+    b = s.batch()
+    assert b.lr.shape == (2, 4, 8, 8) and b.hr20 is None
+    torch.testing.assert_close(b.lr, degrade(b.hr10, 4, bands=list(BANDS_10M)))
+    w = wald_scene_input(scene, task="x4_rgbn")
+    assert w.lr.shape == (1, 4, 32, 32)
+
+
+def test_parse_scene_spec():
+    assert parse_scene_spec("S2X") == "S2X"
+    assert parse_scene_spec("S2X[344:600,344:600]") == Region("S2X", 344, 600, 344, 600)
+    assert parse_scene_spec({"scene": "a/b", "y0": 0, "y1": 8, "x0": 4, "x1": 12}) == Region("a/b", 0, 8, 4, 12)
+    with pytest.raises(ValueError, match="window"):
+        parse_scene_spec("S2X[1:2]")
+    with pytest.raises(ValueError, match="multiple of 4"):
+        parse_scene_spec("S2X[2:8,0:8]")
+
+
+def test_crop_window_is_central_and_nests_the_grids():
+    assert crop_window(30, 22, None) == (0, 28, 0, 20)
+    y0, y1, x0, x1 = crop_window(100, 64, 40)
+    assert (y1 - y0, x1 - x0) == (40, 40) and y0 == 28 and x0 == 12
+    assert all(v % 4 == 0 for v in (y0, y1, x0, x1))

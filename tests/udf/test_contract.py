@@ -1,0 +1,135 @@
+"""The UDF context contract (udf.contract): context keys and defaults, the UDFs' apply functions, model files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sr_core.models import DEFAULT_MISR_MODEL
+from udf import contract as uc
+from udf.testing import make_package, nearest_resample, random_s2_cube
+
+DN = 10000.0
+pytestmark = pytest.mark.filterwarnings("ignore::sr_core.inference.cube.TilingWarning")  # tiny chunks on purpose
+
+
+@pytest.fixture(scope="session")
+def pkg(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("udf_models") / "tiny-edsr-x2"
+    make_package(folder, arch="edsr", seed=1)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------ context
+
+
+def test_parse_context_defaults_fit_cdse():
+    o = uc.parse_context({})
+    assert (o.mode, o.model, o.engine, o.dn_scale, o.add_offset, o.threads, o.nodata) == (
+        "resampled", None, "onnx", 10000.0, 0.0, None, None,
+    )
+    assert uc.parse_context(None) == o
+
+
+@pytest.mark.parametrize(
+    "ctx, words",
+    [
+        ({"mdoe": "upscale"}, ["mdoe", "valid keys", "mode", "dn_scale", "threads"]),
+        ({"mode": "bicubic"}, ["mode", "resampled", "upscale", "bicubic"]),
+        ({"engine": "tensorflow"}, ["engine", "onnx", "torch"]),
+        ({"dn_scale": 0}, ["dn_scale", "> 0"]),
+        ({"dn_scale": "10000"}, ["dn_scale", "number"]),
+        ({"add_offset": float("nan")}, ["add_offset", "finite"]),
+        ({"threads": 0}, ["threads", ">= 1"]),
+        ({"dilate": -1}, ["dilate", "'rf'"]),
+        ({"tile": 2.5}, ["tile", "integer"]),
+        ({"model": 3}, ["model", "string"]),
+        ({"scl_invalid": [3]}, ["scl_invalid", "valid keys"]),
+    ],
+)
+def test_parse_context_rejects_with_valid_values(ctx, words):
+    with pytest.raises(ValueError) as e:
+        uc.parse_context(ctx)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_parse_context_not_a_dict():
+    with pytest.raises(ValueError, match="must be a dict"):
+        uc.parse_context(["mode"])
+
+
+def test_default_model_and_context_keys():
+    opts, extra = uc.parse_misr_context({})
+    assert opts.model == DEFAULT_MISR_MODEL == "s2sr-misr-x2" and extra["anchor"] == "clearest"
+    assert uc.parse_misr_context({"anchor": "2024-06-06", "sisr_model": None})[1] == {"anchor": "2024-06-06",
+                                                                                      "sisr_model": None}
+    with pytest.raises(ValueError, match="anchor"):
+        uc.parse_misr_context({"anchor": 1.5})
+    with pytest.raises(ValueError, match="unknown UDF context key.*anchor"):
+        uc.parse_misr_context({"anchr": "clearest"})
+
+# ------------------------------------------------------------------------------------------------ udf_apply
+
+
+def test_onnx_and_torch_engines_agree(pkg):
+    da = random_s2_cube(9, 11, seed=11)
+    a = uc.udf_apply(da, {"model": str(pkg), "mode": "upscale"})
+    b = uc.udf_apply(da, {"model": str(pkg), "mode": "upscale", "engine": "torch", "threads": 1})
+    assert np.abs(a.values - b.values).max() <= 1e-4 * DN
+
+
+def test_corrupt_or_mismatching_model_files_are_named(pkg, tmp_path):
+    import shutil
+
+    from sr_core.models import ModelFileError
+
+    bad = tmp_path / "corrupt"
+    shutil.copytree(pkg, bad)
+    onnx = bad / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-10] + b"0123456789")
+    da = random_s2_cube(6, 6, seed=18)
+    with pytest.raises(ModelFileError) as e:
+        uc.udf_apply(da, {"model": str(bad), "mode": "upscale"})
+    assert "model.onnx" in str(e.value) and "checksum" in str(e.value)
+    # a card whose bands do not match the ONNX file
+    mism = tmp_path / "mismatch"
+    shutil.copytree(pkg, mism)
+    card = json.loads((mism / "card.json").read_text())
+    card["bands"], card["out_bands"] = card["bands"][:4], card["out_bands"][:4]
+    card["mean"], card["std"] = card["mean"][:4], card["std"][:4]
+    (mism / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFileError, match="4 bands"):
+        uc.udf_apply(da, {"model": str(mism), "mode": "upscale"})
+    # a card whose scale or output bands do not match what the ONNX file computes
+    ten = json.loads((pkg / "card.json").read_text())["bands"]
+    for change, words in (
+        ({"scale": 3}, ["model.onnx", "at x2", "scale 3"]),
+        ({"out_bands": ten[:4]}, ["model.onnx", "10 bands", "4 out_bands"]),
+    ):
+        other = tmp_path / f"wrong-{next(iter(change))}"
+        shutil.copytree(pkg, other)
+        c = json.loads((other / "card.json").read_text())
+        c.update(change)
+        (other / "card.json").write_text(json.dumps(c))
+        with pytest.raises(ModelFileError) as e:
+            uc.udf_apply(da, {"model": str(other), "mode": "upscale"})
+        for w in words:
+            assert w in str(e.value)
+
+
+def test_empty_context_uses_the_default_model(pkg, monkeypatch, tmp_path):
+    import shutil
+
+    from sr_core.models import card
+
+    weights = tmp_path / "weights"
+    shutil.copytree(pkg, weights / card.DEFAULT_MODEL)
+    monkeypatch.setattr(card, "WEIGHTS_DIR", weights)
+    da = nearest_resample(random_s2_cube(8, 8, seed=20), 2)
+    out = uc.udf_apply(da, {})
+    ref = uc.udf_apply(da, {"model": str(pkg)})
+    np.testing.assert_array_equal(out.values, ref.values)

@@ -12,12 +12,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from s2sr_cli.commands import archs, demo, evaluate, export_onnx, graph, models, superres, train, udf_archive
+from s2sr_cli.commands import archs, demo, evaluate, export_onnx, graph, models, superres, train, udf_archive, udp
 
 __all__ = ["BAD_INPUT", "COMMANDS", "build_parser", "main"]
 
 #: The subcommand modules, in the order ``s2sr --help`` lists them.
-COMMANDS = (archs, models, export_onnx, demo, superres, train, evaluate, graph, udf_archive)
+COMMANDS = (archs, models, export_onnx, demo, superres, train, evaluate, graph, udp, udf_archive)
 
 #: Exceptions that mean bad input (exit status 2); so does rasterio's RasterioIOError (a file GDAL cannot open).
 BAD_INPUT = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)

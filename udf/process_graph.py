@@ -41,6 +41,11 @@ __all__ = [
     "udf_code",
     "neighborhood_for",
     "build_process_graph",
+    "superresolution_cube",
+    "check_bbox",
+    "check_dates",
+    "DEFAULT_COLLECTION",
+    "DEFAULT_EXTRA_BANDS",
     "process_graph_json",
     "job_options",
 ]
@@ -49,6 +54,8 @@ UDF_PATH = Path(__file__).resolve().parent / "sr_udf.py"
 MISR_UDF_PATH = Path(__file__).resolve().parent / "misr_udf.py"
 FORMATS = ("GTiff", "netCDF")
 DEFAULT_COLLECTION = "SENTINEL2_L2A"
+#: Bands loaded with the 20 m bands and passed through by the UDF (the L2A scene classification).
+DEFAULT_EXTRA_BANDS = ("SCL",)
 
 
 def udf_code(kind: str = "sr") -> str:
@@ -86,7 +93,7 @@ def neighborhood_for(card: Any, mode: str, *, size: int | None = None, overlap: 
     return (size if size is not None else rec_size), (overlap if overlap is not None else rec_overlap)
 
 
-def _check_bbox(west: float, south: float, east: float, north: float) -> dict:
+def check_bbox(west: float, south: float, east: float, north: float) -> dict:
     vals = {"west": west, "south": south, "east": east, "north": north}
     for k, v in vals.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -98,7 +105,7 @@ def _check_bbox(west: float, south: float, east: float, north: float) -> dict:
     return {k: float(v) for k, v in vals.items()}
 
 
-def _check_dates(start: str, end: str) -> list[str]:
+def check_dates(start: str, end: str) -> list[str]:
     out = []
     for name, v in (("start", start), ("end", end)):
         try:
@@ -130,7 +137,7 @@ def build_process_graph(
     format: str = "GTiff",
     connection: Any = None,
     collection: str = DEFAULT_COLLECTION,
-    extra_bands: Sequence[str] = ("SCL",),
+    extra_bands: Sequence[str] = DEFAULT_EXTRA_BANDS,
     size: int | None = None,
     overlap: int | None = None,
     engine: str = "onnx",
@@ -152,8 +159,6 @@ def build_process_graph(
     default, see the UDF). ``model`` defaults to ``s2sr-misr-x2``; ``SCL`` (the default extra band) gives the
     per-date cloud/shadow validity.
     """
-    import openeo
-    from openeo.rest.datacube import DataCube
 
     from sr_core.models import load_card
 
@@ -161,8 +166,8 @@ def build_process_graph(
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if engine not in ("onnx", "torch"):
         raise ValueError(f"engine must be 'onnx' or 'torch', got {engine!r}")
-    bbox = _check_bbox(west, south, east, north)
-    dates = _check_dates(start, end)
+    bbox = check_bbox(west, south, east, north)
+    dates = check_dates(start, end)
     fmt = _format(format)
     if max_cloud_cover is not None and not (0 <= max_cloud_cover <= 100):
         raise ValueError(f"max_cloud_cover must be a percentage in [0, 100], got {max_cloud_cover!r}")
@@ -172,6 +177,47 @@ def build_process_graph(
         model = DEFAULT_MISR_MODEL
     card = load_card(model, verify=False)
     size, overlap = neighborhood_for(card, mode, size=size, overlap=overlap)
+    if anchor is not None and not misr:
+        raise ValueError("anchor is a multi-image option: pass misr=True")
+    cube = superresolution_cube(
+        card, collection=collection, spatial_extent=bbox, temporal_extent=dates, mode=mode, engine=engine,
+        size=size, overlap=overlap, extra_bands=extra_bands, threads=threads, dn_scale=dn_scale,
+        add_offset=add_offset, max_cloud_cover=max_cloud_cover, misr=misr, anchor=anchor, connection=connection,
+    )
+    return cube.save_result(format=fmt)
+
+
+def superresolution_cube(
+    card: Any,
+    *,
+    collection: Any,
+    spatial_extent: Any,
+    temporal_extent: Any,
+    mode: str,
+    engine: str,
+    size: int,
+    overlap: int,
+    extra_bands: Sequence[str] = DEFAULT_EXTRA_BANDS,
+    threads: int | None = None,
+    dn_scale: float = 10000.0,
+    add_offset: float = 0.0,
+    max_cloud_cover: float | None = None,
+    misr: bool = False,
+    anchor: str | int | None = None,
+    connection: Any = None,
+    model_ref: Any = None,
+) -> Any:
+    """The super-resolved :class:`openeo.DataCube` (no ``save_result``): the graph of :func:`build_process_graph`
+    for a model ``card``, with ``size``/``overlap`` already chosen (:func:`neighborhood_for`).
+
+    ``collection``, ``spatial_extent`` and ``temporal_extent`` are values or :class:`openeo.api.process.Parameter`
+    objects (the user-defined process of :mod:`udf.udp`). ``model_ref``: what the UDF context names as the model
+    (default the card's name); a ``Parameter`` makes the context an ``apply_neighborhood`` argument that the UDF
+    reads through ``{"from_parameter": "context"}``, so that the process's parameter reaches the callback.
+    """
+    import openeo
+    from openeo.rest.datacube import DataCube
+
     res = float(card.input_resolution_m)
     model_bands = [normalize_band_name(b) for b in card.bands]
     fine = [b for b in model_bands if BANDS[b].resolution <= res]
@@ -184,7 +230,9 @@ def build_process_graph(
         raise ValueError(f"model {card.name!r} has no band at its input resolution {res:g} m to define the grid")
 
     def load(bands: list[str]) -> Any:
-        kwargs = dict(spatial_extent=bbox, temporal_extent=dates, bands=bands, max_cloud_cover=max_cloud_cover)
+        kwargs: dict[str, Any] = dict(spatial_extent=spatial_extent, temporal_extent=temporal_extent, bands=bands)
+        if max_cloud_cover is not None:
+            kwargs["max_cloud_cover"] = max_cloud_cover
         if connection is not None:
             return connection.load_collection(collection, **kwargs)
         return DataCube.load_collection(collection, connection=None, **kwargs)
@@ -197,7 +245,7 @@ def build_process_graph(
         cube = cube.resample_spatial(resolution=res / card.scale, method="near")
     context: dict[str, Any] = {
         "mode": mode,
-        "model": card.name,
+        "model": card.name if model_ref is None else model_ref,
         "engine": engine,
         "dn_scale": float(dn_scale),
         "add_offset": float(add_offset),
@@ -208,22 +256,25 @@ def build_process_graph(
         context["threads"] = int(threads)
     if misr and anchor is not None:
         context["anchor"] = anchor
-    elif anchor is not None:
-        raise ValueError("anchor is a multi-image option: pass misr=True")
     runtime = "Python" if mode == "resampled" else "Python-Jep"
-    udf = openeo.UDF(udf_code("misr" if misr else "sr"), runtime=runtime, context=context)
+    via_parameter = model_ref is not None and not isinstance(model_ref, str)
+    udf = openeo.UDF(
+        udf_code("misr" if misr else "sr"),
+        runtime=runtime,
+        context={"from_parameter": "context"} if via_parameter else context,
+    )
     sizes = [{"dimension": "x", "value": size, "unit": "px"}, {"dimension": "y", "value": size, "unit": "px"}]
     if misr:
         sizes.append({"dimension": "t", "value": None})  # the whole time series in each chunk
-    cube = cube.apply_neighborhood(
+    return cube.apply_neighborhood(
         process=udf,
         size=sizes,
         overlap=[
             {"dimension": "x", "value": overlap, "unit": "px"},
             {"dimension": "y", "value": overlap, "unit": "px"},
         ],
+        **({"context": context} if via_parameter else {}),
     )
-    return cube.save_result(format=fmt)
 
 
 def process_graph_json(cube: Any, indent: int | None = 2) -> str:

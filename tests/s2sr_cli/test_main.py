@@ -26,7 +26,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 def test_every_command_module_is_one_subcommand_with_its_handler():
     sub = _subcommands(cli.build_parser())
     assert list(sub) == [c.NAME for c in cli.COMMANDS] == [
-        "archs", "models", "export-onnx", "demo", "superres", "train", "evaluate", "graph", "udf-archive"]
+        "archs", "models", "export-onnx", "demo", "superres", "train", "evaluate", "graph", "udp", "udf-archive"]
     for command in cli.COMMANDS:
         assert sub[command.NAME].get_default("handler") is command.run
 

@@ -159,6 +159,10 @@ def test_openeo(tmp_path, monkeypatch):
     overlap = {d["dimension"]: d["value"] for d in an["overlap"]}
     assert run_udf["context"]["overlap"] == overlap["x"] == overlap["y"] > 0
     opts = json.loads((out / "job_options.json").read_text())
+    udp = json.loads((out / "s2sr_superresolution.json").read_text())
+    assert udp["id"] == "s2sr_superresolution"
+    assert [p["name"] for p in udp["parameters"]] == ["spatial_extent", "temporal_extent", "collection", "model"]
+    assert udp["default_job_options"]["udf-dependency-archives"] == opts["udf-dependency-archives"]
     (archive,) = opts["udf-dependency-archives"]
     assert archive.startswith("https://example.org/s2sr/s2sr-udf-code-") and archive.endswith(
         ".zip#s2sr_code"

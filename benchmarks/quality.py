@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Quality benchmark of a model package (the same as ``s2sr evaluate``).
+r"""Quality benchmark of a model package (the same as ``s2sr evaluate``).
 
 Reduced-resolution (Wald) protocol with two degradation operators and full-resolution checks on real scenes;
 writes ``<out>/quality_<model>.json``, ``.md`` and ``<out>/figures/*.png`` (default ``benchmarks/results``).
@@ -8,6 +8,14 @@ The arguments and the run are those of ``s2sr evaluate`` (:mod:`s2sr_cli.command
 
     python benchmarks/quality.py --model s2sr-x2-10band            # the model card's validation scenes
     python benchmarks/quality.py --model path/to/package --sample  # the bundled sample only
+
+The numbers for cards and README: the report scenes (never used to train or select), the whole operator family,
+both scorings of the 20 m bands, the worst case, the EVOLAND peer beside ours and the opensr-test metrics (computed
+by the Python of an environment with ``opensr-test==1.3.3``; this project's environment does not install it):
+
+    python benchmarks/quality.py --model s2sr-x2-10band --report-scenes \
+        --peer ../shared/peers/evoland_carn_light/carn_light.onnx --opensr-test /path/to/opensr-env/bin/python \
+        --threads 1 --out benchmarks/results/quality       # -> quality_s2sr-x2-10band_family.json / .md
 """
 
 from __future__ import annotations

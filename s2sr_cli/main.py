@@ -63,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.quiet = bool(getattr(args, "quiet", False))
     try:
         return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc()
+        print(f"s2sr {args.command}: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, the shell's status for a command stopped by Ctrl-C
     except Exception as e:  # noqa: BLE001 - every error becomes one line and an exit status
         if args.debug:
             traceback.print_exc()

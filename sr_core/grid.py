@@ -6,22 +6,36 @@ finer grid this way; the blocks of ``factor`` pixels along an axis may start at 
 rank:
 
 * :func:`replication_mismatches`: per phase, how many neighbouring pixel pairs inside its blocks differ.
-* :func:`replication_phase`: the phase of *exact* replication (NaN equals NaN), or None.
+* :func:`replication_phase`: the phase of *exact* replication (NaN equals NaN), or None;
+  :func:`replication_phases`: every such phase.
 * :func:`replicated_phase`: the phase of replication that a few broken blocks (filled nodata) may disturb.
 * :func:`native_indices`: one pixel index per native pixel, for a phase.
+* :func:`block_values`: one value per native pixel of a 2-D grid, read from the pixels of its block that hold data.
+
+``missing`` (a bool array of the shape of ``a``, optional, in the replication functions): pixels without data
+(NaN, a nodata value) that match any value. A back-end pads chunks with NaN wherever they leave the cube, and the edge of that
+padding need not fall on a block edge; a nodata pixel inside a block says nothing about the block either.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["native_indices", "replicated_phase", "replication_mismatches", "replication_phase"]
+__all__ = [
+    "block_values",
+    "native_indices",
+    "replicated_phase",
+    "replication_mismatches",
+    "replication_phase",
+    "replication_phases",
+]
 
 
-def replication_mismatches(a: np.ndarray, factor: int, axis: int) -> list[int]:
+def replication_mismatches(a: np.ndarray, factor: int, axis: int, *, missing: np.ndarray | None = None) -> list[int]:
     """For each phase ``p`` in ``0..factor-1``: how many neighbouring pairs ``(i - 1, i)`` along ``axis`` that lie
     in the same block ``[p + k*factor, p + (k+1)*factor)`` hold different values (partial blocks at both ends
-    included; NaN equals NaN). Zero = nearest-replicated by ``factor`` with that phase.
+    included; NaN equals NaN; a pair with a ``missing`` pixel never differs). Zero = nearest-replicated by
+    ``factor`` with that phase.
 
     The pairs are compared once, residue ``i mod factor`` by residue (strided views of ``a``, no copy of ``a``;
     this runs on every UDF chunk): a pair crosses a block boundary of phase ``p`` exactly when ``i = p (mod
@@ -33,6 +47,8 @@ def replication_mismatches(a: np.ndarray, factor: int, axis: int) -> list[int]:
     if n < 2:
         return [0] * factor
     a = np.moveaxis(a, ax, 0)  # a view
+    if missing is not None:
+        return _wildcard_mismatches(a, _missing_view(missing, a.shape, ax), factor)
 
     def count(b: np.ndarray, nan_equal: bool) -> list[int]:
         out = []
@@ -59,6 +75,39 @@ def replication_mismatches(a: np.ndarray, factor: int, axis: int) -> list[int]:
     return count(a, a.dtype.kind == "f")
 
 
+def _missing_view(missing: np.ndarray, shape: tuple, ax: int) -> np.ndarray:
+    """``missing`` (bool) with ``ax`` moved first; it must have the shape ``shape`` of the array so moved."""
+    m = np.moveaxis(np.asarray(missing, dtype=bool), ax, 0)
+    if m.shape != shape:
+        raise ValueError(f"missing must have the shape of the array; got {m.shape} for {shape} (axis {ax} first)")
+    return m
+
+
+def _residue_differs(b: np.ndarray, miss: np.ndarray, factor: int, r: int) -> np.ndarray | None:
+    """For the neighbour pairs of residue ``r`` (:func:`_residue_pairs`): True where both pixels hold data and
+    their values differ (NaN equals NaN); None when there is no such pair."""
+    pair = _residue_pairs(b, factor, r)
+    if pair is None:
+        return None
+    prev, cur = pair
+    mp, mc = _residue_pairs(miss, factor, r)
+    diff = prev != cur
+    if b.dtype.kind == "f":
+        diff &= ~(np.isnan(prev) & np.isnan(cur))
+    diff &= ~(mp | mc)
+    return diff
+
+
+def _wildcard_mismatches(b: np.ndarray, miss: np.ndarray, factor: int) -> list[int]:
+    """:func:`replication_mismatches` of ``b`` (the axis first) with the ``missing`` pixels ``miss``."""
+    out = []
+    for r in range(factor):
+        diff = _residue_differs(b, miss, factor, r)
+        out.append(0 if diff is None else int(np.count_nonzero(diff)))
+    total = sum(out)
+    return [total - out[p] for p in range(factor)]
+
+
 def _residue_pairs(b: np.ndarray, factor: int, r: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The neighbour pairs ``(i - 1, i)`` along axis 0 of ``b`` with ``i = r (mod factor)``, ``1 <= i < n``, as two
     strided views (no copy); None when there is no such pair."""
@@ -76,12 +125,16 @@ def _bit_view(a: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def replication_phase(a: np.ndarray, factor: int, axis: int) -> int | None:
+def replication_phase(a: np.ndarray, factor: int, axis: int, *, missing: np.ndarray | None = None) -> int | None:
     """The phase (``0..factor-1``) of exact ``factor``-fold nearest replication of ``a`` along ``axis``, or
     ``None`` when no phase fits. Data constant along the axis fits every phase; the smallest is returned.
+    ``missing`` pixels match any value (see the module docstring).
 
     The smallest phase whose :func:`replication_mismatches` count is zero, found without counting: the pairs of
     one residue are compared at a time, only as far as needed (phase 0 at x2 reads half of the pairs)."""
+    if missing is not None:
+        phases = replication_phases(a, factor, axis, missing=missing)
+        return phases[0] if phases else None
     a = np.asarray(a)
     ax = axis % a.ndim
     n = a.shape[ax]
@@ -112,6 +165,12 @@ def replication_phase(a: np.ndarray, factor: int, axis: int) -> int | None:
     return first_phase(a, a.dtype.kind == "f")
 
 
+def replication_phases(a: np.ndarray, factor: int, axis: int, *, missing: np.ndarray | None = None) -> list[int]:
+    """Every phase (ascending) whose :func:`replication_mismatches` count is zero: all the phases a replicated
+    ``a`` fits (several when data constant along the axis, or ``missing`` pixels, leave the block edges open)."""
+    return [p for p, c in enumerate(replication_mismatches(a, factor, axis, missing=missing)) if c == 0]
+
+
 def native_indices(n: int, factor: int, phase: int) -> np.ndarray:
     """Indices (along an axis of length ``n``) of one pixel per native pixel, for blocks of ``factor`` with
     ``phase``: native pixel ``k`` covers ``[o + k f, o + (k+1) f)`` with ``o = phase`` if ``phase == 0`` else
@@ -138,3 +197,40 @@ def replicated_phase(a: np.ndarray, factor: int, axis: int, *, tolerance: float 
     if frac[best] <= tolerance and all(f > 2 * frac[best] + 1e-12 and f > tolerance for f in others):
         return best
     return None
+
+
+def block_values(
+    a: np.ndarray, factor: int, phase_y: int, phase_x: int, *, missing: np.ndarray | None = None
+) -> np.ndarray:
+    """One value per native pixel of ``a`` ``(..., H, W)``, nearest-replicated in ``factor`` x ``factor`` blocks
+    with the phases ``phase_y``, ``phase_x`` (partial blocks at the edges included, as :func:`native_indices`):
+    the first pixel of each block (row by row) that is not ``missing``; NaN where every pixel of a block is
+    missing. Without ``missing``, the first pixel of each block. Float ``a`` keeps its dtype, other dtypes give
+    float64."""
+    a = np.asarray(a)
+    h, w = a.shape[-2:]
+    rows, cols = native_indices(h, factor, phase_y), native_indices(w, factor, phase_x)
+    out = a[..., rows[:, None], cols[None, :]]
+    if out.dtype.kind != "f":
+        out = out.astype(np.float64)
+    if missing is None:
+        return out
+    missing = np.asarray(missing, dtype=bool)
+    if missing.shape != a.shape:
+        raise ValueError(f"missing must have the shape of the array; got {missing.shape} for {a.shape}")
+    todo = missing[..., rows[:, None], cols[None, :]]
+    oy, ox = (phase_y - factor if phase_y else 0), (phase_x - factor if phase_x else 0)
+    for dy in range(factor):
+        r = oy + factor * np.arange(rows.size) + dy
+        r_in = (r >= 0) & (r < h)
+        for dx in range(factor):
+            if not todo.any():
+                return out
+            c = ox + factor * np.arange(cols.size) + dx
+            c_in = (c >= 0) & (c < w)
+            ri, ci = np.clip(r, 0, h - 1)[:, None], np.clip(c, 0, w - 1)[None, :]
+            take = todo & (r_in[:, None] & c_in[None, :]) & ~missing[..., ri, ci]
+            out[take] = a[..., ri, ci][take]
+            todo &= ~take
+    out[todo] = np.nan
+    return out

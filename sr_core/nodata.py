@@ -38,8 +38,8 @@ __all__ = [
 
 
 def _to_numpy(x: Any, name: str) -> np.ndarray:
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
+    tensor = getattr(sys.modules.get("torch"), "Tensor", None)  # None while another thread imports torch
+    if tensor is not None and isinstance(x, tensor):
         return x.detach().cpu().numpy()
     if isinstance(x, np.ndarray):
         return x

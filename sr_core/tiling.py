@@ -52,8 +52,8 @@ Array = Any  # np.ndarray | torch.Tensor
 
 
 def _is_torch(x: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
+    tensor = getattr(sys.modules.get("torch"), "Tensor", None)  # None while another thread imports torch
+    return tensor is not None and isinstance(x, tensor)
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -459,9 +459,9 @@ def hr_transform(transform: Any, scale: int) -> Any:
         raise ValueError(f"transform must have 6 (or 9) elements (a, b, c, d, e, f), got {len(vals)}")
     a, b, c, d, e, f = vals
     new = (a / scale, b / scale, c, d / scale, e / scale, f)
-    affine_mod = sys.modules.get("affine")
-    if affine_mod is not None and isinstance(transform, affine_mod.Affine):
-        return affine_mod.Affine(*new)
+    affine = getattr(sys.modules.get("affine"), "Affine", None)  # None while another thread imports affine
+    if affine is not None and isinstance(transform, affine):
+        return affine(*new)
     return new
 
 

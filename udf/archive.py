@@ -12,6 +12,10 @@ UDFs (``udf/sr_udf.py``, ``udf/misr_udf.py``) put the folders ``s2sr_code`` and 
   ``pip download onnxruntime --only-binary=:all: --python-version 3.11 --platform manylinux_2_28_x86_64 -d
   wheels/``). Only wheels compatible with the target Python and platform are used, the newest per project;
   ``numpy`` (present on every back-end, and ABI-bound to it) is skipped.
+
+The output folder is created when missing; a path that is a file, or a folder that takes no new file, is refused
+before any work. Each zip is written under a unique temporary name in the folder and renamed over an existing zip
+only when complete (:mod:`sr_core.io.safe_output`): a failure leaves the old zip as it was and no temporary file.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+from sr_core.io.safe_output import atomic_output, check_output_folder, write_error
 
 __all__ = [
     "CODE_DIR",
@@ -58,6 +64,19 @@ def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
     zf.writestr(info, data)
 
 
+def _output_folder(out_dir: str | os.PathLike) -> Path:
+    """The archives' folder ``out_dir``, created when missing; refused (one-line errors) when it is a file or
+    takes no new file (read-only)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"the archive folder {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(out, e, doing=f"cannot create the archive folder {out}") from e
+    return check_output_folder(out, what="the archives")
+
+
 def _package_files(pkg: str) -> list[Path]:
     root = REPO / pkg
     out = []
@@ -85,6 +104,7 @@ def build_code_archive(
     """
     from sr_core.models import ModelFileError, load_card, resolve_model
 
+    out = _output_folder(out_dir)
     folder = resolve_model(model)
     card = load_card(folder, verify=True)
     roles = ["onnx"] + (["weights"] if include_weights else [])
@@ -94,19 +114,18 @@ def build_code_archive(
             f"model {card.name!r} ({folder}) has no {' / '.join(missing)} file in card.json; "
             "the back-end needs the ONNX file (export it with save_model_package)"
         )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", card.name)
     path = out / f"s2sr-udf-code-{safe}.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        for pkg in ("sr_core", "udf"):
-            for p in _package_files(pkg):
-                _add(zf, p.relative_to(REPO).as_posix(), p.read_bytes())
-        names = ["card.json", "card.md"] + [card.files[r] for r in roles]
-        for name in names:
-            src = folder / name
-            if src.is_file():
-                _add(zf, f"sr_core/weights/{card.name}/{name}", src.read_bytes())
+    with atomic_output(path) as tmp:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            for pkg in ("sr_core", "udf"):
+                for p in _package_files(pkg):
+                    _add(zf, p.relative_to(REPO).as_posix(), p.read_bytes())
+            names = ["card.json", "card.md"] + [card.files[r] for r in roles]
+            for name in names:
+                src = folder / name
+                if src.is_file():
+                    _add(zf, f"sr_core/weights/{card.name}/{name}", src.read_bytes())
     return path, card
 
 
@@ -166,6 +185,7 @@ def build_deps_archive(
 ) -> tuple[Path, list[Path]]:
     """Unpack the compatible wheels of ``wheel_dir`` (ONNX Runtime required) into one zip; returns
     ``(path, wheels used)``."""
+    out = _output_folder(out_dir)
     wheels = select_wheels(wheel_dir, python=python, arch=arch)
     if not any(w.name.lower().startswith("onnxruntime-") for w in wheels):
         found = ", ".join(p.name for p in sorted(Path(wheel_dir).glob("*.whl"))) or "no wheels"
@@ -174,18 +194,17 @@ def build_deps_archive(
             f"e.g. pip download onnxruntime --only-binary=:all: --python-version {python} "
             f"--platform manylinux_2_28_{arch} -d {wheel_dir}"
         )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"s2sr-udf-deps-cp{python.replace('.', '')}-{arch}.zip"
     seen: set[str] = set()
-    with zipfile.ZipFile(path, "w") as zf:
-        for w in wheels:
-            with zipfile.ZipFile(w) as src:
-                for info in src.infolist():
-                    if info.is_dir() or info.filename in seen:
-                        continue
-                    seen.add(info.filename)
-                    _add(zf, info.filename, src.read(info))
+    with atomic_output(path) as tmp:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            for w in wheels:
+                with zipfile.ZipFile(w) as src:
+                    for info in src.infolist():
+                        if info.is_dir() or info.filename in seen:
+                            continue
+                        seen.add(info.filename)
+                        _add(zf, info.filename, src.read(info))
     return path, wheels
 
 
@@ -199,6 +218,7 @@ def build_udf_archives(
     include_weights: bool = False,
 ) -> ArchiveSet:
     """Build the code archive and, when ``wheel_dir`` is given, the dependency archive."""
+    _output_folder(out_dir)  # before any work
     code, card = build_code_archive(out_dir, model=model, include_weights=include_weights)
     result = ArchiveSet(code=code, model=card.name)
     if wheel_dir is not None:

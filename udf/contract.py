@@ -34,6 +34,7 @@ from sr_core.models import (
     load_misr_predictor,
     load_predictor,
 )
+from sr_core.models.engines import MAX_THREADS
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray
@@ -77,11 +78,13 @@ _SR_KEYS = ("mode", "model", "engine", "dn_scale", "add_offset", "threads", "nod
 _MISR_KEYS = _SR_KEYS + ("scl_invalid", "min_valid")
 
 
-def _int_or_none(key: str, v: Any, minimum: int) -> int | None:
+def _int_or_none(key: str, v: Any, minimum: int, maximum: int | None = None) -> int | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise ValueError(f"context[{key!r}] must be an integer >= {minimum} or null, got {v!r}")
+    too_big = maximum is not None and isinstance(v, (int, np.integer)) and v > maximum
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum or too_big:
+        bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ValueError(f"context[{key!r}] must be an integer {bound} or null, got {v!r}")
     return int(v)
 
 
@@ -95,7 +98,8 @@ def parse_context(context: Mapping[str, Any] | None, *, kind: str = "sr") -> Udf
     ``engine``      ``"onnx"`` (default, ONNX Runtime) or ``"torch"``.
     ``dn_scale``    reflectance = (DN + add_offset) / dn_scale; default 10000.
     ``add_offset``  default 0 (CDSE has already compensated the processing-baseline offset).
-    ``threads``     intra-op threads of the engine (int >= 1); default null = the engine's default.
+    ``threads``     intra-op threads of the engine (int, 1 to ``sr_core.models.engines.MAX_THREADS`` = 1024);
+                    default null = the engine's default.
     ``nodata``      a nodata value besides NaN (number); default null (NaN only).
     ``overlap``     the apply_neighborhood overlap in chunk pixels, for the overlap check; default null.
     ``size``        the apply_neighborhood size in chunk pixels; default null. With ``overlap``, a chunk of
@@ -139,7 +143,7 @@ def parse_context(context: Mapping[str, Any] | None, *, kind: str = "sr") -> Udf
     out["engine"] = engine
     out["dn_scale"] = check_number("dn_scale", c.get("dn_scale", DEFAULT_DN_SCALE), positive=True)
     out["add_offset"] = check_number("add_offset", c.get("add_offset", DEFAULT_ADD_OFFSET))
-    out["threads"] = _int_or_none("threads", c.get("threads"), 1)
+    out["threads"] = _int_or_none("threads", c.get("threads"), 1, MAX_THREADS)
     nodata = c.get("nodata")
     out["nodata"] = None if nodata is None else check_number("nodata", nodata)
     out["overlap"] = _int_or_none("overlap", c.get("overlap"), 0)

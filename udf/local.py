@@ -7,7 +7,7 @@ What the back-end does, and this module reproduces (``apply_neighborhood_local``
 2. Each chunk handed to the UDF is the block grown by ``overlap`` pixels on every side
    (``size + 2*overlap`` per side), NaN where it leaves the cube, cast to float32, with dims in the order
    ``(t, bands, y, x)`` (``(bands, y, x)`` without a time dimension; the full time series in every chunk), and
-   cell-centre ``x``/``y`` coordinates continued regularly into the padding.
+   cell-centre ``x``/``y`` coordinates continued regularly into the padding (none when the cube has none).
 3. The UDF runs through ``openeo.udf.run_code.run_udf_code`` (entry point ``apply_datacube``), exactly as on
    the back-end (the module is loaded once per worker and cached there).
 4. The back-end crops ``overlap`` pixels from every side of the returned chunk. If the UDF returned a chunk
@@ -42,7 +42,14 @@ from sr_core.io import GeoTiffWriter
 from sr_core.runtime import lower_thread_priority
 from sr_core.tiling import in_order
 
-__all__ = ["apply_neighborhood_local", "parse_neighborhood", "read_udf", "open_cube", "RUNTIMES"]
+__all__ = [
+    "apply_neighborhood_local",
+    "parse_neighborhood",
+    "read_udf",
+    "open_cube",
+    "resample_spatial_local",
+    "RUNTIMES",
+]
 
 RUNTIMES = ("Python", "Python-Jep")
 _ORDER = ("t", "bands", "y", "x")
@@ -125,6 +132,76 @@ def open_cube(path: str | os.PathLike) -> Any:
     ds.close()
     ds = xr.open_dataset(path, chunks={})
     return ds[names].to_array(dim="bands")
+
+
+# ------------------------------------------------------------------------------------------------ cube origin
+
+
+def resample_spatial_local(
+    cube: Any, resolution: float, *, offset: Any = 0, shape: tuple[int, int] | None = None
+) -> Any:
+    """A back-end's ``resample_spatial(resolution, method="near")``, with the new grid's origin anywhere.
+
+    ``cube``: an ``xarray.DataArray`` with regular cell-centre ``y``/``x`` coordinates (``y`` decreasing or
+    increasing) and any other dims. The new grid has pixels of ``resolution`` (coordinate units); its first pixel
+    lies ``offset`` new pixels from the cube's upper-left corner (an int, or ``(y, x)``; negative = before the
+    cube) and it has ``shape`` ``(h, w)`` pixels (default: up to the cube's far edges). Each new pixel takes the
+    value of the cube pixel that holds its centre, NaN outside the cube (a bounding box larger than the data).
+
+    The cubes of an area of interest whose edge is anywhere on the native grids: ``resample_spatial_local(c, 5,
+    offset=k)`` of a cube ``c`` on the 10 m grid whose 20 m bands start on a 20 m pixel edge (such as
+    :func:`udf.testing.random_s2_cube`) starts ``5 k`` m into it: off the 10 m grid for odd ``k``, off the 20 m
+    grid for ``k`` not a multiple of 4. Float cubes keep their dtype, others become float32 (NaN)."""
+    import xarray as xr
+
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, float, np.integer, np.floating)) or not (
+        np.isfinite(resolution) and resolution > 0
+    ):
+        raise ValueError(f"resolution must be a number > 0, got {resolution!r}")
+    oy, ox = _pair(offset, "offset", None)
+    if not isinstance(cube, xr.DataArray) or any(d not in cube.dims for d in ("y", "x")):
+        raise ValueError("cube must be an xarray.DataArray with dims y and x")
+    new_coords: dict[str, np.ndarray] = {}
+    index: dict[str, np.ndarray] = {}
+    for dim, off, k in (("y", oy, 0), ("x", ox, 1)):
+        first, step, present = _axis_coords(cube, dim)
+        if not present or cube.sizes[dim] < 2:
+            raise ValueError(f"cube needs a regular {dim!r} coordinate (at least 2 pixels) to be resampled")
+        n = cube.sizes[dim]
+        ratio = float(resolution) / abs(step)
+        if shape is None:
+            m = int(np.floor(n / ratio - off + 1e-9))
+        else:
+            m = _pair(shape, "shape", 1)[k]
+        if m < 1:
+            raise ValueError(f"offset {off} leaves no {dim} pixel of the new grid inside the cube")
+        centres = off + np.arange(m) + 0.5  # in new pixels from the cube's edge
+        src = np.floor(centres * ratio + 1e-9).astype(np.int64)
+        new_coords[dim] = first - step / 2 + np.sign(step) * float(resolution) * centres
+        index[dim] = src
+    values = np.asarray(cube.transpose(..., "y", "x").values)
+    dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float32)
+    iy, ix = index["y"], index["x"]
+    ok_y, ok_x = (iy >= 0) & (iy < values.shape[-2]), (ix >= 0) & (ix < values.shape[-1])
+    out = values[..., np.clip(iy, 0, values.shape[-2] - 1)[:, None], np.clip(ix, 0, values.shape[-1] - 1)[None, :]]
+    out = out.astype(dtype, copy=False)
+    out[..., ~(ok_y[:, None] & ok_x[None, :])] = np.nan
+    dims = tuple(cube.transpose(..., "y", "x").dims)
+    coords = {c: v for c, v in cube.coords.items() if not set(v.dims) & {"y", "x"}}
+    coords.update(new_coords)
+    res = xr.DataArray(out, dims=dims, coords=coords, name=cube.name, attrs=dict(cube.attrs))
+    return res.transpose(*cube.dims)
+
+
+def _pair(value: Any, name: str, minimum: int | None) -> tuple[int, int]:
+    """``(y, x)`` integers from an int or a pair (``>= minimum`` unless None)."""
+    v = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if (not isinstance(v, (tuple, list)) or len(v) != 2
+            or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) for e in v)
+            or (minimum is not None and min(v) < minimum)):
+        more = f" >= {minimum}" if minimum is not None else ""
+        raise ValueError(f"{name} must be an integer{more} or a (y, x) pair of them, got {value!r}")
+    return int(v[0]), int(v[1])
 
 
 # ------------------------------------------------------------------------------------------------ chunk runner
@@ -370,8 +447,10 @@ def apply_neighborhood_local(
         r1, c1 = (i + 1) * sy + oy, (j + 1) * sx + ox
         data = _window(cube, r0, r1, c0, c1)
         coords = dict(lead_coords)
-        coords["y"] = y0 + dy * np.arange(r0, r1) if has_y else np.arange(r0, r1, dtype=np.float64)
-        coords["x"] = x0 + dx * np.arange(c0, c1) if has_x else np.arange(c0, c1, dtype=np.float64)
+        if has_y:
+            coords["y"] = y0 + dy * np.arange(r0, r1)
+        if has_x:
+            coords["x"] = x0 + dx * np.arange(c0, c1)
         return data, tuple(cube.dims), coords, code, context
 
     sink = _Sink(out_path, crs=_crs_of(cube.attrs, cube.coords))

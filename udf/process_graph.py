@@ -16,6 +16,11 @@ Graph (``build_process_graph``)::
 
 The context embedded in ``run_udf`` names the model by its card name (the archive built by ``s2sr
 udf-archive`` ships it as ``sr_core/weights/<name>``) and passes the overlap so that the UDF can check it.
+Every option is checked before the graph is built (nothing reaches a back-end that it would refuse after the
+job was paid for): the area, the dates against the collection's first acquisition (:data:`COLLECTION_START`),
+the extra bands against the collection's band names (:func:`check_extra_bands`), the MISR ``anchor``
+(:func:`check_anchor`), and the UDF context with the UDF's own parser (:mod:`udf.contract`).
+
 No connection is needed: ``connection=None`` builds the graph offline (``DataCube.load_collection(...,
 connection=None)``); with a connection the same graph is bound to it (``cube.create_job(job_options=...)``).
 """
@@ -26,13 +31,17 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Sequence
 
+import numpy as np
+
 from sr_core.bands import BANDS, normalize_band_name
 from sr_core.inference.cube import MODES, NEIGHBORHOOD_MULTIPLE, recommended_neighborhood, required_overlap
 from sr_core.models import resolve_postprocess
+from sr_core.models.engines import check_threads
 
 __all__ = [
     "UDF_PATH",
@@ -42,8 +51,13 @@ __all__ = [
     "neighborhood_for",
     "build_process_graph",
     "superresolution_cube",
+    "check_anchor",
     "check_bbox",
     "check_dates",
+    "check_extra_bands",
+    "default_extra_bands",
+    "AUX_BANDS",
+    "COLLECTION_START",
     "DEFAULT_COLLECTION",
     "DEFAULT_EXTRA_BANDS",
     "process_graph_json",
@@ -56,6 +70,18 @@ FORMATS = ("GTiff", "netCDF")
 DEFAULT_COLLECTION = "SENTINEL2_L2A"
 #: Bands loaded with the 20 m bands and passed through by the UDF (the L2A scene classification).
 DEFAULT_EXTRA_BANDS = ("SCL",)
+#: Sentinel-2A's launch: no Sentinel-2 collection has data before it.
+SENTINEL2_LAUNCH = "2015-06-23"
+#: The first date each collection has data for (a start before it is refused; other collections: the launch).
+#: CDSE's L2A collection begins on 2017-03-28, its L1C collection with the mission
+#: (docs/decisions/2026-12-06-graph-option-checks.md).
+COLLECTION_START = {"SENTINEL2_L1C": SENTINEL2_LAUNCH, "SENTINEL2_L2A": "2017-03-28"}
+#: Band names of the collections besides the spectral bands (ESA products and Sentinel Hub layers on CDSE).
+_ANGLES = ("sunAzimuthAngles", "sunZenithAngles", "viewAzimuthMean", "viewZenithMean")
+AUX_BANDS = {
+    "SENTINEL2_L1C": ("CLP", "CLM", "dataMask", *_ANGLES),
+    "SENTINEL2_L2A": ("SCL", "AOT", "WVP", "CLD", "SNW", "CLP", "CLM", "dataMask", *_ANGLES),
+}
 
 
 def udf_code(kind: str = "sr") -> str:
@@ -94,6 +120,8 @@ def neighborhood_for(card: Any, mode: str, *, size: int | None = None, overlap: 
 
 
 def check_bbox(west: float, south: float, east: float, north: float) -> dict:
+    """The bounding box (degrees, EPSG:4326) as a dict of floats; ``ValueError`` unless finite, in range and not
+    inverted or empty."""
     vals = {"west": west, "south": south, "east": east, "north": north}
     for k, v in vals.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -105,7 +133,10 @@ def check_bbox(west: float, south: float, east: float, north: float) -> dict:
     return {k: float(v) for k, v in vals.items()}
 
 
-def check_dates(start: str, end: str) -> list[str]:
+def check_dates(start: str, end: str, collection: Any = None) -> list[str]:
+    """``[start, end]`` as ISO dates; ``ValueError`` unless both are dates ``YYYY-MM-DD``, ``start < end`` (the
+    end is exclusive), the start is not in the future and not before the first date of ``collection``
+    (:data:`COLLECTION_START`; any other collection or None: Sentinel-2A's launch)."""
     out = []
     for name, v in (("start", start), ("end", end)):
         try:
@@ -114,7 +145,71 @@ def check_dates(start: str, end: str) -> list[str]:
             raise ValueError(f"{name} must be a date YYYY-MM-DD, got {v!r}") from None
     if out[0] >= out[1]:
         raise ValueError(f"start ({start}) must be before end ({end}); the end date is exclusive")
+    known = isinstance(collection, str) and collection in COLLECTION_START
+    first = _dt.date.fromisoformat(COLLECTION_START[collection] if known else SENTINEL2_LAUNCH)
+    if out[0] < first:
+        what = f"{collection} has no data" if known else "Sentinel-2 has no data (Sentinel-2A launch)"
+        hint = "; SENTINEL2_L1C starts with the mission" if collection == "SENTINEL2_L2A" else ""
+        raise ValueError(f"start {out[0]} is before {first}: {what} before that date{hint}")
+    today = _dt.datetime.now(_dt.timezone.utc).date()
+    if out[0] > today:
+        raise ValueError(f"start {out[0]} is in the future (today is {today}): no acquisitions yet")
     return [d.isoformat() for d in out]
+
+
+def default_extra_bands(collection: Any) -> tuple[str, ...]:
+    """:data:`DEFAULT_EXTRA_BANDS` less the bands ``collection`` does not have (SENTINEL2_L1C: no SCL)."""
+    have = AUX_BANDS.get(collection, DEFAULT_EXTRA_BANDS) if isinstance(collection, str) else DEFAULT_EXTRA_BANDS
+    return tuple(b for b in DEFAULT_EXTRA_BANDS if b in have)
+
+
+def check_extra_bands(extra_bands: Any, model_bands: Sequence[str], collection: Any = None) -> list[str]:
+    """The pass-through bands as a list; ``ValueError`` for a name that is not a band of ``collection`` (its
+    spectral bands and :data:`AUX_BANDS`; any other collection: the names of both collections), a model band,
+    or a band named twice. Names are exact (openEO band names are case-sensitive)."""
+    if isinstance(extra_bands, str) or not isinstance(extra_bands, (list, tuple)):
+        raise ValueError(f"extra_bands must be a list of band names, got {extra_bands!r}")
+    known_coll = isinstance(collection, str) and collection in AUX_BANDS
+    spectral = [b for b in BANDS if not (b == "B10" and collection == "SENTINEL2_L2A")]
+    aux = AUX_BANDS[collection] if known_coll else tuple(dict.fromkeys(sum(AUX_BANDS.values(), ())))
+    valid = [*spectral, *aux]
+    out = []
+    for b in extra_bands:
+        if not isinstance(b, str) or b not in valid:
+            near = [v for v in valid if isinstance(b, str) and v.lower() == b.strip().lower()]
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            where = collection if known_coll else "Sentinel-2 collections"
+            raise ValueError(f"extra band {b!r} is not a band of {where}{hint}; bands: {', '.join(valid)}")
+        if b in model_bands:
+            raise ValueError(f"extra band {b!r} is already a model band")
+        if b in out:
+            raise ValueError(f"extra band {b!r} is named twice")
+        out.append(b)
+    return out
+
+
+def check_anchor(anchor: Any, dates: Sequence[str] | None = None) -> str | int | None:
+    """The MISR anchor as the UDF takes it: ``"clearest"``, ``"latest"``, ``"first"``, a date index (an int, or a
+    string of one) or a date ``YYYY-MM-DD`` (within ``dates`` = ``[start, end)`` when given); None stays None."""
+    if anchor is None or (isinstance(anchor, str) and anchor in ("clearest", "latest", "first")):
+        return anchor
+    if isinstance(anchor, (int, np.integer)) and not isinstance(anchor, bool):
+        return int(anchor)
+    if isinstance(anchor, str) and re.fullmatch(r"[+-]?[0-9]+", anchor.strip()):
+        return int(anchor)
+    if isinstance(anchor, str):
+        try:
+            day = _dt.date.fromisoformat(anchor.strip())
+        except ValueError:
+            day = None
+        if day is not None and len(anchor.strip()) == 10:
+            if dates is not None and not (dates[0] <= day.isoformat() < dates[1]):
+                raise ValueError(f"anchor date {day} is outside the dates [{dates[0]}, {dates[1]})")
+            return day.isoformat()
+    raise ValueError(
+        f"anchor must be 'clearest', 'latest', 'first', a date index (0 = the first date, -1 = the last) or a "
+        f"date YYYY-MM-DD, got {anchor!r}"
+    )
 
 
 def _format(fmt: str) -> str:
@@ -167,7 +262,7 @@ def build_process_graph(
     if engine not in ("onnx", "torch"):
         raise ValueError(f"engine must be 'onnx' or 'torch', got {engine!r}")
     bbox = check_bbox(west, south, east, north)
-    dates = check_dates(start, end)
+    dates = check_dates(start, end, collection)
     fmt = _format(format)
     if max_cloud_cover is not None and not (0 <= max_cloud_cover <= 100):
         raise ValueError(f"max_cloud_cover must be a percentage in [0, 100], got {max_cloud_cover!r}")
@@ -179,6 +274,7 @@ def build_process_graph(
     size, overlap = neighborhood_for(card, mode, size=size, overlap=overlap)
     if anchor is not None and not misr:
         raise ValueError("anchor is a multi-image option: pass misr=True")
+    anchor = check_anchor(anchor, dates)
     cube = superresolution_cube(
         card, collection=collection, spatial_extent=bbox, temporal_extent=dates, mode=mode, engine=engine,
         size=size, overlap=overlap, extra_bands=extra_bands, threads=threads, dn_scale=dn_scale,
@@ -222,10 +318,8 @@ def superresolution_cube(
     model_bands = [normalize_band_name(b) for b in card.bands]
     fine = [b for b in model_bands if BANDS[b].resolution <= res]
     coarse = [b for b in model_bands if BANDS[b].resolution > res]
-    extras = [str(b) for b in extra_bands]
-    for b in extras:
-        if b in model_bands:
-            raise ValueError(f"extra band {b!r} is already a model band")
+    extras = check_extra_bands(extra_bands, model_bands, collection)
+    check_threads(threads)
     if not fine:
         raise ValueError(f"model {card.name!r} has no band at its input resolution {res:g} m to define the grid")
 
@@ -256,6 +350,7 @@ def superresolution_cube(
         context["threads"] = int(threads)
     if misr and anchor is not None:
         context["anchor"] = anchor
+    _check_context(context, card, misr)
     runtime = "Python" if mode == "resampled" else "Python-Jep"
     via_parameter = model_ref is not None and not isinstance(model_ref, str)
     udf = openeo.UDF(
@@ -275,6 +370,17 @@ def superresolution_cube(
         ],
         **({"context": context} if via_parameter else {}),
     )
+
+
+def _check_context(context: dict[str, Any], card: Any, misr: bool) -> None:
+    """The UDF context checked by the UDF's own parser (:mod:`udf.contract`), the model named by the card."""
+    from udf.contract import parse_context, parse_misr_context
+
+    c = {**context, "model": card.name}
+    if misr:
+        parse_misr_context(c)
+    else:
+        parse_context(c)
 
 
 def process_graph_json(cube: Any, indent: int | None = 2) -> str:

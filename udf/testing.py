@@ -33,18 +33,20 @@ def make_package(
     weight_std: float = 0.05,
     frames: int = 4,
     onnx: bool = True,
+    postprocess: dict[str, Any] | None = None,
 ) -> Any:
     """Write a random package into ``folder`` and return its :class:`sr_core.models.card.ModelCard`.
 
     ``arch_kwargs`` default to a tiny network (8 features, 1 block). Every parameter is drawn from
     ``N(0, weight_std)`` with a ``torch.Generator`` seeded by ``seed`` (zero-initialised tails included, so
-    the output is not just the bicubic base). Normalisation: mean 0.1, std 0.05 for every band.
+    the output is not just the bicubic base). Normalisation: mean 0.1, std 0.05 for every band. ``postprocess``:
+    the card's post-processing (e.g. ``{"coarse_projection": {"bands": ["B05", ...], "factor": 2}}``).
     """
     import torch
 
     from sr_core.archs import get_arch
-    from sr_core.models import ModelCard, sha256_file
-    from sr_core.models.export import export_onnx, save_model_package
+    from sr_core.models import ModelCard
+    from sr_core.models.export import add_onnx_file, export_onnx, save_model_package
     from sr_core.models.network import SRModel
 
     bands = list(bands)
@@ -74,6 +76,7 @@ def make_package(
         mean=mean,
         std=std,
         description="Randomly initialised test package: not a trained model.",
+        postprocess=dict(postprocess or {}),
     )
     misr = arch in MISR_ARCHS
     card = save_model_package(model, card, folder, export_onnx_file=onnx and not misr)
@@ -98,9 +101,7 @@ def make_package(
                 "sr": {0: "batch", 2: "sr_height", 3: "sr_width"},
             },
         )
-        card.files["onnx"] = "model.onnx"
-        card.sha256 = {f: sha256_file(out / f) for f in card.files.values()}
-        card.write_json(out / "card.json")
+        card = add_onnx_file(card, out)
     return card
 
 

@@ -111,12 +111,17 @@ def build_udp(
         name="temporal_extent",
         description="The dates to super-resolve, [start, end) (ISO dates); every acquisition in it is processed.",
     )
+    # L1C has no scene classification: with SCL among the extra bands only L2A can be loaded
+    collections = [c for c in COLLECTIONS if c == "SENTINEL2_L2A" or "SCL" not in extra_bands]
     p_collection = Parameter.string(
         name="collection",
-        description="The Sentinel-2 collection: SENTINEL2_L2A (surface reflectance) or SENTINEL2_L1C (top of "
-        "atmosphere). Both carry DN = reflectance x 10000 with the processing-baseline offset compensated.",
+        description="The Sentinel-2 collection: " + " or ".join(
+            f"{c} ({'surface reflectance' if c.endswith('L2A') else 'top of atmosphere'})" for c in collections
+        ) + ". DN = reflectance x 10000 with the processing-baseline offset compensated."
+        + ("" if len(collections) == len(COLLECTIONS) else " (SENTINEL2_L1C has no SCL band: build the process "
+           "with `s2sr udp --no-extra-bands` to allow it.)"),
         default=DEFAULT_COLLECTION,
-        values=list(COLLECTIONS),
+        values=collections,
     )
     p_model = Parameter.string(
         name="model",
@@ -215,7 +220,7 @@ def benchmark_scenario(
     if not isinstance(namespace, str) or not namespace.startswith(("http://", "https://")):
         raise ValueError(f"namespace must be the http(s) URL the UDP JSON is published at, got {namespace!r}")
     bbox = check_bbox(west, south, east, north)
-    dates = check_dates(start, end)
+    dates = check_dates(start, end, collection)
     card = load_card(model, verify=False)
     graph = {
         "s2sr1": {

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from s2sr_cli.arguments import Handler, add_quiet
-from sr_core.evaluation import DEFAULT_DEGRADATIONS
+from sr_core.evaluation import DEFAULT_DEGRADATIONS, FAMILY, REPORT_SCENES
 
 NAME = "evaluate"
 
@@ -17,6 +17,10 @@ NAME = "evaluate"
 DEFAULT_ROOT = "../shared/data/s2"
 DEFAULT_CONFIG = "configs/s2sr-x2-10band.yaml"
 DEFAULT_OUT = "benchmarks/results"
+
+
+class _Default(list):
+    """An option's default list, told apart from the same list given on the command line."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -39,14 +43,42 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument(
         "--sample", action="store_true", help="evaluate on the bundled sample scene only (no --root needed)"
     )
+    p.add_argument(
+        "--report-scenes",
+        action="store_true",
+        help="evaluate on the report scenes, never used to train or select a model: " + ", ".join(REPORT_SCENES),
+    )
     p.add_argument("--out", default=DEFAULT_OUT, help="output folder (JSON, Markdown, figures/)")
     p.add_argument("--engine", choices=("onnx", "torch"), default="onnx")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the engine's)")
     p.add_argument(
         "--degradations",
         nargs="+",
-        default=list(DEFAULT_DEGRADATIONS),
-        help="Wald degradation operators (default: %(default)s)",
+        default=_Default(DEFAULT_DEGRADATIONS),
+        help=f"Wald degradation operators (default: {' '.join(DEFAULT_DEGRADATIONS)}; with --family / --peer: "
+        f"{' '.join(FAMILY)})",
+    )
+    p.add_argument(
+        "--family",
+        action="store_true",
+        help="score under the whole operator family, the 20 m bands under the physical and the block-mean scoring, "
+        "with the worst case per band and scene; writes <out>/quality_<model>_family.json/.md",
+    )
+    p.add_argument(
+        "--peer",
+        default=None,
+        metavar="ONNX",
+        help="a peer x2 model (ONNX, the EVOLAND carn_light convention: DN, 20 m bands bicubic on the 10 m grid; "
+        "<stem>.derived.yaml beside it may describe another) scored side by side in the same run (implies --family)",
+    )
+    p.add_argument(
+        "--opensr-test",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PYTHON",
+        help="with --family: add the opensr-test 1.3.3 metrics of the 10 m bands, computed here or by PYTHON (the "
+        "interpreter of an environment that has opensr-test installed)",
     )
     p.add_argument(
         "--crop", type=int, default=None, help="central crop, 10 m px per side (default: whole scenes)"
@@ -95,11 +127,29 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation :func:`add_arguments` describes; the summary on stdout, progress on stderr."""
-    from sr_core.evaluation.run import run_misr, run_quality, run_tasks
+    from sr_core.evaluation.run import run_family, run_misr, run_quality, run_tasks
 
     quiet = bool(getattr(args, "quiet", False))
     log = None if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    if args.misr:
+    family = args.family or args.peer is not None
+    if (family or args.opensr_test is not None) and (args.misr or args.tasks is not None):
+        raise ValueError("--family, --peer and --opensr-test go with the image-quality report, not --misr or --tasks")
+    if args.opensr_test is not None and not family:
+        raise ValueError("--opensr-test needs --family (or --peer)")
+    if args.report_scenes and (args.misr or args.tasks is not None):
+        raise ValueError("--report-scenes goes with the image-quality report, not --misr or --tasks")
+    if family:
+        if args.update_card:
+            raise ValueError("--update-card writes the two-operator report; run it without --family / --peer")
+        done = run_family(
+            args.model, args.scenes, peer=args.peer, report_scenes=args.report_scenes, sample=args.sample,
+            root=args.root, config=args.config, out=args.out,
+            degradations=list(FAMILY) if isinstance(args.degradations, _Default) else args.degradations,
+            engine=args.engine, crop=args.crop,
+            border=args.border, tile=args.tile, threads=args.threads, opensr_test=args.opensr_test is not None,
+            opensr_python=args.opensr_test or None, log=log,
+        )
+    elif args.misr:
         done = run_misr(
             args.model, sisr_model=args.sisr_model, scenes=args.scenes, root=args.root, stacks=args.stacks,
             patch=args.patch, engine=args.engine, threads=args.threads, out=args.out, update_card=args.update_card,
@@ -113,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         done = run_quality(
-            args.model, args.scenes, sample=args.sample, root=args.root, config=args.config, out=args.out,
-            figures=args.figures, degradations=args.degradations, engine=args.engine, crop=args.crop,
+            args.model, args.scenes, sample=args.sample, report_scenes=args.report_scenes, root=args.root,
+            config=args.config, out=args.out, figures=args.figures,
+            degradations=list(args.degradations), engine=args.engine, crop=args.crop,
             border=args.border, tile=args.tile, threads=args.threads, update_card=args.update_card, log=log,
         )
     if not quiet:
@@ -128,7 +179,8 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
     """Add ``s2sr evaluate [...]``; returns its handler."""
     s = subparsers.add_parser(
         NAME,
-        help="quality report of a model: Wald protocol (2 degradations) + full-resolution checks, JSON/Markdown/PNG",
+        help="quality report of a model: Wald protocol (2 degradations, or the operator family beside a peer with "
+        "--family / --peer) + full-resolution checks, JSON/Markdown/PNG",
         description="Reduced-resolution (Wald) PSNR gain over bicubic, SSIM, SAM, ERGAS per band and scene, and "
         "full-resolution consistency, spectral consistency, spatial shift and power spectrum on the real inputs. "
         "Writes <out>/quality_<model>.json, .md and <out>/figures/*.png.",

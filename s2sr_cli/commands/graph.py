@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from s2sr_cli.arguments import Handler
 
@@ -12,13 +13,26 @@ NAME = "graph"
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the graph offline; write it to ``--output`` (default stdout) and the job options to ``--job-options``."""
-    from udf.process_graph import build_process_graph, job_options, process_graph_json
+    """Build the graph offline; write it to ``--output`` (default stdout) and the job options to ``--job-options``.
 
+    Every option is checked, and the graph and the job options built, before anything is written."""
+    from udf.process_graph import build_process_graph, default_extra_bands, job_options, process_graph_json
+
+    if args.no_extra_bands and args.extra_band is not None:
+        raise ValueError("--extra-band and --no-extra-bands exclude each other")
+    if args.archive and not args.job_options:
+        raise ValueError("--archive goes into the job options: give --job-options FILE too")
+    for name in ("output", "job_options"):
+        path = getattr(args, name)
+        if path and path != "-" and not Path(path).resolve().parent.is_dir():
+            raise FileNotFoundError(f"--{name.replace('_', '-')} {path}: no such folder {Path(path).parent}")
+    if args.output and args.output != "-" and args.job_options and Path(args.output).resolve() == Path(
+            args.job_options).resolve():
+        raise ValueError(f"--output and --job-options name the same file {args.output}")
     if args.no_extra_bands:
         extra_bands = []
     elif args.extra_band is None:
-        extra_bands = ["SCL"]
+        extra_bands = list(default_extra_bands(args.collection))
     else:
         extra_bands = args.extra_band
     cube = build_process_graph(
@@ -28,15 +42,15 @@ def run(args: argparse.Namespace) -> int:
         max_cloud_cover=args.max_cloud_cover, collection=args.collection, misr=args.misr, anchor=args.anchor,
     )
     text = process_graph_json(cube)
+    options = json.dumps(job_options(archives=args.archive), indent=2) if args.job_options else None
     if args.output and args.output != "-":
         with open(args.output, "w") as f:
             f.write(text + "\n")
     else:
         sys.stdout.write(text + "\n")
-    if args.job_options:
+    if options is not None:
         with open(args.job_options, "w") as f:
-            json.dump(job_options(archives=args.archive), f, indent=2)
-            f.write("\n")
+            f.write(options + "\n")
     return 0
 
 
@@ -50,7 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
     )
     for k in ("west", "south", "east", "north"):
         s.add_argument(f"--{k}", type=float, required=True, help=f"{k} bound (degrees, EPSG:4326)")
-    s.add_argument("--start", required=True, help="first date YYYY-MM-DD")
+    s.add_argument("--start", required=True,
+                   help="first date YYYY-MM-DD (not before the collection's first data: 2017-03-28 for "
+                   "SENTINEL2_L2A, 2015-06-23 for SENTINEL2_L1C)")
     s.add_argument("--end", required=True, help="end date YYYY-MM-DD (exclusive)")
     s.add_argument("--model", default=None, help="shipped model name or package folder (default model if absent)")
     s.add_argument("--mode", choices=("resampled", "upscale"), default="resampled")
@@ -63,7 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
                    help="apply_neighborhood overlap (px, multiple of 16; default: the model's tiling margin rounded "
                    "up, the least the UDF accepts without seams)")
     s.add_argument("--extra-band", action="append", default=None,
-                   help="pass-through band loaded with the 20 m bands (repeatable; default SCL)")
+                   help="pass-through band of the collection loaded with the 20 m bands (repeatable; default SCL "
+                   "where the collection has it)")
     s.add_argument("--no-extra-bands", action="store_true", help="load no pass-through band")
     s.add_argument("--max-cloud-cover", type=float, default=None, help="scene cloud cover filter (percent)")
     s.add_argument("--collection", default="SENTINEL2_L2A")
@@ -71,7 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
                    help="multi-image graph: fuse all dates of --start..--end into one (udf/misr_udf.py, model "
                    "default s2sr-misr-x2, whole t dimension per chunk, no reduction before the UDF)")
     s.add_argument("--anchor", default=None,
-                   help="with --misr: the output date: clearest (default), latest, first, or a date YYYY-MM-DD")
+                   help="with --misr: the output date: clearest (default), latest, first, a date index (0 = the "
+                   "first date, -1 = the last) or a date YYYY-MM-DD within --start..--end")
     s.add_argument("-o", "--output", default=None, help="write the JSON here instead of stdout")
     s.add_argument("--job-options", default=None, help="also write the batch job options (JSON) to this file")
     s.add_argument("--archive", action="append", default=[],

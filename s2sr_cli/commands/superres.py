@@ -19,16 +19,32 @@ INPUT is one of
   * a multi-band GeoTIFF on the model's input grid (10 m) with band descriptions (B02, B03, ...) and the tags
     DN_SCALE/ADD_OFFSET (or --dn-scale/--add-offset); bands the model does not use are ignored;
   * an openEO NetCDF cube (t, bands, y, x) with dn_scale/add_offset_dn attributes (or the options): one output
-    per date, OUTPUT_<date>.tif, when it holds several dates.
+    per date, OUTPUT_<date>.tif, when it holds several dates;
+  * a Sentinel-2 Level-1C or Level-2A product in the SAFE format: the .SAFE folder, the .zip holding it (as the
+    Copernicus Data Space delivers it) or its MTD_MSIL1C.xml / MTD_MSIL2A.xml; every processing baseline (the
+    offset of baseline 04.00 and later read from the metadata); bands at their native 10 and 20 m grids;
+  * a STAC item of a Sentinel-2 product (item.json, or its http(s) URL), in the conventions of Earth Search,
+    the Planetary Computer (sign the item first) or the Copernicus Data Space, read with odc-stac.
+--bbox processes only the part of INPUT inside a box (in INPUT's CRS, or lon/lat with --bbox-crs EPSG:4326),
+reading nothing else. --mask-scl (Level-2A) writes nodata where the scene classification says cloud (8, 9),
+thin cirrus (10), cloud shadow (3), defective (1) or no data (0); --scl writes the classification beside OUTPUT
+as OUTPUT_SCL.tif on the same grid (nearest, uint8, nodata 0).
 OUTPUT is a tiled ZSTD-compressed GeoTIFF at the target resolution (a COG with overviews when larger than 2048 px):
 bounds identical to the input's, band descriptions = band names, the input's DN convention (tags DN_SCALE,
 ADD_OFFSET), nodata preserved (NaN; with --dtype input the input's nodata value, 0 when it has none), tags
 S2SR_MODEL, S2SR_MODEL_VERSION, S2SR_MODEL_SHA256. Tiles are streamed: memory stays flat with scene size.
+OUTPUT is written under a unique temporary name (.OUTPUT.<random>.part) in its folder and renamed over an
+existing OUTPUT only when complete: a failed or interrupted run (SIGTERM, Ctrl-C) leaves the old file as it was
+and no temporary file. Refused before any work (exit status 2): a name not ending in .tif/.tiff, an existing
+symbolic link (give the file it points to), directory, device or FIFO, a folder that does not exist or is not
+writable, the input file itself or any path inside the input folder.
 
 examples:
   s2sr superres sr_core/data/sample/S2A_MSIL1C_20170527_T33UUB_crop256 sample_5m.tif
   s2sr superres scene.tif scene_5m.tif --model s2sr-x2-10band --threads 4 --tile 512
   s2sr superres cube.nc cube_5m.tif --dn-scale 10000 --add-offset 0
+  s2sr superres S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759.SAFE.zip t34ucf_5m.tif
+  s2sr superres item.json item_5m.tif --bbox 17.90 54.30 17.95 54.33 --bbox-crs EPSG:4326 --mask-scl --scl
 """
 
 
@@ -39,32 +55,39 @@ def run(args: argparse.Namespace) -> int:
     # before GDAL's first I/O in the process, hence here; a user's own GDAL_CACHEMAX wins.
     os.environ.setdefault("GDAL_CACHEMAX", "128")
     from sr_core.inference.scene import superresolve_file
+    from sr_core.io.safe_output import cleanup_on_signals
     from sr_core.runtime import limit_heap_growth
 
     limit_heap_growth()  # tiles freed on worker threads go back to the OS (see its docstring)
 
     quiet = bool(getattr(args, "quiet", False))
     t0 = time.perf_counter()
-    paths = superresolve_file(
-        args.input,
-        args.output,
-        model=args.model,
-        engine=args.engine,
-        device=args.device,
-        threads=args.threads,
-        workers=args.workers,
-        tile=args.tile,
-        overlap=args.overlap,
-        dtype=args.dtype,
-        cog={"auto": "auto", "yes": True, "no": False}[args.cog],
-        dn_scale=args.dn_scale,
-        add_offset=args.add_offset,
-        variable=args.variable,
-        progress=not quiet,
-        compress=args.compress,
-        tiff_predictor=args.predictor,
-        write_threads=args.write_threads,
-    )
+    with cleanup_on_signals():  # SIGTERM / SIGINT: the temporary files are removed, the old OUTPUT stays
+        paths = superresolve_file(
+            args.input,
+            args.output,
+            model=args.model,
+            engine=args.engine,
+            device=args.device,
+            threads=args.threads,
+            workers=args.workers,
+            tile=args.tile,
+            overlap=args.overlap,
+            dtype=args.dtype,
+            cog={"auto": "auto", "yes": True, "no": False}[args.cog],
+            dn_scale=args.dn_scale,
+            add_offset=args.add_offset,
+            variable=args.variable,
+            progress=not quiet,
+            compress=args.compress,
+            tiff_predictor=args.predictor,
+            write_threads=args.write_threads,
+            allow_any_crs=args.allow_any_crs,
+            bbox=args.bbox,
+            bbox_crs=args.bbox_crs,
+            mask_scl=args.mask_scl,
+            scl=args.scl,
+        )
     if not quiet:
         for p in paths:
             print(f"wrote {p}", file=sys.stderr)
@@ -82,8 +105,10 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
         epilog=_SUPERRES_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", metavar="INPUT", help="scene folder, .tif/.tiff or .nc")
-    p.add_argument("output", metavar="OUTPUT", help="output GeoTIFF (.tif)")
+    p.add_argument(
+        "input", metavar="INPUT", help="scene folder, .tif/.tiff, .nc, Sentinel-2 .SAFE folder or .zip, STAC item"
+    )
+    p.add_argument("output", metavar="OUTPUT", help="output GeoTIFF (.tif or .tiff; replaced only when complete)")
     add_model_args(p)
     p.add_argument(
         "--workers",
@@ -149,6 +174,39 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
     p.add_argument("--add-offset", type=float, default=None, help="see --dn-scale")
     p.add_argument(
         "--variable", default=None, help="NetCDF data variable (when several have a bands dimension)"
+    )
+    p.add_argument(
+        "--allow-any-crs",
+        action="store_true",
+        help="process an input without a CRS or in a geographic / non-metre CRS (refused by default). RISK: the "
+        "model then takes its pixels for 10 m ones whatever they are, and the output keeps the input's CRS with "
+        "pixels scale times smaller: a wrong result if the input is not on a 10 m grid",
+    )
+    p.add_argument(
+        "--bbox",
+        type=float,
+        nargs=4,
+        metavar=("LEFT", "BOTTOM", "RIGHT", "TOP"),
+        default=None,
+        help="process only this box of INPUT (snapped outward to whole 20 m pixels), in INPUT's CRS unless "
+        "--bbox-crs; only that part is read",
+    )
+    p.add_argument(
+        "--bbox-crs",
+        default=None,
+        metavar="CRS",
+        help="CRS of --bbox, e.g. EPSG:4326 for lon/lat (default: INPUT's CRS)",
+    )
+    p.add_argument(
+        "--mask-scl",
+        action="store_true",
+        help="Level-2A: write nodata where the scene classification (SCL) is no data (0), defective (1), cloud "
+        "shadow (3), cloud (8, 9) or thin cirrus (10); those pixels are never filled",
+    )
+    p.add_argument(
+        "--scl",
+        action="store_true",
+        help="Level-2A: also write the scene classification on OUTPUT's grid to OUTPUT_SCL.tif (nearest, uint8)",
     )
     add_quiet(p, help="no progress bar, print only errors")
     return run

@@ -13,12 +13,14 @@ NAME = "udf-archive"
 
 def run(args: argparse.Namespace) -> int:
     """Build the archives into ``--out``; the job options on stdout, what was written on stderr."""
+    from sr_core.io.safe_output import cleanup_on_signals
     from udf.archive import archive_job_options, build_udf_archives
 
-    result = build_udf_archives(
-        args.out, model=args.model, wheel_dir=args.wheel_dir, python=args.python, arch=args.arch,
-        include_weights=args.include_weights,
-    )
+    with cleanup_on_signals():  # SIGTERM / SIGINT: the temporary zip is removed, an existing zip stays
+        result = build_udf_archives(
+            args.out, model=args.model, wheel_dir=args.wheel_dir, python=args.python, arch=args.arch,
+            include_weights=args.include_weights,
+        )
     if not getattr(args, "quiet", False):  # s2sr --quiet udf-archive ...: only the job options
         print(f"wrote {result.code}", file=sys.stderr)
         if result.deps is not None:
@@ -37,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
         help="build the udf-dependency-archives zip(s) for an openEO back-end and print the job options",
         description="Zip sr_core + udf + the model package (and ONNX Runtime from local wheels) for a back-end.",
     )
-    s.add_argument("--out", required=True, help="output folder for the zip files")
+    s.add_argument("--out", required=True,
+                   help="output folder for the zip files (created if missing; an existing zip is replaced only "
+                   "when the new one is complete)")
     s.add_argument("--model", default=None, help="shipped model name or package folder (default model if absent)")
     s.add_argument("--wheel-dir", default=None,
                    help="folder with onnxruntime (+ dependency) wheels for the back-end; nothing is downloaded")

@@ -28,6 +28,11 @@ def run(args: argparse.Namespace) -> int:
     """Build the UDP (stdout or ``--output``) and, with ``--scenario``, the benchmark scenario."""
     from udf.udp import benchmark_scenario, build_udp
 
+    if args.no_extra_bands and args.extra_band is not None:
+        raise ValueError("--extra-band and --no-extra-bands exclude each other")
+    given = [f"--{k}" for k in (*SCENARIO_AREA, "start", "end") if getattr(args, k) is not None]
+    if given and not args.scenario:
+        raise ValueError(f"{', '.join(given)}: options of the benchmark scenario: give --scenario FILE too")
     if args.no_extra_bands:
         extra_bands: list[str] = []
     elif args.extra_band is None:

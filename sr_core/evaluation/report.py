@@ -13,7 +13,7 @@ import numpy as np
 
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
 
-__all__ = ["render_markdown", "write_report", "write_report_files"]
+__all__ = ["render_family_markdown", "render_markdown", "write_family_report", "write_report", "write_report_files"]
 
 _GROUPS = (("10m", BANDS_10M), ("20m", BANDS_20M))
 
@@ -286,3 +286,134 @@ def write_report_files(out_dir: str | Path, stem: str, json_text: str, markdown:
     jp.write_text(json_text)
     mp.write_text(markdown)
     return jp, mp
+
+
+# ------------------------------------------------------------------------------------------------- family report
+
+
+def _sorted_models(result: dict) -> list[str]:
+    return sorted(result["models"], key=lambda n: (result["models"][n].get("role") != "model", n))
+
+
+def render_family_markdown(result: dict) -> str:
+    """The Markdown report of a :func:`sr_core.evaluation.family.evaluate_family` result."""
+    st, md = result["settings"], result.get("metadata", {})
+    git = md.get("git", {})
+    models = _sorted_models(result)
+    ours = models[0]
+    info = result["models"][ours]
+    peers = [m for m in models if result["models"][m].get("role") == "peer"]
+    title = f"# Operator family report: `{ours}`" + (f" (version {info['version']})" if info.get("version") else "")
+    if peers:
+        title += " beside " + ", ".join(f"`{p}` (peer)" for p in peers)
+    lines = [title, ""]
+    for k, v in result.get("scene_sets", {}).items():
+        lines.append(f"- {k} scenes: {', '.join(v) if v else 'none'}")
+    lines += [f"- note: {n}" for n in result.get("notes", [])]
+    lines += [
+        f"- scored scenes: {', '.join(result['scenes'])}",
+        f"- operators: {', '.join(st['degradations'])} (matched = the training operator: {st['matched_degradation']})",
+        f"- scorings of the 20 m bands: {', '.join(st['scorings']['20m'])}; border {st['border']} px (10 m grid); "
+        f"crop {st['crop']}",
+        f"- date (UTC): {md.get('date_utc')}; git commit {git.get('commit')}"
+        + (" (uncommitted changes)" if git.get("dirty") else ""),
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in md.get("versions", {}).items() if v),
+        f"- machine: {md.get('machine', {}).get('platform')}, {md.get('machine', {}).get('cpu_count')} CPUs, "
+        f"{md.get('machine', {}).get('torch_threads')} torch threads; runtime {md.get('runtime_s')} s",
+    ]
+    for p in peers:
+        lines.append(f"- peer `{p}`: {result['models'][p].get('path')} ({result['models'][p].get('engine')})")
+    lines += [
+        "",
+        "Wald protocol x2 on reflectance (data range 1): every model gets the same degraded input per operator. Gains"
+        " in dB over bicubic of the same degraded bands (10 m bands x2, 20 m bands x4 to the output grid) scored"
+        " through the same scoring. 10 m bands: the output against the original bands. 20 m bands: the output on the"
+        " 10 m grid is brought to the 20 m truth grid by the physical step (Gaussian, sigma^2 = sigma_20^2 -"
+        " sigma_10^2, then decimation) or by the 2 x 2 block mean; both are reported, and a model must beat bicubic"
+        " under both. `native`: over bicubic x2 of the 40 m bands straight onto the 20 m grid.",
+        "",
+        "## Summary (dB over bicubic)",
+        "",
+    ]
+    rows = []
+    keys = list(dict.fromkeys(k for m in models for k in result["summary"].get(m, {})))
+    for key in keys:
+        for m in models:
+            s = result["summary"].get(m, {}).get(key)
+            if s is None:
+                continue
+            at = s.get("min_at") or {}
+            rows.append([
+                key, f"`{m}`", _fmt(s["matched_mean_gain_db"], 2),
+                f"{_fmt(s['worst_operator_mean_gain_db'], 2)} ({s['worst_operator']})",
+                f"{_fmt(s['min_gain_db'], 2)} ({at.get('band')}, {at.get('degradation')}, {at.get('scene')})",
+                f"{s['below_bicubic']} / {s['count']}",
+                _fmt(s.get("mean_gain_db_native"), 2) if s.get("mean_gain_db_native") is not None else "",
+            ])
+    lines += _table(
+        ["bands / scoring", "model", "matched mean", "worst operator: mean", "lowest single gain (where)",
+         "below bicubic (band x scene x operator)", "mean over native bicubic"],
+        rows,
+    )
+    lines += ["", "## Mean gain per operator (dB over bicubic, mean over scenes and bands)", ""]
+    ops = st["degradations"]
+    lines += _table(
+        ["bands / scoring", "model", *ops],
+        [[key, f"`{m}`", *(_fmt(result["summary"][m][key]["mean_gain_db"].get(d), 2) for d in ops)]
+         for key in keys for m in models if key in result["summary"].get(m, {})],
+    )
+    lines += ["", "## Worst case per scene and band (lowest gain over the family, and its operator)", ""]
+    wc = {(r["model"], r["scene"], r["band"], r["scoring"]): r for r in result["worst_case"]}
+    combos = list(dict.fromkeys((r["scene"], r["band"], r["scoring"]) for r in result["worst_case"]))
+    lines += _table(
+        ["scene", "band", "scoring", *(f"`{m}`" for m in models)],
+        [[sc, b, scoring, *(
+            f"{_fmt(wc[(m, sc, b, scoring)]['min_gain_db'], 2)} ({wc[(m, sc, b, scoring)]['degradation']})"
+            if (m, sc, b, scoring) in wc else "" for m in models)]
+         for sc, b, scoring in combos],
+    )
+    osr = result.get("opensr_test")
+    if osr:
+        lines += ["", "## opensr-test (10 m bands, matched operator)", ""]
+        if "skipped" in osr:
+            lines.append(f"Skipped: {osr['skipped']}")
+        else:
+            names = ("reflectance", "spectral", "spatial", "synthesis", "im_metric", "om_metric", "ha_metric")
+            lines.append(f"opensr-test {osr.get('version')} ({osr.get('environment')}), mean over scenes:")
+            lines.append("")
+            lines += _table(
+                ["model", "reflectance L1", "spectral (deg)", "spatial (px)", "synthesis", "improvement",
+                 "omission", "hallucination"],
+                [[f"`{m}`", *(_fmt(v.get(k), 4) for k in names)] for m, v in osr["mean"].items()],
+            )
+            lines += ["", "Per scene:", ""]
+            lines += _table(
+                ["model", "scene", "improvement", "omission", "hallucination", "reflectance L1", "spectral (deg)"],
+                [[f"`{m}`", sc, *(_fmt(v.get(k), 4) for k in ("im_metric", "om_metric", "ha_metric", "reflectance",
+                                                                  "spectral"))]
+                 for m, per in osr["per_scene"].items() for sc, v in per.items()],
+            )
+    lines += ["", "## Per scene, operator and band (PSNR dB)", ""]
+    by = {(r["model"], r["scene"], r["degradation"], r["band"], r["scoring"]): r for r in result["rows"]}
+    combos = list(dict.fromkeys((r["scene"], r["degradation"], r["band"], r["scoring"]) for r in result["rows"]))
+    body = []
+    for sc, d, b, scoring in combos:
+        first = next(by[(m, sc, d, b, scoring)] for m in models if (m, sc, d, b, scoring) in by)
+        cells = [sc, d, b, scoring, _fmt(first["psnr_bicubic"], 2)]
+        for m in models:
+            r = by.get((m, sc, d, b, scoring))
+            cells += [_fmt(r["psnr"], 2), _fmt(r["gain_db"], 2)] if r else ["", ""]
+        body.append(cells)
+    lines += _table(
+        ["scene", "operator", "band", "scoring", "PSNR bicubic", *(h for m in models for h in (f"`{m}`", "gain"))],
+        body,
+    )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_family_report(result: dict, out_dir: str | Path, stem: str | None = None) -> tuple[Path, Path]:
+    """Write ``out_dir/quality_<model>_family.json`` and ``.md`` (or ``<stem>.json/.md``); returns both paths."""
+    ours = _sorted_models(result)[0]
+    return write_report_files(out_dir, stem or f"quality_{_slug(ours)}_family",
+                              json.dumps(_clean(result), indent=2, allow_nan=False) + "\n",
+                              render_family_markdown(result))

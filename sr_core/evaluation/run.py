@@ -8,10 +8,16 @@ returns an :class:`EvaluationRun` (the result, the report paths and a few summar
 * :func:`run_tasks`: the task-based assessment (:func:`sr_core.evaluation.tasks.run_task_assessment`),
   ``<out>/tasks_<model>.json/.md``;
 * :func:`run_misr`: the multi-image comparison (:func:`sr_core.evaluation.misr.run_misr_evaluation`),
-  ``<out>/quality_misr_<model>.json/.md``.
+  ``<out>/quality_misr_<model>.json/.md``;
+* :func:`run_family`: the Wald protocol under the whole operator family, both scorings of the 20 m bands, the
+  worst case, optionally a peer model and the opensr-test metrics (:func:`sr_core.evaluation.family.evaluate_family`),
+  ``<out>/quality_<model>_family.json/.md``.
 
 Scenes (:func:`resolve_scenes`): the given ids or ``"ID[y0:y1,x0:x1]"`` windows under ``root``, the bundled
-sample (``sample=True``), or by default the model's validation scenes (:func:`default_val_scenes`).
+sample (``sample=True``), the report scenes (``report_scenes=True``: :data:`sr_core.evaluation.REPORT_SCENES`,
+refused when the model's card lists one of them among its training or selection scenes), or by default the
+model's validation (selection) scenes (:func:`default_val_scenes`). :func:`scene_provenance` names the training
+and selection scenes of a model and which evaluated scenes are among them.
 ``update_card=True`` writes the summary into the package's ``card.json`` / ``card.md`` (the weights and their
 sha256 are untouched).
 """
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sr_core.evaluation import DEFAULT_DEGRADATIONS
+from sr_core.evaluation import DEFAULT_DEGRADATIONS, FAMILY, REPORT_SCENES, REPORT_SCENES_NOTE
 from sr_core.evaluation import misr as misr_evaluation
 from sr_core.datasets.patches import parse_scene_spec
 from sr_core.evaluation.core import run_evaluation
@@ -47,9 +53,11 @@ __all__ = [
     "EvaluationRun",
     "default_val_scenes",
     "resolve_scenes",
+    "run_family",
     "run_misr",
     "run_quality",
     "run_tasks",
+    "scene_provenance",
     "set_card_validation",
     "update_card_validation",
 ]
@@ -107,16 +115,62 @@ def default_val_scenes(model: Any = None, config: str | os.PathLike | None = Non
     return [parse_scene_spec(v) for v in val]
 
 
+def _card_of(model: Any) -> Any:
+    card = getattr(model, "card", None)
+    if card is None and isinstance(model, (str, os.PathLike)):
+        card = load_card(model, verify=False)
+    return card
+
+
+def _scene_name(spec: Any) -> str:
+    """The canonical text of a scene spec: ``"ID"`` or ``"ID[y0:y1,x0:x1]"``."""
+    s = parse_scene_spec(spec)
+    return s if isinstance(s, str) else f"{s.scene}[{s.y0}:{s.y1},{s.x0}:{s.x1}]"
+
+
+def _scene_id(spec: Any) -> str:
+    s = parse_scene_spec(spec)
+    return s if isinstance(s, str) else s.scene
+
+
+def scene_provenance(model: Any, scenes: Sequence[Any] = ()) -> dict:
+    """The ``training`` and ``selection`` scenes of a model (its card's ``training.config.data.train`` / ``.val``,
+    or ``train_regions`` / ``val_regions``) and ``used``: those of ``scenes`` whose scene id is among them (a
+    different window of a scene counts: same site, same date)."""
+    training = (getattr(_card_of(model), "training", None) or {})
+    data = (training.get("config") or {}).get("data") or {}
+    train = data.get("train") or training.get("train_regions") or []
+    val = data.get("val") or training.get("val_regions") or []
+    seen = {_scene_id(s) for s in [*train, *val]}
+    return {
+        "training": [_scene_name(s) for s in train],
+        "selection": [_scene_name(s) for s in val],
+        "used": [_scene_name(s) for s in scenes if _scene_id(s) in seen],
+    }
+
+
 def resolve_scenes(
     model: Any,
     scenes: Sequence[Any] | None = None,
     *,
     sample: bool = False,
+    report_scenes: bool = False,
     root: str | os.PathLike = DEFAULT_ROOT,
     config: str | os.PathLike | None = None,
 ) -> tuple[list, str]:
-    """``(scenes, root)`` of a run: the bundled sample (``sample``; its folder becomes the root), the given
-    ``scenes`` (ids, ``"ID[y0:y1,x0:x1]"`` windows, dicts or Regions), else :func:`default_val_scenes`."""
+    """``(scenes, root)`` of a run: the bundled sample (``sample``; its folder becomes the root), the report scenes
+    (``report_scenes``: :data:`~sr_core.evaluation.REPORT_SCENES`; ``ValueError`` when the model's card used one for
+    training or selection), the given ``scenes`` (ids, ``"ID[y0:y1,x0:x1]"`` windows, dicts or Regions), else
+    :func:`default_val_scenes`."""
+    if report_scenes:
+        if sample or scenes:
+            raise ValueError("give --report-scenes alone, without --sample or --scenes")
+        used = scene_provenance(model, REPORT_SCENES)["used"]
+        if used:
+            raise ValueError(
+                f"report scenes {used} were used to train or select this model: they cannot report on it"
+            )
+        return [parse_scene_spec(s) for s in REPORT_SCENES], root
     if sample:
         if scenes:
             raise ValueError("give either --sample or --scenes")
@@ -169,6 +223,7 @@ def run_quality(
     scenes: Sequence[Any] | None = None,
     *,
     sample: bool = False,
+    report_scenes: bool = False,
     root: str | os.PathLike = DEFAULT_ROOT,
     config: str | os.PathLike | None = None,
     out: str | os.PathLike = DEFAULT_OUT,
@@ -186,7 +241,8 @@ def run_quality(
     :func:`resolve_scenes`, the other arguments those of :func:`sr_core.evaluation.core.evaluate_model`.
     ``log(message)`` gets one line per scene step. Summary: one line per degradation and band group."""
     model = model if model is not None else DEFAULT_MODEL
-    scenes, root = resolve_scenes(model, scenes, sample=sample, root=root, config=config)
+    scenes, root = resolve_scenes(model, scenes, sample=sample, report_scenes=report_scenes, root=root,
+                                  config=config)
     res, jp, mp = run_evaluation(
         model,
         scenes,
@@ -280,4 +336,70 @@ def run_misr(
         f"{k}: {v['value']:+.3f} (target {v['target']}: {'met' if v['met'] else 'NOT met'})"
         for k, v in res["targets"].items()
     ]
+    return EvaluationRun(res, jp, mp, lines)
+
+
+def run_family(
+    model: Any = None,
+    scenes: Sequence[Any] | None = None,
+    *,
+    peer: str | os.PathLike | None = None,
+    report_scenes: bool = False,
+    sample: bool = False,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    config: str | os.PathLike | None = None,
+    out: str | os.PathLike = DEFAULT_OUT,
+    degradations: Sequence[str] = FAMILY,
+    engine: str = "onnx",
+    crop: int | None = None,
+    border: int = 8,
+    tile: int = 256,
+    threads: int | None = None,
+    opensr_test: bool = False,
+    opensr_python: str | os.PathLike | None = None,
+    log: Log | None = None,
+) -> EvaluationRun:
+    """The operator-family report of ``model`` (default :data:`sr_core.models.DEFAULT_MODEL`), with the ONNX
+    ``peer`` model (:class:`sr_core.evaluation.peer.OnnxPeer`) scored side by side when given; scenes as in
+    :func:`resolve_scenes`; the report names the scored, training and selection scenes. ``opensr_test``: add the
+    opensr-test metrics of the 10 m bands (:func:`sr_core.evaluation.opensr.opensr_test_metrics`, in the Python
+    ``opensr_python`` when given). Writes ``<out>/quality_<model>_family.json/.md``. Summary: per band group and
+    scoring, each model's matched mean, worst-operator mean and lowest single gain."""
+    from sr_core.evaluation.family import evaluate_family
+    from sr_core.evaluation.report import write_family_report
+
+    model = model if model is not None else DEFAULT_MODEL
+    scenes, root = resolve_scenes(model, scenes, sample=sample, report_scenes=report_scenes, root=root,
+                                  config=config)
+    prov = scene_provenance(model, scenes)
+    sets = {("report" if report_scenes else "evaluated"): [_scene_name(s) for s in scenes],
+            "selection": prov["selection"], "training": prov["training"]}
+    if prov["used"]:
+        sets["evaluated but used to train or select"] = prov["used"]
+    peer_model = None
+    if peer is not None:
+        from sr_core.evaluation.peer import load_peer
+
+        peer_model = load_peer(peer, threads=threads, tile=tile)
+    osr = None
+    if opensr_test or opensr_python is not None:
+        from sr_core.evaluation.opensr import opensr_test_metrics
+
+        def osr(triplets: dict) -> dict:
+            return opensr_test_metrics(triplets, python=opensr_python)
+
+    res = evaluate_family(
+        model, scenes, peer=peer_model, root=root, degradations=degradations, engine=engine, crop=crop,
+        border=border, tile=tile, threads=threads, scene_sets=sets, opensr_test=osr, progress=log or _silent,
+        notes=[REPORT_SCENES_NOTE] if report_scenes else [],
+    )
+    jp, mp = write_family_report(res, out)
+    lines = []
+    for name, groups in res["summary"].items():
+        for key, s in groups.items():
+            lines.append(
+                f"{name:16s} {key:12s} matched {s['matched_mean_gain_db']:+.2f} dB, worst operator "
+                f"{s['worst_operator']} {s['worst_operator_mean_gain_db']:+.2f} dB, lowest {s['min_gain_db']:+.2f} dB,"
+                f" below bicubic {s['below_bicubic']}/{s['count']}"
+            )
     return EvaluationRun(res, jp, mp, lines)

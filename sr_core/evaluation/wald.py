@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -10,10 +11,18 @@ import torch.nn.functional as F
 
 from sr_core.bands import BANDS_10M, BANDS_20M, mtf
 from sr_core.datasets.patches import SceneTensors, WaldBatch, crop_window, wald_scene_input
-from sr_core.degradation import bicubic_antialias_downsample, blur, degrade, mtf_to_sigma
+from sr_core.degradation import (
+    bicubic_antialias_downsample,
+    blur,
+    degrade,
+    gaussian_box_degrade,
+    lanczos_downsample,
+    mtf_to_sigma,
+    shifted_degrade,
+)
 from sr_core.metrics import psnr
 
-__all__ = ["DEGRADATIONS", "summarize", "wald_evaluate"]
+__all__ = ["DEGRADATIONS", "NOISE_SEED", "NOISE_STDS", "SHIFT_20M", "summarize", "wald_evaluate"]
 
 
 def _mtf_gaussian(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
@@ -31,10 +40,56 @@ def _mtf_then_bicubic_aa(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> 
     return bicubic_antialias_downsample(blur(hr, sig, 1), ratio)
 
 
-#: Named degradation operators for the evaluation: the training operator and an unseen one.
+#: Misregistration of the 20 m group against the 10 m group in ``mtf_shift20``: (dy, dx) in pixels of the degraded
+#: 20 m-band grid (the Wald input), positive = down/right; 0.25 px along each axis, Sentinel-2's inter-band
+#: registration error at the scale of the simulation.
+SHIFT_20M = (0.25, 0.25)
+#: Noise levels (reflectance std, white Gaussian on the degraded bands) of ``mtf_noise002`` / ``mtf_noise005``.
+NOISE_STDS = {"mtf_noise002": 0.002, "mtf_noise005": 0.005}
+#: Base seed of their noise; each band group draws from ``NOISE_SEED + crc32(band names)`` (same noise every run).
+NOISE_SEED = 20261206
+
+
+def _mtf_box(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
+    """A Gaussian chosen so that, times the pixel box, it has the band's MTF at Nyquist; then the block mean."""
+    return gaussian_box_degrade(hr, ratio, bands=list(bands))
+
+
+def _mtf_then_lanczos3(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
+    """A kernel with negative lobes: the MTF Gaussian at half strength (zero-phase), then a Lanczos-3 resize."""
+    sig = [0.5 * float(mtf_to_sigma(mtf(b), ratio)) for b in bands]
+    return lanczos_downsample(blur(hr, sig, 1), ratio, 3)
+
+
+def _mtf_shift20(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
+    """The training operator, the 20 m bands moved by :data:`SHIFT_20M` against the 10 m bands."""
+    if set(bands) <= set(BANDS_20M):
+        return shifted_degrade(hr, ratio, SHIFT_20M, bands=list(bands))
+    return degrade(hr, ratio, bands=list(bands))
+
+
+def _noise_seed(bands: Sequence[str]) -> int:
+    return NOISE_SEED + zlib.crc32(",".join(bands).encode())
+
+
+def _mtf_noise(std: float) -> Callable[[torch.Tensor, int, Sequence[str]], torch.Tensor]:
+    def op(hr: torch.Tensor, ratio: int, bands: Sequence[str]) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(_noise_seed(bands))
+        return degrade(hr, ratio, bands=list(bands), noise_std=std, generator=gen)
+
+    op.__doc__ = f"The training operator plus white Gaussian noise of std {std} reflectance (seeded per band group)."
+    return op
+
+
+#: Named degradation operators for the evaluation: the training operator (``mtf_gaussian``) and operators the
+#: models never saw (docs/decisions/2026-12-06-evaluation-operator-family.md).
 DEGRADATIONS: dict[str, Callable[[torch.Tensor, int, Sequence[str]], torch.Tensor]] = {
     "mtf_gaussian": _mtf_gaussian,
     "mtf_bicubic_aa": _mtf_then_bicubic_aa,
+    "mtf_box": _mtf_box,
+    "mtf_lanczos3": _mtf_then_lanczos3,
+    "mtf_shift20": _mtf_shift20,
+    **{name: _mtf_noise(std) for name, std in NOISE_STDS.items()},
 }
 
 

@@ -10,7 +10,8 @@ tiled inference, HR coordinates (``upscale`` mode) and the overlap check. The mu
 Conventions
 -----------
 * Dims: ``(t, bands, y, x)`` or ``(bands, y, x)`` (any order accepted; the result keeps the input's order).
-  ``y``/``x`` coordinates, when present, are cell centres, regularly spaced (``y`` usually decreasing).
+  ``y``/``x`` coordinates, when present, are cell centres in metres, spaced by the mode's grid (``y`` usually
+  decreasing; :func:`check_spacing`).
 * Band labels are matched by canonical name (``"B2"`` == ``"B02"``); labels that are not Sentinel-2 MSI bands
   (``"SCL"``, angles, ...) are *pass-through* bands.
 * Values: DN in, DN out. Reflectance = ``(DN + add_offset) / dn_scale`` (CDSE ``SENTINEL2_L2A``: ``dn_scale``
@@ -22,10 +23,11 @@ Conventions
   borders with), the model runs, and invalid LR pixels (grown by ``dilate`` LR px, default 0) become NaN
   on their HR blocks. A sample without any valid pixel never reaches the network.
 * Modes: ``resampled``: the input is on the output grid (``input_resolution / scale``) by nearest resampling;
-  the native grid is recovered exactly (replicated ``scale x scale`` blocks, any phase; 20 m bands must be
-  ``2*scale`` replicated) and the result has the input's shape. ``upscale``: the input is on the model's input
-  grid; the result is ``scale`` times larger with cell-centre coordinates
-  ``x_hr[k] = x_lr[0] - dx/2 + dx/(2 s) + k dx/s``; pass-through bands are nearest-upsampled.
+  the native grid is recovered exactly (replicated ``scale x scale`` blocks, any phase; 20 m bands
+  ``2*scale`` replicated, any phase nesting in those blocks; nodata pixels match any value, so NaN borders
+  ending off the blocks and single nodata pixels pass, and stay nodata) and the result has the input's shape.
+  ``upscale``: the input is on the model's input grid; the result is ``scale`` times larger with cell-centre
+  coordinates ``x_hr[k] = x_lr[0] - dx/2 + dx/(2 s) + k dx/s``; pass-through bands are nearest-upsampled.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from sr_core.bands import BANDS, normalize_band_name
-from sr_core.grid import native_indices, replication_mismatches, replication_phase
-from sr_core.nodata import fill_nodata, finalize_output, valid_mask
+from sr_core.grid import block_values, native_indices, replication_mismatches, replication_phase, replication_phases
+from sr_core.nodata import band_valid_mask, fill_nodata, finalize_output, valid_mask
 from sr_core.radiometry import dn_to_reflectance, reflectance_to_dn
 from sr_core.tiling import hr_coords, tiled_apply, whole_apply
 
@@ -55,6 +57,8 @@ __all__ = [
     "reset_warnings",
     "check_number",
     "check_dims",
+    "check_spacing",
+    "grid_spacing",
     "canonical_labels",
     "select_bands",
     "required_overlap",
@@ -77,11 +81,19 @@ def check_number(key: str, v: Any, *, positive: bool = False) -> float:
     """``v`` as a ``float`` if it is a finite real number (and ``> 0`` with ``positive``); else ``ValueError``
     naming it as the UDF context key ``context[key]`` (the numeric context keys are the arguments of the same
     name of :func:`superresolve_dataarray`)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not _finite(v):
         raise ValueError(f"context[{key!r}] must be a finite number, got {v!r}")
     if positive and v <= 0:
         raise ValueError(f"context[{key!r}] must be > 0, got {v!r}")
     return float(v)
+
+
+def _finite(v: Any) -> bool:
+    """``math.isfinite`` that says False for integers too large for a float (instead of raising)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 # ------------------------------------------------------------------------------------------------ warnings
@@ -135,6 +147,49 @@ def check_dims(da: "xarray.DataArray") -> tuple[str, ...]:
         if da.sizes[d] < 1:
             raise ValueError(f"dim {d!r} is empty")
     return dims
+
+
+def grid_spacing(predictor: Any, mode: str) -> float:
+    """The pixel size a chunk must have for ``predictor`` in ``mode`` (metres): the model's input pixel size
+    (``card.input_resolution_m``, 10 m) in ``upscale`` mode, that divided by ``scale`` (5 m) in ``resampled``
+    mode."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    res = float(getattr(getattr(predictor, "card", None), "input_resolution_m", 10.0) or 10.0)
+    return res / int(predictor.scale) if mode == "resampled" else res
+
+
+#: relative tolerance of :func:`check_spacing` (coordinates rounded to float32 are allowed their rounding on top).
+SPACING_RTOL = 0.01
+
+
+def check_spacing(da: "xarray.DataArray", predictor: Any, mode: str) -> None:
+    """``ValueError`` naming the dim, the spacing found and the one expected when the ``y``/``x`` coordinates of
+    a chunk (where present and at least 2 pixels long) are not spaced by :func:`grid_spacing` (either sign;
+    relative tolerance :data:`SPACING_RTOL`, plus the rounding of float32 coordinates). Coordinates are
+    taken to be in metres (a projected CRS). Chunks without coordinates are not checked."""
+    want = grid_spacing(predictor, mode)
+    name = getattr(getattr(predictor, "card", None), "name", "the model")
+    for d in _SPATIAL:
+        if d not in da.coords or da.sizes[d] < 2:
+            continue
+        v = np.asarray(da.coords[d].values)
+        if v.dtype.kind not in "iuf":
+            raise ValueError(f"dim {d!r}: coordinates must be numbers (metres), got dtype {v.dtype}")
+        steps = np.abs(np.diff(v.astype(np.float64)))
+        tol = SPACING_RTOL * want
+        if v.dtype.kind == "f":
+            tol += 2 * float(np.finfo(v.dtype).eps) * float(np.nanmax(np.abs(v.astype(np.float64))))
+        if not (np.all(np.isfinite(steps)) and np.all(np.abs(steps - want) <= tol)):
+            lo, hi = float(np.nanmin(steps)), float(np.nanmax(steps))
+            found = f"{lo:g}" if np.isclose(lo, hi) else f"{lo:g} to {hi:g}"
+            fine = want / int(predictor.scale)
+            hint = (f"resample_spatial(resolution={want:g}, method=\"near\")" if mode == "resampled"
+                    else f"a {want:g} m grid, or mode 'resampled' for a cube on the {fine:g} m grid")
+            raise ValueError(
+                f"dim {d!r}: the chunk's coordinates are spaced {found}, model {name!r} in mode {mode!r} needs "
+                f"{want:g} (metres, a projected CRS); use {hint}"
+            )
 
 
 def canonical_labels(labels: Sequence[Any]) -> list[str | None]:
@@ -196,51 +251,115 @@ def _resample_hint(scale: int, input_res: float) -> str:
     )
 
 
-def _recover_grid(x: np.ndarray, labels: Sequence[str], predictor: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Row and column indices of the model grid inside a nearest-resampled chunk ``x`` ``(T, C, H, W)``.
+class NativeGrid:
+    """Where the model grid lies in a nearest-resampled chunk ``(T, C, H, W)``: blocks of ``scale`` x ``scale``
+    chunk pixels starting at ``phase_y``, ``phase_x`` (:mod:`sr_core.grid`; a partial first block when the phase
+    is not 0). ``holes`` ``(T, H, W)``: the chunk pixels without data in some model band, when some block is
+    only partly without data (the model grid carries the block's data, the output keeps the pixel's nodata);
+    None when every block is whole."""
 
-    Returns ``(rows, cols, off_y, off_x)`` where ``off`` (<= 0) is the HR offset of the first native pixel.
-    Raises ``ValueError`` explaining ``resample_spatial(method="near")`` when the pixels are not replicated.
-    """
-    s = int(predictor.scale)
-    input_res = float(getattr(getattr(predictor, "card", None), "input_resolution_m", 10.0) or 10.0)
-    h, w = x.shape[-2:]
-    phases: list[int] = []
-    for axis, name in ((-2, "y"), (-1, "x")):
-        # along x only one row per native block is read: the y check just proved the others are its copies
-        p = replication_phase(x if axis == -2 else x[:, :, _as_slice(native_indices(h, s, phases[0]))], s, axis)
-        if p is None:
-            counts = replication_mismatches(x, s, axis)
-            bad = [
-                str(labels[c])
-                for c in range(x.shape[1])
-                if replication_phase(x[:, c], s, axis) is None
-            ]
-            raise ValueError(
-                f"pixels are not {s}x{s} nearest-replicated along {name} (bands {', '.join(bad)}; "
-                f"{min(counts)} neighbouring pixel pairs differ inside blocks of the best phase). "
-                + _resample_hint(s, input_res)
-            )
-        phases.append(p)
-    rows = native_indices(h, s, phases[0])
-    cols = native_indices(w, s, phases[1])
-    lr = x[:, :, _as_slice(rows)][:, :, :, _as_slice(cols)]
-    # coarser bands (20 m, 60 m) must be replicated on the native grid as well
+    __slots__ = ("scale", "phase_y", "phase_x", "holes")
+
+    def __init__(self, scale: int, phase_y: int, phase_x: int, holes: np.ndarray | None = None) -> None:
+        self.scale, self.phase_y, self.phase_x, self.holes = int(scale), int(phase_y), int(phase_x), holes
+
+    @property
+    def off_y(self) -> int:
+        """HR offset (<= 0) of the first model-grid pixel along y."""
+        return self.phase_y - self.scale if self.phase_y else 0
+
+    @property
+    def off_x(self) -> int:
+        """HR offset (<= 0) of the first model-grid pixel along x."""
+        return self.phase_x - self.scale if self.phase_x else 0
+
+    def native(self, a: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+        """``a`` ``(..., H, W)`` on the model grid: the first pixel of each block, or with ``missing`` (bool, the
+        shape of ``a``) the first one that holds data (NaN where none does)."""
+        if missing is None and self.holes is None:
+            rows = _as_slice(native_indices(a.shape[-2], self.scale, self.phase_y))
+            cols = _as_slice(native_indices(a.shape[-1], self.scale, self.phase_x))
+            return a[..., rows, :][..., cols]
+        if missing is None:
+            missing = ~np.isfinite(a)
+        return block_values(a, self.scale, self.phase_y, self.phase_x, missing=missing).astype(a.dtype, copy=False)
+
+    def mask_holes(self, out: np.ndarray, used: Sequence[int] | None = None) -> None:
+        """Set ``out`` ``(T, C, H, W)`` (chunk grid) to NaN on :attr:`holes`, in place; with ``used`` (date
+        indices) ``out`` is ``(C, H, W)`` and a pixel is a hole when it is one on every used date."""
+        if self.holes is None:
+            return
+        if used is None:
+            np.copyto(out, np.nan, where=self.holes[:, None])
+        else:
+            np.copyto(out, np.nan, where=self.holes[np.asarray(used, dtype=int)].all(axis=0)[None])
+
+
+def _band_ratios(labels: Sequence[str], input_res: float) -> dict[int, list[int]]:
+    """Channels of the bands coarser than the model grid, by their integer ratio to it (20 m bands: 2)."""
     by_ratio: dict[int, list[int]] = {}
     for c, lab in enumerate(labels):
         band = BANDS.get(str(lab))
         ratio = int(round(band.resolution / input_res)) if band is not None else 1
         if ratio > 1:
             by_ratio.setdefault(ratio, []).append(c)
-    failed: list[tuple[int, str]] = []
+    return by_ratio
+
+
+def _exact_grid(x: np.ndarray, s: int, by_ratio: dict[int, list[int]]) -> tuple[NativeGrid, np.ndarray] | None:
+    """The grid of a chunk whose blocks are all whole (each uniform, NaN equals NaN) with one phase for all model
+    bands, the coarser bands replicated on the model grid as well, and ``x`` on it; None otherwise."""
+    h = x.shape[-2]
+    py = replication_phase(x, s, -2)
+    if py is None:
+        return None
+    # along x only one row per native block is read: the y check just proved the others are its copies
+    px = replication_phase(x[:, :, _as_slice(native_indices(h, s, py))], s, -1)
+    if px is None:
+        return None
+    grid = NativeGrid(s, py, px)
+    lr = grid.native(x)
     for ratio, chans in by_ratio.items():
         group = lr[:, _as_slice(np.asarray(chans))]
-        if replication_phase(group, ratio, -2) is not None and replication_phase(group, ratio, -1) is not None:
-            continue  # one common phase for all these bands: each band is replicated (the usual case)
-        for c in chans:  # band by band (each may have its own phase)
-            ok_y = replication_phase(lr[:, c], ratio, -2) is not None
-            ok_x = replication_phase(lr[:, c], ratio, -1) is not None
-            if not (ok_y and ok_x):
+        # one common phase for all these bands: each band is replicated (the usual case)
+        if replication_phase(group, ratio, -2) is None or replication_phase(group, ratio, -1) is None:
+            return None
+    return grid, lr
+
+
+def _recover_grid(
+    x: np.ndarray, labels: Sequence[str], predictor: Any, nodata: float | None = None
+) -> tuple[NativeGrid, np.ndarray]:
+    """The model grid inside a nearest-resampled chunk ``x`` ``(T, C, H, W)`` (the model bands, DN) and ``x``
+    on it (NaN where a block holds no data).
+
+    The blocks of the model bands (``scale`` x ``scale`` chunk px) and of the coarser bands (20 m: ``2 * scale``)
+    may start at any phase; pixels without data (NaN or ``nodata``: the NaN padding of border chunks, whose edge
+    need not fall on a block edge, and single nodata pixels) match any value. The coarser bands' blocks must
+    nest in the model grid's (so they do after nearest resampling of the Sentinel-2 grids). Raises
+    ``ValueError`` explaining ``resample_spatial(method="near")`` when the data is not nearest-replicated.
+    """
+    s = int(predictor.scale)
+    input_res = float(getattr(getattr(predictor, "card", None), "input_resolution_m", 10.0) or 10.0)
+    by_ratio = _band_ratios(labels, input_res)
+    exact = _exact_grid(x, s, by_ratio)
+    if exact is not None:
+        return exact
+    missing = ~band_valid_mask(x, nodata=nodata)
+    phases: list[int] = []
+    for axis, name in ((-2, "y"), (-1, "x")):
+        p = replication_phase(x, s, axis, missing=missing)
+        if p is None:
+            raise ValueError(_not_replicated(x, missing, labels, s, axis, name) + _resample_hint(s, input_res))
+        phases.append(p)
+    holes = missing.any(axis=1)
+    grid = NativeGrid(s, phases[0], phases[1], holes if holes.any() else None)
+    lr = grid.native(x, missing)
+    lr_missing = np.isnan(lr)
+    failed: list[tuple[int, str]] = []
+    for ratio, chans in by_ratio.items():
+        for c in chans:
+            if not all(replication_phase(lr[:, c], ratio, ax, missing=lr_missing[:, c]) is not None for ax in (-2, -1)):
                 band = BANDS[str(labels[c])]
                 failed.append((c, f"{labels[c]} ({band.resolution} m: not {ratio * s}x{ratio * s} replicated)"))
     bad = [m for _, m in sorted(failed)]
@@ -248,9 +367,23 @@ def _recover_grid(x: np.ndarray, labels: Sequence[str], predictor: Any) -> tuple
         raise ValueError(
             f"bands {', '.join(bad)} are not nearest-resampled from their native grid. " + _resample_hint(s, input_res)
         )
-    off_y = phases[0] - s if phases[0] else 0
-    off_x = phases[1] - s if phases[1] else 0
-    return rows, cols, off_y, off_x
+    return grid, lr
+
+
+def _not_replicated(x: np.ndarray, missing: np.ndarray, labels: Sequence[str], s: int, axis: int, name: str) -> str:
+    """Why no phase fits the model bands of ``x`` along ``axis``: the bands that are not replicated at all, or
+    (each band replicated) the bands whose blocks start elsewhere than those of the others."""
+    counts = replication_mismatches(x, s, axis, missing=missing)
+    own = [replication_phases(x[:, c], s, axis, missing=missing[:, c]) for c in range(x.shape[1])]
+    bad = [str(labels[c]) for c, ps in enumerate(own) if not ps]
+    if bad:
+        return (f"pixels are not {s}x{s} nearest-replicated along {name} (bands {', '.join(bad)}; "
+                f"{min(counts)} neighbouring pixel pairs differ inside blocks of the best phase). ")
+    common = max(range(s), key=lambda p: sum(p in ps for ps in own))
+    apart = [f"{labels[c]} (phase {ps[0]})" for c, ps in enumerate(own) if common not in ps]
+    return (f"the {s}x{s} pixel blocks of bands {', '.join(apart)} start at other pixels along {name} than "
+            f"those of the other model bands (phase {common}): every band's native pixels must nest in the "
+            f"{s}x{s} blocks of the model grid. ")
 
 
 # ------------------------------------------------------------------------------------------------ overlap
@@ -483,6 +616,7 @@ def superresolve_dataarray(
     if nodata is not None:
         check_number("nodata", nodata)
     in_dims = check_dims(da)
+    check_spacing(da, predictor, mode)
     name = getattr(getattr(predictor, "card", None), "name", "the model")
     labels = [str(v) for v in np.asarray(da.coords["bands"].values)]
     idx = select_bands(labels, predictor.bands, model=f"model {name!r}")
@@ -501,8 +635,7 @@ def superresolve_dataarray(
     model_labels = [canon[i] for i in idx]
 
     if mode == "resampled":
-        rows, cols, off_y, off_x = _recover_grid(x, model_labels, predictor)
-        x_lr = x[:, :, _as_slice(rows)][:, :, :, _as_slice(cols)]
+        grid, x_lr = _recover_grid(x, model_labels, predictor, nodata)
     else:
         x_lr = x
     valid = _nodata_valid(x_lr, nodata)
@@ -514,7 +647,8 @@ def superresolve_dataarray(
     sr = superresolve_array(refl, predictor, valid=valid, tile=tile, dilate=dilate, context=context)
     sr = reflectance_to_dn(sr, dn_scale=dn_scale, add_offset=add_offset, inplace=True)  # NaN stays NaN
     if mode == "resampled":
-        sr = sr[:, :, -off_y : -off_y + h, -off_x : -off_x + w]
+        sr = sr[:, :, -grid.off_y : -grid.off_y + h, -grid.off_x : -grid.off_x + w]
+        grid.mask_holes(sr)
         f = 1
     else:
         f = s

@@ -20,7 +20,6 @@ from sr_core.inference.cube import (
     DEFAULT_ADD_OFFSET,
     DEFAULT_DN_SCALE,
     MODES,
-    _as_slice,
     _as_tbyx,
     _dilation,
     _nodata_valid,
@@ -31,6 +30,7 @@ from sr_core.inference.cube import (
     canonical_labels,
     check_chunk,
     check_dims,
+    check_spacing,
     select_bands,
     superresolve_dataarray,
 )
@@ -173,6 +173,7 @@ def misr_dataarray(
     if not isinstance(da, xr.DataArray):
         da = stack_dates(list(da))
     in_dims = check_dims(da)
+    check_spacing(da, predictor, mode)
     if "t" in da.dims and "t" in da.coords and da.sizes["t"] > 1:
         tv = np.asarray(da.coords["t"].values)
         order = np.argsort(tv, kind="stable")
@@ -194,11 +195,9 @@ def misr_dataarray(
     x = arr[:, idx].astype(np.float32)
     scl = arr[:, scl_pos[0]].astype(np.float32) if scl_pos else None
     if mode == "resampled":
-        rows, cols, off_y, off_x = _recover_grid(x, [canon[i] for i in idx], predictor)
-        rows, cols = _as_slice(rows), _as_slice(cols)
-        x = x[:, :, rows][:, :, :, cols]
+        grid, x = _recover_grid(x, [canon[i] for i in idx], predictor, nodata)
         if scl is not None:
-            scl = scl[:, rows][:, :, cols]
+            scl = grid.native(scl)
     valid = _nodata_valid(x, nodata)
     if scl is not None:
         valid &= np.isfinite(scl) & ~np.isin(scl, np.asarray(list(scl_invalid), dtype=np.float32))
@@ -249,7 +248,8 @@ def misr_dataarray(
         sr = finalize_output(np.asarray(y, np.float32), any_valid[None], s, dilate=_dilation(dilate, predictor))
     sr_dn = reflectance_to_dn(sr, dn_scale=dn_scale, add_offset=add_offset)[0]  # (C_out, sh, sw)
     if mode == "resampled":
-        sr_dn = sr_dn[:, -off_y : -off_y + h, -off_x : -off_x + w]
+        sr_dn = sr_dn[:, -grid.off_y : -grid.off_y + h, -grid.off_x : -grid.off_x + w]
+        grid.mask_holes(sr_dn, used=used)
         f = 1
     else:
         f = s

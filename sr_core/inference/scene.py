@@ -25,7 +25,12 @@ Conventions
   around the read window (enough for every valid output pixel to see the same fill as a whole-scene run),
   and become nodata on their ``scale x scale`` output blocks: NaN in float output, the input's nodata value
   (0 when it has none) in integer output (``dtype="input"``).
-* Output: a tiled compressed GeoTIFF (:mod:`sr_core.io.writer`); a Cloud-Optimized GeoTIFF with overviews when
+* Output: owned and atomic (:mod:`sr_core.io.safe_output`): :func:`superresolve_file` refuses, before any work,
+  an OUTPUT that is not a ``.tif``/``.tiff`` name, an existing symbolic link or non-regular file, one in a folder
+  that does not exist or takes no new file, or one that resolves to the input file or into the input folder; the
+  file is written under a unique temporary name in OUTPUT's folder and renamed over an existing OUTPUT only when
+  complete (a failed or interrupted run leaves the old file and no temporary file).
+* Output format: a tiled compressed GeoTIFF (:mod:`sr_core.io.writer`); a Cloud-Optimized GeoTIFF with overviews when
   ``cog=True``, or with ``cog="auto"`` when the output is larger than :data:`COG_MIN_SIZE` px and the extension
   is ``.tif``/``.tiff``. Band descriptions and ``BANDNAME`` tags = the model's output band names; tags name the
   model, its version and the sha256 of the model file the engine ran (:func:`sr_core.io.model_tags`).
@@ -49,8 +54,10 @@ import numpy as np
 from sr_core.bands import normalize_band_name
 from sr_core.checks import check_int
 from sr_core.inference.cube import TilingWarning
+from sr_core.io.area import restrict, scl_output_path, write_scl
 from sr_core.io.dispatch import open_source
-from sr_core.io.source import RasterSource, Window
+from sr_core.io.safe_output import check_output_file
+from sr_core.io.source import RasterSource, Window, check_input_grid
 from sr_core.io.writer import (
     BLOCKSIZE,
     COMPRESSIONS,
@@ -75,6 +82,7 @@ __all__ = [
     "COG_MIN_SIZE",
     "DEFAULT_TILE",
     "aligned_tile",
+    "check_margin",
     "superresolve_file",
     "superresolve_source",
     "write_threads_for",
@@ -96,6 +104,21 @@ def aligned_tile(tile: int, scale: int, blocksize: int = BLOCKSIZE) -> int:
         bs = 16 * scale * -(-bs // (16 * scale))
     step = bs // scale
     return step * -(-tile // step)
+
+
+def check_margin(margin: int, *, tile: int, need: int, name: str = "margin") -> int:
+    """``margin`` (input pixels per side) must not exceed both the tile core ``tile`` and the ``need`` of the
+    model (its margin): beyond ``need`` the result does not change, and each tile reads
+    ``(tile + 2 * margin)`` px squared, so a larger margin only costs memory (``margin`` 100000 would ask for
+    terabytes). ``name`` names the argument in the error. Returns ``margin``."""
+    limit = max(int(tile), int(need))
+    if margin > limit:
+        side = int(tile) + 2 * int(margin)
+        raise ValueError(
+            f"{name} {margin} px is larger than the tile ({tile} px) and than the {need} px the model needs: each "
+            f"tile would read {side} x {side} px; give at most {limit}"
+        )
+    return margin
 
 
 def _check_resolution(source: RasterSource, predictor: Any) -> None:
@@ -216,7 +239,8 @@ def superresolve_source(
     ``predictor``: a :class:`sr_core.models.Predictor` (or anything with ``scale``, ``margin``, ``bands``,
     ``out_bands``, ``card`` and ``__call__(np (N, C, H, W) reflectance) -> np``). ``tile``: tile core in input
     pixels (rounded up by :func:`aligned_tile`). ``margin``: tiling margin in input pixels (default the
-    model's; less gives seams and a :class:`~sr_core.inference.cube.TilingWarning`). ``dtype``: ``"float32"`` or
+    model's; less gives seams and a :class:`~sr_core.inference.cube.TilingWarning`; at most the larger of the
+    tile and the model's margin: :func:`check_margin`). ``dtype``: ``"float32"`` or
     ``"input"``. ``cog``: True, False or ``"auto"`` (see the module docstring). ``progress``: a tqdm bar
     (True) or a callback ``(done, total)``. ``tags``: extra dataset tags. ``compress``:
     :data:`sr_core.io.COMPRESSIONS`. ``tiff_predictor``: the GeoTIFF predictor, :data:`sr_core.io.PREDICTORS`.
@@ -231,7 +255,8 @@ def superresolve_source(
     write_threads = write_threads_for(predictor, write_threads)
     s = int(predictor.scale)
     need = int(predictor.margin)
-    m = need if margin is None else check_int("margin", margin, 0)
+    tile = aligned_tile(tile, s, blocksize)
+    m = need if margin is None else check_margin(check_int("margin", margin, 0), tile=tile, need=need)
     name = getattr(getattr(predictor, "card", None), "name", "the model")
     if m < need:
         warnings.warn(
@@ -246,7 +271,6 @@ def superresolve_source(
     out_bands = [normalize_band_name(b) for b in predictor.out_bands]
     source.band_indices(bands, model=f"model {name!r}")
     _check_resolution(source, predictor)
-    tile = aligned_tile(tile, s, blocksize)
     out_dtype, out_nodata = output_format(
         dtype, input_dtype=source.dtype, input_nodata=source.nodata, where=source.name
     )
@@ -358,6 +382,11 @@ def superresolve_file(
     tiff_predictor: str = DEFAULT_PREDICTOR,
     workers: int | None = None,
     write_threads: int | None = None,
+    allow_any_crs: bool = False,
+    bbox: Sequence[float] | None = None,
+    bbox_crs: Any = None,
+    mask_scl: bool | Sequence[int] = False,
+    scl: bool = False,
 ) -> list[Path]:
     """``s2sr superres``: super-resolve a scene folder / GeoTIFF / NetCDF cube into GeoTIFF(s).
 
@@ -366,9 +395,21 @@ def superresolve_file(
     one tile at a time with all cores). ``workers = cores, threads = 1`` is 10-20 % faster on a 2-core VM but
     holds more memory (+70 MB peak RSS at 2560-5120 px with 2 workers, more with more;
     docs/decisions/2026-11-22-parallel-workers.md), so it is not the default. ``overlap``: the tiling margin in
-    input pixels (default the model's). Other arguments: :func:`superresolve_source` and
-    :func:`sr_core.io.open_source`. Returns the written paths (one per NetCDF date, see
-    :func:`sr_core.io.output_paths`).
+    input pixels (default the model's). ``allow_any_crs``: process an input without a CRS or in a CRS whose unit
+    is not the metre (refused by default: :func:`sr_core.io.source.check_input_grid`). Other arguments:
+    :func:`superresolve_source` and :func:`sr_core.io.open_source`. Returns the written paths (one per NetCDF
+    date, see :func:`sr_core.io.output_paths`). ``bbox``/``bbox_crs``: process only the window of the input
+    covering this box, read alone (:func:`sr_core.io.area.bbox_window`; default CRS the input's); ``mask_scl``:
+    pixels whose Level-2A scene classification is in these classes (True: the clouds, their shadows and
+    defective pixels, :data:`sr_core.io.area.DEFAULT_SCL_MASK`) become nodata; ``scl``: also write the scene
+    classification on the output grid to ``<stem>_SCL<suffix>`` (:func:`sr_core.io.area.write_scl`), listed
+    before the output in the returned paths.
+
+    ``output`` is checked before the model is loaded (:func:`sr_core.io.safe_output.check_output_file`: a
+    ``.tif``/``.tiff`` name, not an existing symbolic link or non-regular file, in an existing writable folder,
+    not the input file nor inside the input folder), and so is every per-date output name before the first tile,
+    also against the local files a source lists in its ``files`` attribute (when it has one: e.g. the assets of a
+    STAC item).
     """
     if threads is not None:
         threads = check_int("threads", threads, 1)
@@ -384,6 +425,7 @@ def superresolve_file(
         raise ValueError(f"compress must be one of {', '.join(COMPRESSIONS)}, got {compress!r}")
     if tiff_predictor not in PREDICTORS:
         raise ValueError(f"tiff_predictor must be one of {', '.join(PREDICTORS)}, got {tiff_predictor!r}")
+    check_output_file(output, reads=[input])
     if model is None or isinstance(model, (str, os.PathLike)):
         predictor = load_predictor(
             model, engine=engine, device=device, threads=threads or os.cpu_count() or 1
@@ -391,30 +433,47 @@ def superresolve_file(
         check_predictor(predictor)
     else:
         predictor = model
+    if overlap is not None:
+        check_margin(overlap, tile=aligned_tile(tile, int(predictor.scale)), need=int(predictor.margin), name="overlap")
     sources = open_source(input, dn_scale=dn_scale, add_offset=add_offset, variable=variable)
     try:
+        sources = [restrict(src, bbox=bbox, bbox_crs=bbox_crs, mask_scl=mask_scl, scl=scl) for src in sources]
+        card = getattr(predictor, "card", None)
+        for src in sources:
+            check_input_grid(src, getattr(card, "input_resolution_m", None), allow_any_crs=allow_any_crs,
+                             model=repr(getattr(card, "name", "the model")))
         dates = [getattr(src, "date", "") for src in sources]
         paths = output_paths(output, dates)
-        if Path(input).resolve() in {p.resolve() for p in paths}:
-            raise ValueError(f"OUTPUT {output} would overwrite INPUT {input}")
+        reads = [input, *(f for src in sources for f in (getattr(src, "files", None) or ()))]
+        for path in paths:
+            check_output_file(path, reads=reads)
+            if scl:
+                check_output_file(scl_output_path(path), reads=[input])
         done = []
         for src, path in zip(sources, paths):
-            done.append(
-                superresolve_source(
-                    src,
-                    path,
-                    predictor=predictor,
-                    tile=tile,
-                    margin=overlap,
-                    dtype=dtype,
-                    cog=cog,
-                    progress=progress,
-                    compress=compress,
-                    tiff_predictor=tiff_predictor,
-                    workers=workers,
-                    write_threads=write_threads,
+            if scl:
+                done.append(write_scl(src, scl_output_path(path), scale=int(predictor.scale), compress=compress))
+            try:
+                done.append(
+                    superresolve_source(
+                        src,
+                        path,
+                        predictor=predictor,
+                        tile=tile,
+                        margin=overlap,
+                        dtype=dtype,
+                        cog=cog,
+                        progress=progress,
+                        compress=compress,
+                        tiff_predictor=tiff_predictor,
+                        workers=workers,
+                        write_threads=write_threads,
+                    )
                 )
-            )
+            except BaseException:
+                if scl:  # no output: no classification beside it either
+                    scl_output_path(path).unlink(missing_ok=True)
+                raise
         return done
     finally:
         for src in sources:

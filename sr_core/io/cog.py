@@ -36,12 +36,16 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_core.io.safe_output import remove_quietly, replace_output, temporary_path
+
 __all__ = [
     "HalvingWriter",
+    "IncompleteTiffError",
     "TiffIfd",
     "assemble_cog",
     "average_halve",
     "build_overviews",
+    "check_tiles_complete",
     "halving_weights",
     "make_cog",
     "overview_shapes",
@@ -286,7 +290,7 @@ class HalvingWriter:
         self.path = Path(path)
         self.nodata = nodata
         #: the level's georeferencing: the raster's ``transform`` with pixels twice as large (the same bounds)
-        self.transform = None if transform is None else Affine(*tuple(transform)[:6]) * Affine.scale(2)
+        self.transform = None if transform is None else Affine(*tuple(transform)[:6]) @ Affine.scale(2)
         georef = {} if self.transform is None else {"transform": self.transform, "crs": crs}
         self._dst = rasterio.open(self.path, "w", width=width // 2, height=height // 2, **georef,
                                   **_level_profile(count, dtype, nodata, blocksize, creation_options))
@@ -348,9 +352,61 @@ class TiffIfd:
     bytecounts: np.ndarray
 
 
+class IncompleteTiffError(ValueError):
+    """A TIFF whose directories or tiles are cut short or missing (a write that failed: GDAL reports a failed
+    write of its last blocks or of the directory on stderr only, and closes the file as if complete)."""
+
+
 def read_tiff_ifds(path: str | os.PathLike) -> list[TiffIfd]:
-    """Every IFD of the TIFF or BigTIFF ``path`` (tiled images only: a strip layout raises ``ValueError``)."""
-    path = Path(path)
+    """Every IFD of the TIFF or BigTIFF ``path`` (tiled images only: a strip layout raises ``ValueError``; a
+    file cut short :class:`IncompleteTiffError`)."""
+    try:
+        return _read_tiff_ifds(Path(path))
+    except struct.error as e:  # a directory cut short: fewer bytes than its entries need
+        raise IncompleteTiffError(f"{path}: the TIFF is cut short ({e})") from e
+
+
+def check_tiles_complete(path: str | os.PathLike, *, sparse: bool = False) -> list[TiffIfd]:
+    """Check that every directory of the tiled TIFF ``path`` is readable and lists every tile of its image
+    (``ceil(width / tile) x ceil(height / tile)``, times the bands when planar), each inside the file; with
+    ``sparse`` False (GDAL writes every block unless asked for ``SPARSE_OK``) none may be empty.
+    :class:`IncompleteTiffError` otherwise. Returns the IFDs (:func:`read_tiff_ifds`)."""
+    ifds = read_tiff_ifds(path)
+    size = os.path.getsize(path)
+    if not ifds:
+        raise IncompleteTiffError(f"{path}: the TIFF has no image")
+    for k, ifd in enumerate(ifds):
+        width, height = _tag_int(ifd, 256), _tag_int(ifd, 257)
+        tw, th = _tag_int(ifd, _TILE_WIDTH), _tag_int(ifd, _TILE_WIDTH + 1)
+        planes = _tag_int(ifd, 277, 1) if _tag_int(ifd, 284, 1) == 2 else 1
+        want = -(-width // max(tw, 1)) * -(-height // max(th, 1)) * planes
+        if len(ifd.offsets) != want or len(ifd.bytecounts) != want:
+            raise IncompleteTiffError(f"{path}: image {k} lists {len(ifd.offsets)} tiles, its size needs {want}")
+        empty = ifd.bytecounts == 0
+        if not sparse and empty.any():
+            raise IncompleteTiffError(f"{path}: image {k} has {int(empty.sum())} of {want} tiles never written")
+        ends = (ifd.offsets + ifd.bytecounts)[~empty]
+        if len(ends) and int(ends.max()) > size:
+            raise IncompleteTiffError(
+                f"{path}: image {k} has tiles past the end of the file ({int(ends.max())} > {size} bytes)"
+            )
+    return ifds
+
+
+def _tag_int(ifd: TiffIfd, tag: int, default: int | None = None) -> int:
+    """The first value of an integer tag (SHORT, LONG or LONG8)."""
+    if tag not in ifd.tags:
+        if default is None:
+            raise IncompleteTiffError(f"a TIFF directory has no tag {tag}")
+        return default
+    typ, _, value = ifd.tags[tag]
+    code = {3: "H", 4: "I", 16: "Q"}.get(typ)
+    if code is None:
+        raise IncompleteTiffError(f"TIFF tag {tag} has type {typ}, expected SHORT, LONG or LONG8")
+    return struct.unpack_from(ifd.byteorder + code, value)[0]
+
+
+def _read_tiff_ifds(path: Path) -> list[TiffIfd]:
     with open(path, "rb") as f:
         head = f.read(16)
         if head[:2] not in (b"II", b"MM"):
@@ -371,6 +427,8 @@ def read_tiff_ifds(path: str | os.PathLike) -> list[TiffIfd]:
             f.seek(nxt)
             n = struct.unpack(bo + ncode, f.read(struct.calcsize(ncode)))[0]
             raw = f.read(n * entry + inline)
+            if len(raw) != n * entry + inline:
+                raise IncompleteTiffError(f"{path}: the TIFF is cut short in IFD {len(out)}")
             tags: dict[int, tuple[int, int, bytes]] = {}
             for i in range(n):
                 e = raw[i * entry : (i + 1) * entry]
@@ -386,6 +444,8 @@ def read_tiff_ifds(path: str | os.PathLike) -> list[TiffIfd]:
                     pos = f.tell()
                     f.seek(struct.unpack(bo + ocode, e[4 + inline :])[0])
                     value = f.read(nbytes)
+                    if len(value) != nbytes:
+                        raise IncompleteTiffError(f"{path}: the TIFF is cut short in the value of tag {tag}")
                     f.seek(pos)
                 tags[tag] = (typ, count, value)
             nxt = struct.unpack(bo + ocode, raw[n * entry :])[0]
@@ -457,7 +517,8 @@ def assemble_cog(
     exceed 4 GiB), True or False (``ValueError`` when it does not fit). All
     files must share byte order, sample type, compression, predictor and tile size (``ValueError`` otherwise).
     ``threads``: the tiles are copied by that many threads, each writing its own contiguous part of the file
-    (:func:`_copy_tiles`); the bytes do not depend on it.
+    (:func:`_copy_tiles`); the bytes do not depend on it. ``dst`` is written under a unique temporary name in its
+    folder and renamed over an existing ``dst`` when complete (:mod:`sr_core.io.safe_output`).
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
@@ -524,7 +585,7 @@ def assemble_cog(
             if n:
                 jobs.append((k, off, n, to - per_block // 2))
     paths = [src, *(Path(p) for p in overviews)]
-    tmp_dst = dst.with_name(f".{dst.name}.assemble")
+    tmp_dst: Path | None = temporary_path(dst)  # a name of this call's own: concurrent writers never share it
     try:
         with open(tmp_dst, "wb") as out:
             out.write(struct.pack(bo + "2sHHHQ", b"II" if bo == "<" else b"MM", 43, 8, 0, at[0]) if big
@@ -538,10 +599,10 @@ def assemble_cog(
             if out.tell() != data0:
                 raise AssertionError(f"tile data at {out.tell()}, planned at {data0}")
         _copy_tiles(tmp_dst, paths, jobs, leader=leader, byteorder=bo, threads=threads)
-        move_into_place(tmp_dst, dst)
+        replace_output(tmp_dst, dst)
+        tmp_dst = None
     finally:
-        if tmp_dst.exists():
-            tmp_dst.unlink()
+        remove_quietly(tmp_dst)
     return dst
 
 
@@ -589,7 +650,7 @@ def _copy_tiles(
                             break
                         got += r
                     if got != n:
-                        raise ValueError(f"{paths[k]}: tile at {off} is truncated ({got} of {n} bytes)")
+                        raise IncompleteTiffError(f"{paths[k]}: tile at {off} is truncated ({got} of {n} bytes)")
                     if leader:
                         struct.pack_into(byteorder + "I", buf, 0, n)
                         view[4 + n : 8 + n] = view[n : 4 + n]
@@ -610,24 +671,6 @@ def _copy_tiles(
             fut.result()
 
 
-def move_into_place(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Rename the finished file ``src`` to ``dst``, removing an existing ``dst`` first.
-
-    Not ``os.replace`` over an existing file: on ext4 (``auto_da_alloc``, the default) renaming over an existing
-    file forces the writeback of the new file's data before the call returns: 0.4-0.5 s for 600 MB, against 0.17 s
-    for unlink + rename, whose writeback stays asynchronous (docs/decisions/2026-11-22-io-thread-priority.md). The
-    price is a moment when neither file exists, and no crash-consistency guarantee for the new file (it is a
-    product that can be made again)."""
-    src, dst = Path(src), Path(dst)
-    if not src.is_file():
-        raise FileNotFoundError(f"{src}: no such file to move to {dst}")
-    try:
-        dst.unlink()
-    except FileNotFoundError:
-        pass
-    os.rename(src, dst)
-
-
 def make_cog(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -640,11 +683,19 @@ def make_cog(
     next to ``src`` written with ``scratch_options``, which must be ``src``'s own compression and predictor),
     then :func:`assemble_cog`. ``first_levels``: levels 1, 2, ... already written (by :class:`HalvingWriter` while
     ``src`` was, finest first); the further levels are made from the last of them instead of from ``src``. The
-    level files (``first_levels`` too) are removed afterwards, also on error; ``src`` is left as it is."""
+    level files (``first_levels`` too) are removed afterwards, also on error; ``src`` is left as it is. ``src``
+    and every level must be complete (:func:`check_tiles_complete`, no empty tile), or
+    :class:`IncompleteTiffError`. ``dst`` appears only when complete (written under a temporary name of its own
+    and renamed over an existing ``dst``: :func:`assemble_cog`)."""
     levels: list[Path] = [Path(p) for p in first_levels]
     try:
+        for p in [Path(src), *levels]:
+            check_tiles_complete(p)
         base = levels[-1] if levels else Path(src)  # the finest level at hand
-        levels += build_overviews(base, blocksize=blocksize, creation_options=scratch_options)
+        made = build_overviews(base, blocksize=blocksize, creation_options=scratch_options)
+        levels += made
+        for p in made:
+            check_tiles_complete(p)
         return assemble_cog(src, dst, levels)
     finally:
         for p in levels:

@@ -9,7 +9,9 @@
   ``x = a*col + b*row + c``, ``y = d*col + e*row + f``) has ``b = d = 0``, ``a > 0``, ``e < 0``; ``(c, f)`` is
   the upper-left CORNER of pixel (0, 0). xarray coordinates ``y``/``x`` are cell CENTRES (:func:`cell_centres`).
   ``bounds`` are ``(left, bottom, right, top)`` (:func:`bounds_of`).
-- Nodata (GDAL nodata / mask, NetCDF ``_FillValue``) becomes NaN and stays NaN.
+- Nodata (GDAL nodata / mask, NetCDF ``_FillValue``, ``scene.json`` ``nodata``) becomes NaN and stays NaN.
+- A file that cannot be read (empty, truncated, another format) is a ``ValueError`` naming it
+  (:func:`open_raster`, :func:`unreadable`), never a GDAL / HDF5 exception.
 - Band names are canonical (``sr_core.bands.normalize_band_name``): the whole-array readers refuse unknown
   names (:func:`band_names`); the windowed sources ignore labels that are not Sentinel-2 bands
   (:func:`band_labels`).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,13 +42,16 @@ __all__ = [
     "bounds_of",
     "canonical_or_none",
     "cell_centres",
+    "crs_units",
     "dn_convention",
     "grid_dataarray",
     "north_up",
+    "open_raster",
     "parse_number",
     "require_rasterio",
     "require_xarray",
     "same_bounds",
+    "unreadable",
 ]
 
 Transform = tuple[float, float, float, float, float, float]
@@ -68,6 +74,40 @@ def require_xarray(what: str = "building DataArrays"):
     except ImportError as err:  # pragma: no cover - depends on the install
         raise ImportError(f"{what} needs xarray and rioxarray: pip install 's2sr[udf]'") from err
     return xarray
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+
+def unreadable(path: Any, what: str, err: BaseException | None = None) -> ValueError:
+    """The ``ValueError`` for a file that cannot be read as ``what``: naming it, saying why when it is empty, with
+    the reader's own message (GDAL's underlying error when it chained one) on the same line."""
+    try:
+        empty = Path(path).stat().st_size == 0
+    except OSError:
+        empty = False
+    if empty:
+        return ValueError(f"{path}: empty file (0 bytes), not a {what}")
+    detail = ""
+    if err is not None:
+        cause = err.__cause__  # rasterio: "Read failed. See previous exception" from GDAL's error
+        text = str(cause) if cause is not None and str(cause) else str(err)
+        detail = ": " + " ".join(text.split())
+    return ValueError(f"{path}: cannot read it as a {what} (truncated, corrupt or another format){detail}")
+
+
+def open_raster(path: Any, what: str = "GeoTIFF") -> Any:
+    """``rasterio.open(path)``; an empty, truncated or foreign file is a ``ValueError`` naming it
+    (:func:`unreadable`), a missing one ``FileNotFoundError``."""
+    rasterio = require_rasterio()
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such {what}: {path}")
+    if Path(path).stat().st_size == 0:
+        raise unreadable(path, what)
+    try:
+        return rasterio.open(path)
+    except rasterio.errors.RasterioError as err:
+        raise unreadable(path, what, err) from err
 
 
 # ------------------------------------------------------------------------------------------------ numbers
@@ -148,6 +188,26 @@ def _north_up(transform: Any) -> Transform:
     if b != 0 or d != 0 or a <= 0 or e >= 0:
         raise ValueError(f"transform must describe a north-up grid (b = d = 0, a > 0, e < 0), got {t}")
     return t  # type: ignore[return-value]
+
+
+def crs_units(crs: Any, where: str) -> tuple[str, float, bool]:
+    """``(unit name, metres per unit, geographic)`` of a CRS (anything ``rasterio.crs.CRS.from_user_input``
+    takes); an unparsable CRS is a ``ValueError`` naming ``where``."""
+    require_rasterio()
+    from rasterio.crs import CRS
+    from rasterio.errors import CRSError
+
+    try:
+        c = CRS.from_user_input(crs)
+    except CRSError as err:
+        raise ValueError(f"{where}: CRS {crs!r} cannot be parsed: {err}") from None
+    if c.is_geographic:
+        return "degrees", float("nan"), True
+    try:
+        unit, factor = c.linear_units_factor
+    except CRSError:  # no linear unit (e.g. an engineering CRS without one)
+        return "unknown units", float("nan"), False
+    return str(unit), float(factor), False
 
 
 def bounds_of(transform: Sequence[float], height: int, width: int) -> tuple[float, float, float, float]:

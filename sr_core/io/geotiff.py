@@ -24,7 +24,9 @@ from sr_core.io.conventions import (
     dn_convention,
     grid_dataarray,
     north_up,
+    open_raster,
     require_rasterio,
+    unreadable,
 )
 from sr_core.io.source import RasterSource, Window
 from sr_core.radiometry import dn_to_reflectance
@@ -83,7 +85,7 @@ def tif_dn_convention(
 @dataclass
 class TifContent:
     """A GeoTIFF read whole: DN float64 ``(bands, H, W)`` (NaN where nodata), canonical band names, stored
-    dtype, north-up transform, CRS and dataset tags."""
+    dtype, north-up transform, CRS, dataset tags and the GDAL nodata value (None: none set)."""
 
     path: Path
     dn: np.ndarray
@@ -92,26 +94,29 @@ class TifContent:
     transform: Transform
     crs: str | None
     tags: dict[str, str]
+    nodata: float | None = None
 
 
 def read_tif(path: Path, bands: Sequence[str] | None = None) -> TifContent:
     """Read the whole GeoTIFF ``path``; every band must be a Sentinel-2 band (:func:`band_names`)."""
     rasterio = require_rasterio()
     where = str(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such GeoTIFF: {path}")
-    with rasterio.open(path) as src:
+    with open_raster(path) as src:
         labels = tif_band_labels(src, where, bands)
-        raw = src.read()
-        masks = src.read_masks()  # 0 = nodata (GDAL nodata value, internal mask, alpha)
+        try:
+            raw = src.read()
+            masks = src.read_masks()  # 0 = nodata (GDAL nodata value, internal mask, alpha)
+        except rasterio.errors.RasterioError as err:
+            raise unreadable(path, "GeoTIFF", err) from err
         tags = dict(src.tags())
         transform = north_up(src.transform, where)
         crs = src.crs.to_string() if src.crs is not None else None
         dtype = src.dtypes[0]
+        nodata = src.nodata
     names = band_names(labels, where if bands is None else f"{where} (argument bands)")
     dn = raw.astype(np.float64)
     dn[masks == 0] = np.nan
-    return TifContent(path, dn, names, str(dtype), transform, crs, tags)
+    return TifContent(path, dn, names, str(dtype), transform, crs, tags, nodata)
 
 
 def read_geotiff(
@@ -152,15 +157,19 @@ def needs_masks(src: Any) -> bool:
 def read_tif_window(src: Any, idx: Sequence[int], window: Window, check_masks: bool) -> np.ndarray:
     """Bands ``idx`` (0-based) of ``window`` ``(row0, row1, col0, col1)`` as float32, NaN where masked (when
     ``check_masks``)."""
+    import rasterio
     from rasterio.windows import Window as RWindow
 
     r0, r1, c0, c1 = window
     win = RWindow(c0, r0, c1 - c0, r1 - r0)
     indexes = [i + 1 for i in idx]
-    x = src.read(indexes, window=win).astype(np.float32)
-    if check_masks:
-        m = src.read_masks(indexes, window=win)
-        x[m == 0] = np.nan
+    try:
+        x = src.read(indexes, window=win).astype(np.float32)
+        if check_masks:
+            m = src.read_masks(indexes, window=win)
+            x[m == 0] = np.nan
+    except rasterio.errors.RasterioError as err:
+        raise unreadable(src.name, "GeoTIFF", err) from err
     return x
 
 
@@ -179,11 +188,9 @@ class GeoTiffSource(RasterSource):
         add_offset: float | None = None,
         bands: Sequence[str] | None = None,
     ) -> None:
-        rasterio = require_rasterio("s2sr superres")
+        require_rasterio("s2sr superres")
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no such GeoTIFF: {path}")
-        self._src = src = rasterio.open(path)
+        self._src = src = open_raster(path)
         try:
             where = str(path)
             labels = band_labels(tif_band_labels(src, where, bands), where)

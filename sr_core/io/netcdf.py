@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sr_core.io.conventions import band_labels, band_names, canonical_or_none, dn_convention, require_xarray
+from sr_core.io.conventions import (
+    band_labels,
+    band_names,
+    canonical_or_none,
+    dn_convention,
+    require_xarray,
+    unreadable,
+)
 from sr_core.io.source import RasterSource, Window
 from sr_core.radiometry import dn_to_reflectance
 
@@ -67,6 +74,49 @@ def _cube_dn_convention(
     return dn_convention(sval, oval, dn_scale, add_offset, where, skey or "dn_scale", okey or "add_offset_dn")
 
 
+def _crs(da: Any, ds: Any, where: str) -> str | None:
+    """The CRS of data variable ``da``: its grid mapping, else the one grid-mapping variable of ``ds`` (a variable
+    with a ``crs_wkt`` or ``spatial_ref`` attribute, which some writers leave unreferenced); None without one."""
+    crs = da.rio.crs
+    if crs is not None:
+        return crs.to_string()
+    wkts = {
+        str(v.attrs.get("crs_wkt") or v.attrs["spatial_ref"])
+        for v in ds.variables.values()
+        if v.attrs.get("crs_wkt") or v.attrs.get("spatial_ref")
+    }
+    if len(wkts) > 1:
+        raise ValueError(f"{where}: several grid-mapping variables and the data variable names none of them")
+    if not wkts:
+        return None
+    from rasterio.crs import CRS
+    from rasterio.errors import CRSError
+
+    try:
+        return CRS.from_wkt(wkts.pop()).to_string()
+    except CRSError as err:
+        raise ValueError(f"{where}: the grid-mapping variable's CRS cannot be parsed: {err}") from None
+
+
+def _open_dataset(xr: Any, path: Path) -> Any:
+    """``xr.open_dataset(path)`` (lazy); an empty, truncated or foreign file is a ``ValueError`` naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no such NetCDF file: {path}")
+    if path.stat().st_size == 0:
+        raise unreadable(path, "NetCDF file")
+    try:
+        return xr.open_dataset(path, decode_coords="all")
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:  # h5py/h5netcdf/xarray backends
+        raise unreadable(path, "NetCDF file", _first_sentence(err)) from err
+
+
+def _first_sentence(err: BaseException) -> BaseException:
+    """``err`` with its message cut after the first sentence (xarray appends installation advice)."""
+    text = " ".join(str(err).split())
+    cut = text.find(". ")
+    return type(err)(text[: cut + 1]) if cut > 0 else err
+
+
 # ------------------------------------------------------------------------------------------------ whole
 
 
@@ -91,10 +141,11 @@ def read_netcdf(
     xr = require_xarray()
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such NetCDF file: {path}")
-    with xr.open_dataset(path, decode_coords="all") as ds:
-        ds = ds.load()
+    with _open_dataset(xr, path) as ds:
+        try:
+            ds = ds.load()
+        except (OSError, ValueError, RuntimeError) as err:
+            raise unreadable(path, "NetCDF file", err) from err
     band_dim_of = _band_dims(ds)
     if variable is not None:
         if variable not in ds.data_vars:
@@ -139,7 +190,7 @@ def read_netcdf(
     da = da.transpose("t", "bands", "y", "x")
 
     scale, offset = _cube_dn_convention(attrs, ds, dn_scale, add_offset, where)
-    crs = da.rio.crs
+    crs = _crs(da, ds, where)
     out = xr.DataArray(
         dn_to_reflectance(da.values, dn_scale=scale, add_offset=offset),
         dims=da.dims,
@@ -163,10 +214,8 @@ class NetCDFCube:
     ) -> None:
         xr = require_xarray("reading NetCDF")
         where = str(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no such NetCDF file: {path}")
         self.path = path
-        self.ds = ds = xr.open_dataset(path, decode_coords="all")  # lazy: windows are read on demand
+        self.ds = ds = _open_dataset(xr, path)  # lazy: windows are read on demand
         self._closed = False
         try:
             bdim = _band_dims(ds)
@@ -210,8 +259,7 @@ class NetCDFCube:
             self.dn_scale, self.add_offset = _cube_dn_convention(attrs, ds, dn_scale, add_offset, where)
             self.transform, self.flip_y = self._grid(ref, where)
             self.height, self.width = int(ref.sizes["y"]), int(ref.sizes["x"])
-            crs = ref.rio.crs
-            self.crs = crs.to_string() if crs is not None else None
+            self.crs = _crs(ref, ds, where)
             enc = ref.encoding
             self.dtype = str(np.dtype(enc.get("dtype", ref.dtype)))
             fill = enc.get("_FillValue", enc.get("missing_value"))
@@ -271,7 +319,10 @@ class NetCDFCube:
                 sel[self.tdim] = t
             if b is not None:
                 sel[self.bdim] = b
-            band = self.ds[var].isel(sel).transpose("y", "x").values
+            try:
+                band = self.ds[var].isel(sel).transpose("y", "x").values
+            except (OSError, ValueError, RuntimeError) as err:
+                raise unreadable(self.path, "NetCDF file", err) from err
             out[k] = band[::-1] if self.flip_y else band
         return out
 

@@ -3,7 +3,9 @@ or window by window (:class:`SceneFolderSource`), with one parser of ``scene.jso
 
 Layout: ``bands_10m.tif`` (B02, B03, B04, B08), ``bands_20m.tif`` (B05, B06, B07, B8A, B11, B12), optional
 ``bands_60m.tif``, and ``scene.json`` (``id``, ``product_level``, ``dn_scale``, ``add_offset``; optional
-``lossy``, ``crs``, ``bounds``, ``files.<name>.bands``). The grids nest: the same bounds, pixels 10:20:60 m.
+``lossy``, ``crs``, ``bounds``, ``nodata``, ``files.<name>.bands``). The grids nest: the same bounds, pixels
+10:20:60 m. ``nodata``: a DN value that marks invalid pixels in every band file (NaN once read), besides each
+file's own GDAL nodata / mask (a file whose GDAL nodata differs from it is refused).
 Values are DN; reflectance = ``(DN + add_offset) / dn_scale`` (:mod:`sr_core.io.conventions`).
 """
 
@@ -27,6 +29,7 @@ from sr_core.io.conventions import (
     bounds_of,
     grid_dataarray,
     north_up,
+    open_raster,
     parse_number,
     require_rasterio,
     same_bounds,
@@ -67,6 +70,29 @@ def load_scene_json(folder: Path, required: Sequence[str]) -> tuple[Path, dict, 
     scale = check_positive(f"{jpath}: key 'dn_scale': dn_scale", meta["dn_scale"])
     offset = check_finite(f"{jpath}: key 'add_offset': add_offset", meta["add_offset"])
     return jpath, meta, scale, offset
+
+
+def scene_nodata(jpath: Path, meta: Mapping[str, Any]) -> float | None:
+    """``scene.json``'s ``nodata`` value (a finite number; absent or null: None)."""
+    v = meta.get("nodata")
+    if v is None:
+        return None
+    return check_finite(f"{jpath}: key 'nodata': nodata", v)
+
+
+def check_nodata_agrees(file_nodata: float | None, where: str, nodata: float | None, jpath: Path) -> None:
+    """A band file's GDAL nodata value, where set, must equal ``scene.json``'s ``nodata``, where set."""
+    if nodata is not None and file_nodata is not None and float(file_nodata) != nodata:
+        raise ValueError(
+            f"{where}: GDAL nodata {file_nodata:g} contradicts {jpath.name} nodata = {nodata:g}"
+        )
+
+
+def mask_nodata(dn: np.ndarray, nodata: float | None) -> np.ndarray:
+    """``dn`` (float) with the pixels equal to ``nodata`` set to NaN, in place (``nodata`` None: unchanged)."""
+    if nodata is not None:
+        dn[dn == dn.dtype.type(nodata)] = np.nan
+    return dn
 
 
 def check_tags_agree(tags: Mapping[str, str], where: str, dn_scale: float, add_offset: float) -> None:
@@ -311,7 +337,8 @@ def read_scene(folder: str | Path) -> Scene:
     Layout: ``bands_10m.tif``, ``bands_20m.tif``, optional ``bands_60m.tif``, ``scene.json``.
 
     The scale comes from ``scene.json`` (``dn_scale``, ``add_offset``: required) and is cross-checked with
-    each file's ``DN_SCALE``/``ADD_OFFSET`` tags. Refused with ``ValueError`` naming the file and key: missing
+    each file's ``DN_SCALE``/``ADD_OFFSET`` tags; pixels equal to ``scene.json``'s ``nodata`` (when given) are NaN
+    like the files' own nodata. Refused with ``ValueError`` naming the file and key: missing
     or invalid scale, unknown or missing band names, band lists contradicting ``scene.json["files"]``, CRS
     mismatches, grids that do not nest (different bounds or pixel sizes other than 10:20:60).
     """
@@ -320,12 +347,15 @@ def read_scene(folder: str | Path) -> Scene:
     lossy = meta.get("lossy", False)
     if not isinstance(lossy, bool):
         raise ValueError(f"{jpath}: key 'lossy' must be true or false, got {lossy!r}")
+    nodata = scene_nodata(jpath, meta)
 
     tifs: dict[int, TifContent] = {}
     for res, name in SCENE_FILES.items():
         p = folder / name
         if p.is_file():
-            tifs[res] = read_tif(p)
+            tifs[res] = tif = read_tif(p)
+            check_nodata_agrees(tif.nodata, str(p), nodata, jpath)
+            mask_nodata(tif.dn, nodata)
         elif res != 60:
             raise FileNotFoundError(
                 f"scene folder {folder} has no {name}"
@@ -428,17 +458,18 @@ class SceneFolderSource(RasterSource):
     that are not Sentinel-2 bands are ignored."""
 
     def __init__(self, folder: str | os.PathLike) -> None:
-        rasterio = require_rasterio("s2sr superres")
+        require_rasterio("s2sr superres")
         folder = Path(folder)
-        _, meta, scale, offset = load_scene_json(folder, ())
+        jpath, meta, scale, offset = load_scene_json(folder, ())
+        nodata = scene_nodata(jpath, meta)
         p10, p20 = folder / SCENE_FILES[10], folder / SCENE_FILES[20]
         if not p10.is_file():
             raise FileNotFoundError(f"scene folder {folder} has no {SCENE_FILES[10]}")
         self._srcs: list[Any] = []
         try:
-            s10 = rasterio.open(p10)
+            s10 = open_raster(p10)
             self._srcs.append(s10)
-            s20 = rasterio.open(p20) if p20.is_file() else None
+            s20 = open_raster(p20) if p20.is_file() else None
             if s20 is not None:
                 self._srcs.append(s20)
             t10 = north_up(s10.transform, str(p10))
@@ -447,6 +478,7 @@ class SceneFolderSource(RasterSource):
             for src, path in ((s10, p10), (s20, p20)):
                 if src is not None:
                     check_tags_agree(src.tags(), str(path), scale, offset)
+                    check_nodata_agrees(src.nodata, str(path), nodata, jpath)
             crs10 = s10.crs.to_string() if s10.crs is not None else None
             if s20 is not None:
                 labels20 = band_labels(tif_band_labels(s20, str(p20)), str(p20))
@@ -469,10 +501,11 @@ class SceneFolderSource(RasterSource):
                 dn_scale=scale,
                 add_offset=offset,
                 dtype=s10.dtypes[0],
-                nodata=s10.nodata,
+                nodata=nodata if nodata is not None else s10.nodata,
                 tags=tags,
             )
             self._s10, self._s20, self._n10 = s10, s20, len(labels10)
+            self._scene_nodata = nodata
             self._m10 = needs_masks(s10)
             self._m20 = s20 is not None and needs_masks(s20)
         except BaseException:
@@ -492,7 +525,7 @@ class SceneFolderSource(RasterSource):
             x = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)
             dy, dx = r0 - 2 * rr0, c0 - 2 * cc0
             out[[k for k, _ in i20]] = x[:, dy : dy + (r1 - r0), dx : dx + (c1 - c0)]
-        return out
+        return mask_nodata(out, self._scene_nodata)
 
     def close(self) -> None:
         for s in self._srcs:

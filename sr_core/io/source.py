@@ -13,9 +13,9 @@ import numpy as np
 
 from sr_core.bands import normalize_band_name
 from sr_core.checks import check_finite, check_int, check_positive
-from sr_core.io.conventions import band_labels, bounds_of, north_up
+from sr_core.io.conventions import band_labels, bounds_of, crs_units, north_up
 
-__all__ = ["ArraySource", "RasterSource", "Window"]
+__all__ = ["ArraySource", "RasterSource", "Window", "check_input_grid"]
 
 Window = tuple[int, int, int, int]  # (row0, row1, col0, col1), half-open
 
@@ -155,3 +155,44 @@ class ArraySource(RasterSource):
         if self.nodata is not None:
             x[x == np.float32(self.nodata)] = np.nan
         return x
+
+
+def check_input_grid(
+    source: RasterSource, resolution_m: float | None, *, allow_any_crs: bool = False, model: str = "the model"
+) -> None:
+    """Refuse (``ValueError`` naming the file, what was found and what is expected) a ``source`` whose grid is not
+    a model's input grid: no CRS, a geographic CRS (degrees) or one whose unit is not the metre, or, in a metre
+    CRS, a pixel size other than ``resolution_m`` (None: not checked). ``allow_any_crs`` lets a missing or
+    non-metre CRS through, pixel size unchecked (the output is then placed and scaled as the input says, which
+    may be wrong); a metre CRS with the wrong pixel size is refused even so."""
+    px = (abs(source.transform[0]), abs(source.transform[4]))
+    want = (
+        f"model {model} takes a projected CRS in metres (UTM, as Sentinel-2 is delivered)"
+        + (f" with {float(resolution_m):g} m pixels" if resolution_m else "")
+    )
+    override = (
+        "; to process it anyway, at the risk of a wrong result (the model takes its pixels for "
+        + (f"{float(resolution_m):g} m ones" if resolution_m else "metre-sized ones")
+        + "), pass allow_any_crs=True (s2sr superres --allow-any-crs)"
+    )
+    if source.crs is None:
+        if allow_any_crs:
+            return
+        raise ValueError(
+            f"{source.name}: no CRS, so its position and pixel size in metres are unknown ({px[0]:g} x {px[1]:g} "
+            f"units per pixel); {want}. Write the CRS into the file{override}"
+        )
+    units, factor, geographic = crs_units(source.crs, source.name)
+    if geographic or factor != 1.0:
+        if allow_any_crs:
+            return
+        kind = "geographic (degrees)" if geographic else f"in {units}, not metres"
+        raise ValueError(
+            f"{source.name}: CRS {source.crs} is {kind}, pixel size {px[0]:g} x {px[1]:g} {units}; {want}. "
+            f"Reproject the input (e.g. gdalwarp -t_srs EPSG:326NN -tr 10 10){override}"
+        )
+    if resolution_m and any(abs(p - float(resolution_m)) > 0.01 * float(resolution_m) for p in px):
+        raise ValueError(
+            f"{source.name}: pixel size {px[0]:g} x {px[1]:g} m, but {want}: resample the input onto the "
+            f"{float(resolution_m):g} m grid first (all bands, coarser ones nearest-resampled onto it)"
+        )

@@ -5,8 +5,9 @@
   older readers; :data:`PREDICTORS`: by default the horizontal predictor for integer output and none for float32
   output, whose low mantissa bytes the floating-point predictor hardly compresses: 19 % larger files, written in
   half the CPU time and read 30 % faster, docs/decisions/2026-11-22-float-output-predictor.md); optionally a
-  Cloud-Optimized GeoTIFF with overviews (:mod:`sr_core.io.cog`). The file is written under a temporary name
-  and renamed when complete (replacing an existing file).
+  Cloud-Optimized GeoTIFF with overviews (:mod:`sr_core.io.cog`). The file is written under a unique temporary
+  name in its folder, checked complete and renamed over an existing file in one step
+  (:mod:`sr_core.io.safe_output`).
 * Values (:func:`output_format`, :func:`cast_output`): DN as float32 with NaN nodata, or the input's dtype with
   its nodata value (integer input without one: 0); integers are rounded and clipped, and a valid value never
   equals the nodata value.
@@ -29,8 +30,15 @@ import numpy as np
 
 from sr_core import __version__
 from sr_core.checks import check_int
-from sr_core.io.cog import HalvingWriter, make_cog, move_into_place, overview_shapes
+from sr_core.io.cog import HalvingWriter, IncompleteTiffError, check_tiles_complete, make_cog, overview_shapes
 from sr_core.io.conventions import require_rasterio
+from sr_core.io.safe_output import (
+    check_output_target,
+    remove_quietly,
+    replace_output,
+    temporary_path,
+    write_error,
+)
 from sr_core.io.source import Window
 
 __all__ = [
@@ -153,9 +161,15 @@ class GeoTiffWriter:
     :meth:`close`), and on :meth:`close` the COG is assembled by copying the compressed tiles
     (:func:`sr_core.io.cog.make_cog`), in bounded memory whatever the raster size.
 
-    ``write(values (C, h, w), (row0, row1, col0, col1))``. The file appears at ``path`` only after a
-    successful :meth:`close` (an existing file there is replaced: :func:`sr_core.io.cog.move_into_place`);
-    :meth:`abort` (or an exception inside ``with``) removes the partial file. ``compress``: :data:`COMPRESSIONS`;
+    ``write(values (C, h, w), (row0, row1, col0, col1))``. The file is written under a unique temporary name
+    ``.NAME.<random>.part`` in ``path``'s folder (overview levels ``.NAME.<random>.ovr<k>.part``) and appears at
+    ``path`` only after a successful :meth:`close`, which checks it complete
+    (:func:`sr_core.io.cog.check_tiles_complete`) and renames it over an existing file in one step (``os.replace``:
+    the old file stays until then; concurrent writers of one ``path`` never share a file). :meth:`abort` (or an
+    exception inside ``with``) removes the temporary files. ``path`` must end in ``.tif``/``.tiff`` and must not
+    be a symbolic link or an existing non-regular file (:func:`sr_core.io.safe_output.check_output_target`);
+    a missing folder is created. An ``OSError`` while writing (a full disk, a read-only folder) is raised as
+    :class:`sr_core.io.safe_output.OutputWriteError` naming ``path``. ``compress``: :data:`COMPRESSIONS`;
     ``tiff_predictor``: :data:`PREDICTORS` (:func:`predictor_code`). ``compress_threads``: GDAL's ``NUM_THREADS``
     for the blocks of the raster and of its overview levels (1: compressed on the writing thread); the values and
     the compressed tiles do not depend on it.
@@ -190,12 +204,14 @@ class GeoTiffWriter:
         bs = check_int("blocksize", blocksize, 16)
         if bs % 16:
             raise ValueError(f"blocksize must be a multiple of 16, got {blocksize}")
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = check_output_target(path)
         self.cog = bool(cog)
         self.blocksize = bs
         self.dtype = np.dtype(dtype)
-        self._tmp = self.path.with_name(f".{self.path.name}.part")
+        self._tmp: Path | None = None
+        self._dst: Any = None
+        self._halving: list[HalvingWriter] = []
+        self._closed = False
         profile = dict(
             driver="GTiff",
             width=int(width),
@@ -218,71 +234,95 @@ class GeoTiffWriter:
                 comp["num_threads"] = str(compress_threads)
         profile.update(comp)
         self._scratch = comp  # the overview levels: encoded as the raster, so the COG copies their tiles as they are
-        self._dst = rasterio.open(self._tmp, "w", **profile)
-        self._dst.descriptions = tuple(band_names)
-        if tags:
-            self._dst.update_tags(**{k: str(v) for k, v in tags.items()})
-        for i, b in enumerate(band_names):
-            self._dst.update_tags(i + 1, BANDNAME=str(b))
-        # COG overview levels made from the windows as they are written (sr_core.io.cog.HalvingWriter), one writer
-        # per level while the sides stay even (where the 2 x 2 halving is local); the rest is made on close
-        self._halving: list[HalvingWriter] = []
-        shapes = overview_shapes(height, width, bs) if self.cog else []
-        h, w = int(height), int(width)
-        level_transform = profile["transform"]
-        for k in range(len(shapes)):
-            if h % 2 or w % 2:
-                break
-            level = HalvingWriter(
-                self.path.with_name(f".{self.path.name}.ovr{k + 1}.part"), height=h, width=w,
-                count=len(band_names), dtype=self.dtype.name, nodata=nodata, blocksize=bs, creation_options=comp,
-                transform=level_transform, crs=crs,
-            )
-            self._halving.append(level)
-            h, w, level_transform = h // 2, w // 2, level.transform
-        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = temporary_path(self.path)
+            self._dst = rasterio.open(self._tmp, "w", **profile)
+            self._dst.descriptions = tuple(band_names)
+            if tags:
+                self._dst.update_tags(**{k: str(v) for k, v in tags.items()})
+            for i, b in enumerate(band_names):
+                self._dst.update_tags(i + 1, BANDNAME=str(b))
+            # COG overview levels made from the windows as they are written (sr_core.io.cog.HalvingWriter), one
+            # writer per level while the sides stay even (where the 2 x 2 halving is local); the rest on close
+            shapes = overview_shapes(height, width, bs) if self.cog else []
+            h, w = int(height), int(width)
+            level_transform = profile["transform"]
+            for k in range(len(shapes)):
+                if h % 2 or w % 2:
+                    break
+                level_path = temporary_path(self.path, suffix=f".ovr{k + 1}.part")
+                try:
+                    level = HalvingWriter(
+                        level_path, height=h, width=w, count=len(band_names), dtype=self.dtype.name, nodata=nodata,
+                        blocksize=bs, creation_options=comp, transform=level_transform, crs=crs,
+                    )
+                except BaseException:
+                    remove_quietly(level_path)
+                    raise
+                self._halving.append(level)
+                h, w, level_transform = h // 2, w // 2, level.transform
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, OSError):
+                raise write_error(self.path, e) from e
+            raise
 
     def write(self, values: np.ndarray, window: Window) -> None:
         from rasterio.windows import Window as RWindow
 
         r0, r1, c0, c1 = window
         values = np.asarray(values, dtype=self.dtype)
-        self._dst.write(values, window=RWindow(c0, r0, c1 - c0, r1 - r0))
-        for k, level in enumerate(self._halving):
-            if not HalvingWriter.fits(window):  # an odd window edge: this level and the next ones made on close
-                for later in self._halving[k:]:
-                    later.abort()
-                del self._halving[k:]
-                break
-            values, window = level.write(values, window)
+        try:
+            self._dst.write(values, window=RWindow(c0, r0, c1 - c0, r1 - r0))
+            for k, level in enumerate(self._halving):
+                if not HalvingWriter.fits(window):  # an odd window edge: this level and the next ones made on close
+                    for later in self._halving[k:]:
+                        later.abort()
+                    del self._halving[k:]
+                    break
+                values, window = level.write(values, window)
+        except OSError as e:
+            raise write_error(self.path, e) from e
 
     def close(self) -> Path:
+        """Finish the file and move it to ``path`` (see the class); returns ``path``. On error the temporary
+        files are removed and ``path`` is left as it was."""
         if self._closed:
             return self.path
         self._closed = True
-        self._dst.close()
         try:
+            self._dst.close()
+            check_tiles_complete(self._tmp)  # GDAL closes a file whose last writes failed without an error
             if self.cog:
                 streamed = [level.close() for level in self._halving]
-                # assembled under a temporary name of its own and moved into place (sr_core.io.cog.assemble_cog)
+                # assembled under a temporary name of its own and renamed to path (sr_core.io.cog.assemble_cog)
                 make_cog(self._tmp, self.path, blocksize=self.blocksize, scratch_options=self._scratch,
                          first_levels=streamed)
-                os.remove(self._tmp)
+                remove_quietly(self._tmp)
             else:
-                move_into_place(self._tmp, self.path)
-        except BaseException:
+                replace_output(self._tmp, self.path)
+            self._tmp = None
+        except BaseException as e:
             self.abort()
+            if isinstance(e, (OSError, IncompleteTiffError)):
+                raise write_error(self.path, e) from e
             raise
         return self.path
 
     def abort(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._dst.close()
+        """Close and remove the temporary files (idempotent); ``path`` is left as it was."""
+        self._closed = True
+        if self._dst is not None:
+            try:
+                self._dst.close()
+            except Exception:  # noqa: BLE001 - the file is being thrown away: an error closing it does not matter
+                pass
         for level in self._halving:
             level.abort()
-        if self._tmp.exists():
-            self._tmp.unlink()
+        self._halving = []
+        remove_quietly(self._tmp)
+        self._tmp = None
 
     def __enter__(self) -> GeoTiffWriter:
         return self

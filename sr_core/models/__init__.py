@@ -1,6 +1,7 @@
 """Model packages: a network + its band/scale/normalisation contract, shipped as weights + ONNX + model card.
 
-* :mod:`~sr_core.models.card`: the model card (``card.json``), where packages live, checksums.
+* :mod:`~sr_core.models.card`: the model card (``card.json``) and its schema, where packages live, checksums, the
+  card's contract carried in the checksummed ONNX file (:mod:`~sr_core.models.onnx_metadata` reads and writes it).
 * :mod:`~sr_core.models.engines`: ONNX Runtime sessions and torch networks of a package as numpy functions.
 * :mod:`~sr_core.models.postprocess`: the card's post-processing after the network (numpy).
 * :mod:`~sr_core.models.predictor`: the single-image and multi-image predictors and their cached loaders.
@@ -14,16 +15,20 @@ ONNX engine is what back-ends run, without torch).
 
 from sr_core.models.card import (
     CARD_VERSION,
+    CONTRACT_KEY,
     DEFAULT_MISR_MODEL,
     DEFAULT_MODEL,
     WEIGHTS_DIR,
     ModelCard,
     ModelFileError,
+    card_contract,
+    check_onnx_contract,
     list_models,
     load_card,
     render_card_markdown,
     resolve_model,
     sha256_file,
+    stamp_onnx_contract,
 )
 from sr_core.models.engines import ENGINES, load_torch_model, ort_session_options
 from sr_core.models.postprocess import apply_postprocess, resolve_postprocess
@@ -37,6 +42,7 @@ from sr_core.models.predictor import (
 
 __all__ = [
     "CARD_VERSION",
+    "CONTRACT_KEY",
     "DEFAULT_MISR_MODEL",
     "DEFAULT_MODEL",
     "ENGINES",
@@ -46,6 +52,8 @@ __all__ = [
     "ModelFileError",
     "Predictor",
     "apply_postprocess",
+    "card_contract",
+    "check_onnx_contract",
     "check_predictor",
     "list_models",
     "load_card",
@@ -57,4 +65,5 @@ __all__ = [
     "resolve_model",
     "resolve_postprocess",
     "sha256_file",
+    "stamp_onnx_contract",
 ]

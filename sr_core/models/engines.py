@@ -3,7 +3,8 @@
 ``onnx`` (ONNX Runtime, the package's ``model.onnx``) is what back-ends run; ``torch`` (the package's
 ``model.pt`` through :class:`sr_core.models.network.SRModel`) needs torch. Both are imported only when an engine
 is built: this module, like the rest of :mod:`sr_core.models` but :mod:`~sr_core.models.network` and
-:mod:`~sr_core.models.export`, imports neither.
+:mod:`~sr_core.models.export`, imports neither. Those imports run under one process-wide lock (:data:`IMPORT_LOCK`),
+so that threads building their first engines at once import each engine module once, one after the other.
 
 :func:`single_image_engine` and :func:`multi_image_engine` return the network of a package as a numpy function
 (``(N, C, H, W)`` resp. ``(N, T, C, H, W)`` + mask ``(N, T)`` float32 reflectance in, reflectance out); the
@@ -13,6 +14,7 @@ predictors of :mod:`sr_core.models.predictor` wrap them with the card's checks a
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,9 @@ from sr_core.models.card import ModelCard, ModelFileError, load_card, resolve_mo
 
 __all__ = [
     "ENGINES",
+    "IMPORT_LOCK",
+    "MAX_THREADS",
+    "check_threads",
     "load_torch_model",
     "multi_image_engine",
     "ort_session_options",
@@ -30,6 +35,21 @@ __all__ = [
 ]
 
 ENGINES = ("onnx", "torch")
+#: Held while an engine module (ONNX Runtime, torch and the torch network) is imported.
+IMPORT_LOCK = threading.RLock()
+#: The most intra-op threads an engine is given (``threads``): far above the cores of any one machine, far below
+#: what makes ONNX Runtime or torch fail (C ints) or allocate a thread pool the machine cannot hold.
+MAX_THREADS = 1024
+
+
+def check_threads(threads: Any, name: str = "threads") -> int | None:
+    """``threads`` as an ``int`` in ``1..MAX_THREADS``, or None (the engine's default); else ``ValueError``
+    naming ``name``, the range and the value."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"{name} must be an integer from 1 to {MAX_THREADS} or None, got {threads!r}")
+    return int(threads)
 
 
 def ort_session_options(threads: int | None = None) -> Any:
@@ -41,7 +61,8 @@ def ort_session_options(threads: int | None = None) -> Any:
     (``s2sr superres`` 1 x 2, 2048 px scene, I/O threads at a lower priority): whole run 21.0 s not spinning vs
     21.9 s spinning in one experiment, 22.4 vs 21.9 s in another (+-1.5 s drift); the bare forward pass 2-3 %
     slower without spinning. docs/decisions/2026-11-22-io-thread-priority.md."""
-    import onnxruntime as ort
+    with IMPORT_LOCK:
+        import onnxruntime as ort
 
     opts = ort.SessionOptions()
     if threads is not None:
@@ -54,9 +75,10 @@ def ort_session_options(threads: int | None = None) -> Any:
 def load_torch_model(name_or_path: str | os.PathLike | None = None, *, verify: bool = True):
     """The torch :class:`~sr_core.models.network.SRModel` of a package and its card (weights checked against the
     card)."""
-    import torch
+    with IMPORT_LOCK:
+        import torch
 
-    from sr_core.models.network import SRModel
+        from sr_core.models.network import SRModel
 
     folder = resolve_model(name_or_path)
     card = load_card(folder, verify=verify, role="weights")
@@ -83,7 +105,8 @@ def load_torch_model(name_or_path: str | os.PathLike | None = None, *, verify: b
 def _onnx_session(folder: Path, card: ModelCard, threads: int | None, device: str, hint: str = "") -> tuple[Any, Path]:
     """The ONNX Runtime session of a package's ONNX file and the file's path; ``ModelFileError`` (its message
     ending with ``hint`` when the card names no ONNX file) when there is none or it does not load."""
-    import onnxruntime as ort
+    with IMPORT_LOCK:
+        import onnxruntime as ort
 
     if "onnx" not in card.files:
         raise ModelFileError(f"model {card.name!r}: card.json names no ONNX file{hint}")
@@ -103,7 +126,8 @@ def single_image_engine(
     """``(card, fn)`` of a single-image package: ``fn(lr (N, C, H, W)) -> (N, C_out, sH, sW)`` on ``device``
     (``cpu`` or ``cuda``), ``threads`` intra-op threads on the CPU (None = the engine's default)."""
     if engine == "torch":
-        import torch
+        with IMPORT_LOCK:
+            import torch
 
         model, card = load_torch_model(folder, verify=verify)
         dev = torch.device(device)
@@ -142,7 +166,8 @@ def multi_image_engine(
     ``frames``: the most revisits the engine takes (None = any); ``fixed``: the ONNX file has a fixed ``T``.
     """
     if engine == "torch":
-        import torch
+        with IMPORT_LOCK:
+            import torch
 
         model, card = load_torch_model(folder)
         frames = card.arch_kwargs.get("num_frames") if card.arch == "rams" else None

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from sr_core.models.card import ModelCard, render_card_markdown, sha256_file
+from sr_core.models.card import ModelCard, ModelFileError, render_card_markdown, sha256_file, stamp_onnx_contract
 from sr_core.models.engines import ort_session_options
 
-__all__ = ["DEFAULT_OPSET", "check_onnx_parity", "export_onnx", "onnx_session", "save_model_package"]
+__all__ = ["DEFAULT_OPSET", "add_onnx_file", "check_onnx_parity", "export_onnx", "onnx_session", "save_model_package"]
 
 DEFAULT_OPSET = 17
 
@@ -117,9 +117,15 @@ def save_model_package(
     export_onnx_file: bool = True,
     markdown: str | None = None,
 ) -> ModelCard:
-    """Write ``model.pt``, ``model.onnx``, ``card.json`` (with sha256) and ``card.md`` into ``out_dir``.
+    """Write ``model.pt``, ``model.onnx`` (carrying the card's contract, :func:`sr_core.models.stamp_onnx_contract`),
+    ``card.json`` (with sha256) and ``card.md`` into ``out_dir``.
 
-    ``model`` is an :class:`~sr_core.models.network.SRModel` (reflectance in, reflectance out)."""
+    ``model`` is an :class:`~sr_core.models.network.SRModel` (reflectance in, reflectance out); a card whose scale
+    or receptive field is not the network's is refused."""
+    for key in ("scale", "receptive_field"):
+        if getattr(model, key, getattr(card, key)) != getattr(card, key):
+            raise ModelFileError(f"model card {card.where}: field {key!r}: {getattr(card, key)!r}, but the network "
+                                 f"has {getattr(model, key)!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
@@ -130,8 +136,22 @@ def save_model_package(
     if export_onnx_file:
         example = torch.zeros(1, len(card.bands), 32, 32)
         export_onnx(model, out / "model.onnx", example, input_names=("lr",), output_names=("sr",))
+        stamp_onnx_contract(card, out / "model.onnx")
         card.files["onnx"] = "model.onnx"
     card.sha256 = {f: sha256_file(out / f) for f in card.files.values()}
     card.write_json(out / "card.json")
     (out / "card.md").write_text(markdown if markdown is not None else render_card_markdown(card))
+    return card
+
+
+def add_onnx_file(card: ModelCard, out_dir: str | os.PathLike, name: str = "model.onnx") -> ModelCard:
+    """Add the ONNX file ``name``, exported into the package folder ``out_dir`` apart from
+    :func:`save_model_package` (the multi-image graphs), to the package: the card's contract written into it, the
+    card's ``files`` and ``sha256`` updated, ``card.json`` and ``card.md`` rewritten."""
+    out = Path(out_dir)
+    stamp_onnx_contract(card, out / name)
+    card.files["onnx"] = name
+    card.sha256 = {f: sha256_file(out / f) for f in card.files.values()}
+    card.write_json(out / "card.json")
+    (out / "card.md").write_text(render_card_markdown(card))
     return card

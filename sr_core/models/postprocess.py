@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from sr_core.bands import mtf, normalize_band_names
-from sr_core.models.card import ModelCard, ModelFileError
+from sr_core.bands import mtf
+from sr_core.models.card import POSTPROCESS_KEYS, ModelCard
 from sr_core.projection.filters import project_coarse_bands, projection_filters
 
 __all__ = ["apply_postprocess", "resolve_postprocess"]
@@ -41,20 +41,17 @@ def apply_postprocess(coarse: dict[str, Any] | None, y: np.ndarray, lr: np.ndarr
 
 
 def _coarse_projection(card: ModelCard) -> dict[str, Any] | None:
-    """The card's ``postprocess.coarse_projection`` resolved: channels, filters and the reach in input pixels."""
+    """The card's ``postprocess.coarse_projection`` resolved: channels, filters and the reach in input pixels. The
+    card's schema (:class:`~sr_core.models.card.ModelCard`) has checked the entry: known keys and types, bands that
+    are input and output bands, ``factor`` the ratio of their native resolution to the input's."""
     spec = (card.postprocess or {}).get("coarse_projection")
     if not spec:
         return None
-    unknown = sorted(set(spec) - {"bands", "factor", "lam", "taps"})
-    if unknown:
-        raise ModelFileError(f"model card {card.name!r}: unknown coarse_projection keys {unknown}")
-    bands = [normalize_band_names([b])[0] for b in spec["bands"]]
-    missing = [b for b in bands if b not in card.bands or b not in card.out_bands]
-    if missing:
-        raise ModelFileError(f"model card {card.name!r}: coarse_projection bands {missing} are not input and output bands")
-    factor = int(spec.get("factor", 2))
-    filters = projection_filters([mtf(b) for b in bands], factor * card.scale, lam=float(spec.get("lam", 0.05)),
-                                 taps=int(spec.get("taps", 4)))
+    opts = {**POSTPROCESS_KEYS["coarse_projection"], **spec}
+    bands = list(opts["bands"])
+    factor = int(opts["factor"])
+    filters = projection_filters([mtf(b) for b in bands], factor * card.scale, lam=float(opts["lam"]),
+                                 taps=int(opts["taps"]))
     return {
         "in_channels": [list(card.bands).index(b) for b in bands],
         "out_channels": [list(card.out_bands).index(b) for b in bands],

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sr_core.models.card import ModelCard, ModelFileError, resolve_model
-from sr_core.models.engines import ENGINES, multi_image_engine, single_image_engine
+from sr_core.models.engines import ENGINES, check_threads, multi_image_engine, single_image_engine
 from sr_core.models.postprocess import apply_postprocess, resolve_postprocess
 
 __all__ = [
@@ -124,6 +124,7 @@ def load_predictor(
         raise ValueError(f"engine must be 'onnx' or 'torch', got {engine!r}")
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    threads = check_threads(threads)
     folder = resolve_model(name_or_path)
     key = ("single", str(folder), engine, threads, device, (folder / "card.json").stat().st_mtime_ns)
 
@@ -146,6 +147,7 @@ def load_misr_predictor(
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    threads = check_threads(threads)
     folder = resolve_model(name_or_path)
     key = ("multi", str(folder), engine, threads, (folder / "card.json").stat().st_mtime_ns)
 

@@ -45,8 +45,8 @@ from sr_core.datasets.stacks import anchor_first, fill_invalid, simulate_stack, 
 from sr_core.degradation import degrade
 from sr_core.losses import cl1_loss, cmse_loss, consistency_loss, l1_loss
 from sr_core.metrics import cpsnr
-from sr_core.models import ModelCard, load_torch_model, render_card_markdown, sha256_file
-from sr_core.models.export import export_onnx, save_model_package
+from sr_core.models import ModelCard, load_torch_model
+from sr_core.models.export import add_onnx_file, export_onnx, save_model_package
 from sr_core.models.network import SRModel
 from sr_core.training.config import parse_regions, parse_sections, read_yaml_mapping, resolve_config_paths
 from sr_core.training.loop import StageTrainer
@@ -408,12 +408,7 @@ class MISRTrainer(StageTrainer):
                           validation=validation)
         card = save_model_package(self.model, card, out_dir, export_onnx_file=False)
         export_misr_onnx(self.model, Path(out_dir) / "model.onnx", frames=d.frames)
-        card.files["onnx"] = "model.onnx"
-        out = Path(out_dir)
-        card.sha256 = {f: sha256_file(out / f) for f in card.files.values()}
-        card.write_json(out / "card.json")
-        (out / "card.md").write_text(render_card_markdown(card))
-        return card
+        return add_onnx_file(card, out_dir)
 
     def _default_description(self, frames: int) -> str:
         scale = self.model.net.scale

@@ -22,7 +22,7 @@ def calls(monkeypatch):
 
         return run
 
-    for name in ("run_quality", "run_tasks", "run_misr"):
+    for name in ("run_quality", "run_tasks", "run_misr", "run_family"):
         monkeypatch.setattr(ev, name, fake(name))
     return seen
 
@@ -45,3 +45,38 @@ def test_tasks_and_misr_select_their_runs(calls, capsys):
     assert k1["log"] is None and k1["report_name"] is None
     assert n2 == "run_misr" and a2 == (None,) and (k2["stacks"], k2["patch"], k2["update_card"]) == (2, 64, True)
     assert capsys.readouterr().out == ""  # --quiet, before or after the subcommand
+
+
+def test_family_peer_and_report_scenes(calls, capsys):
+    assert main(["evaluate", "--family", "--report-scenes", "--quiet"]) == 0
+    assert main(["evaluate", "--peer", "p.onnx", "--scenes", "A", "--opensr-test", "--quiet"]) == 0
+    assert main(["evaluate", "--family", "--opensr-test", "/env/bin/python", "--degradations", "mtf_box",
+                 "--quiet"]) == 0
+    assert main(["evaluate", "--report-scenes", "--quiet"]) == 0
+    (n1, a1, k1), (n2, a2, k2), (n3, a3, k3), (n4, a4, k4) = calls
+    assert n1 == n2 == n3 == "run_family" and n4 == "run_quality"
+    assert a1 == (None, None) and k1["report_scenes"] and k1["peer"] is None and not k1["opensr_test"]
+    assert k1["degradations"] == ["mtf_gaussian", "mtf_box", "mtf_bicubic_aa", "mtf_lanczos3", "mtf_shift20",
+                                  "mtf_noise002", "mtf_noise005"]
+    assert a2 == (None, ["A"]) and k2["peer"] == "p.onnx" and k2["opensr_test"] and k2["opensr_python"] is None
+    assert k3["opensr_python"] == "/env/bin/python" and k3["degradations"] == ["mtf_box"] and not k3["report_scenes"]
+    assert k4["report_scenes"] and k4["degradations"] == ["mtf_gaussian", "mtf_bicubic_aa"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--opensr-test"], "--opensr-test needs --family"),
+    (["--family", "--misr"], "not --misr or --tasks"),
+    (["--peer", "p.onnx", "--tasks"], "not --misr or --tasks"),
+    (["--report-scenes", "--misr"], "not --misr or --tasks"),
+    (["--family", "--update-card"], "--update-card writes the two-operator report"),
+])
+def test_family_option_errors(calls, capsys, argv, message):
+    assert main(["evaluate", *argv]) == 2
+    assert calls == [] and message in capsys.readouterr().err
+
+
+def test_family_keeps_operators_given_even_when_they_are_the_default_pair(calls):
+    assert main(["evaluate", "--family", "--degradations", "mtf_gaussian", "mtf_bicubic_aa", "--quiet"]) == 0
+    assert main(["evaluate", "--family", "--quiet"]) == 0
+    (_, _, k1), (_, _, k2) = calls
+    assert k1["degradations"] == ["mtf_gaussian", "mtf_bicubic_aa"] and len(k2["degradations"]) == 7

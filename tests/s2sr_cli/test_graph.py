@@ -60,3 +60,49 @@ def test_cli_graph_extra_bands(pkg, tmp_path, options, expect):
     assert main(["graph", *ARGS, "--model", str(pkg), "-o", str(out), *options]) == 0
     pg = json.loads(out.read_text())
     assert pg == json.loads(process_graph_json(build_process_graph(**AOI, model=pkg, extra_bands=expect)))
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (["--threads", "-1"], "threads must be an integer from 1 to 1024 or None, got -1"),
+        (["--threads", "0"], "threads must be an integer from 1 to 1024 or None, got 0"),
+        (["--misr", "--anchor", "garbage"], "anchor must be 'clearest', 'latest', 'first'"),
+        (["--misr", "--anchor", "2024-07-01"], "anchor date 2024-07-01 is outside the dates"),
+        (["--extra-band", "B99"], "extra band 'B99' is not a band of SENTINEL2_L2A"),
+        (["--extra-band", "SCL", "--no-extra-bands"], "--extra-band and --no-extra-bands exclude each other"),
+        (["--start", "2014-06-01"], "start 2014-06-01 is before 2017-03-28: SENTINEL2_L2A has no data"),
+        (["--start", "2015-01-01", "--collection", "SENTINEL2_L1C"], "start 2015-01-01 is before 2015-06-23"),
+        (["--end", "2024-06-01"], "start (2024-06-01) must be before end (2024-06-01)"),
+        (["--east", "4"], "need -180 <= west < east <= 180"),
+        (["--north", "95"], "need -90 <= south < north <= 90"),
+        (["--size", "24"], "size must be a multiple of 16 pixels, got 24"),
+        (["--size", "-16"], "size must be an integer >= 1, got -16"),
+        (["--overlap", "24"], "overlap must be a multiple of 16 pixels, got 24"),
+        (["--overlap", "-16"], "overlap must be an integer number of pixels, got -16"),
+        (["--archive", "https://h/c.zip#s2sr_code"], "--archive goes into the job options"),
+        (["--job-options", "JO", "--archive", "https://h/c.zip"], "must be 'URL#folder'"),
+        (["-o", "MISSING/g.json"], "no such folder"),
+    ],
+)
+def test_cli_graph_refuses_bad_options_before_printing_anything(pkg, tmp_path, options, words):
+    options = [o.replace("JO", str(tmp_path / "jo.json")).replace("MISSING", str(tmp_path / "missing"))
+               for o in options]
+    args = ARGS + ["--model", str(pkg)]  # an option given again in ``options``: argparse keeps the later
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(["graph", *args, *options])
+    assert rc == 2 and out.getvalue() == "", out.getvalue()[:200]
+    assert err.getvalue().startswith("s2sr graph: error: ") and err.getvalue().count("\n") == 1
+    assert words in err.getvalue()
+    assert list(tmp_path.iterdir()) == []  # no graph, no job options written
+
+
+def test_cli_graph_l1c_default_has_no_scl(pkg):
+    out = io.StringIO()
+    with redirect_stdout(out):
+        rc = main(["graph", *ARGS, "--model", str(pkg), "--collection", "SENTINEL2_L1C"])
+    assert rc == 0
+    pg = json.loads(out.getvalue())
+    assert pg == json.loads(process_graph_json(build_process_graph(**AOI, model=pkg, collection="SENTINEL2_L1C",
+                                                                   extra_bands=[])))

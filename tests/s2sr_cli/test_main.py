@@ -150,3 +150,15 @@ def test_argparse_level_defaults_agree_with_the_library():
     assert a.root == ev.DEFAULT_ROOT and a.out == ev.DEFAULT_OUT and Path(evaluate.DEFAULT_CONFIG) == ev.DEFAULT_CONFIG
     assert a.degradations == list(DEFAULT_DEGRADATIONS)
     assert cli.build_parser().parse_args(["demo"]).out == udf_demo.DEFAULT_OUT
+
+
+def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys):
+    from s2sr_cli.commands import archs
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(archs, "run", interrupted)
+    assert cli.main(["archs"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "s2sr archs: interrupted"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -37,3 +39,61 @@ def test_cli_quiet_prints_only_the_job_options(pkg, tmp_path):
     with redirect_stdout(out), redirect_stderr(err):
         assert main(["--quiet", "udf-archive", "--out", str(tmp_path), "--model", str(pkg)]) == 0
     assert err.getvalue() == "" and "udf-dependency-archives" in json.loads(out.getvalue())
+
+
+def _one_line_error(rc: int, err: str, *words: str) -> None:
+    assert rc == 2, err
+    assert err.startswith("s2sr udf-archive: error: ") and err.count("\n") == 1, err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_cli_out_that_is_a_file_is_refused(pkg, tmp_path):
+    out = tmp_path / "archives"
+    out.write_bytes(b"a file, not a folder")
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        rc = main(["udf-archive", "--out", str(out), "--model", str(pkg)])
+    _one_line_error(rc, err.getvalue(), str(out), "not a folder")
+    assert out.read_bytes() == b"a file, not a folder" and sorted(os.listdir(tmp_path)) == ["archives"]
+
+
+def test_cli_read_only_out_is_refused(pkg, tmp_path, monkeypatch):
+    out = tmp_path / "ro"
+    out.mkdir()
+    (out / "s2sr-udf-code-tiny-edsr-x2.zip").write_bytes(b"old")
+    real = os.open
+
+    def read_only(path, flags, *a, **k):  # a read-only file system: creating a file fails, even for root
+        if Path(path).parent == out and flags & os.O_CREAT:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(path, flags, *a, **k)
+
+    monkeypatch.setattr(os, "open", read_only)
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        rc = main(["udf-archive", "--out", str(out), "--model", str(pkg)])
+    _one_line_error(rc, err.getvalue(), str(out), "Read-only file system")
+    assert os.listdir(out) == ["s2sr-udf-code-tiny-edsr-x2.zip"]
+    assert (out / "s2sr-udf-code-tiny-edsr-x2.zip").read_bytes() == b"old"
+
+
+def test_cli_full_disk_keeps_the_old_zip(pkg, tmp_path, monkeypatch):
+    import udf.archive as A
+
+    zip_path = tmp_path / "s2sr-udf-code-tiny-edsr-x2.zip"
+    zip_path.write_bytes(b"the previous archive")
+    real, calls = A._add, []
+
+    def add(*a, **k):
+        calls.append(1)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*a, **k)
+
+    monkeypatch.setattr(A, "_add", add)
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        rc = main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg)])
+    assert os.listdir(tmp_path) == [zip_path.name] and zip_path.read_bytes() == b"the previous archive"
+    _one_line_error(rc, err.getvalue(), str(zip_path), "No space left on device")

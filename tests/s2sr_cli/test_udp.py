@@ -38,6 +38,12 @@ def test_udp_writes_the_process_and_the_scenario(tmp_path, capsys):
     (["udp", "--overlap", "8"], "overlap"),
     (["udp", "--mode", "sideways"], "mode"),
     (["udp", "--archive", "no-folder"], "URL#folder"),
+    (["udp", "--extra-band", "B99"], "extra band 'B99' is not a band"),
+    (["udp", "--extra-band", "SCL", "--no-extra-bands"], "exclude each other"),
+    (["udp", "--start", "2020-01-01"], "--start: options of the benchmark scenario"),
+    (["udp", "--west", "5", "--east", "6"], "--west, --east: options of the benchmark scenario"),
+    (["udp", "--scenario", "x.json", "--namespace", "https://h/u.json", "--start", "2014-01-01", "--end",
+      "2014-02-01"], "start 2014-01-01 is before 2017-03-28: SENTINEL2_L2A has no data"),
 ])
 def test_bad_options_fail_before_anything_is_written(argv, words, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

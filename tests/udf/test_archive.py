@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import zipfile
 from pathlib import Path
 
@@ -58,6 +59,49 @@ def test_code_archive_contents_and_determinism(pkg, tmp_path):
     assert again.read_bytes() == path.read_bytes()
     with_pt, _ = build_code_archive(tmp_path / "c", model=pkg, include_weights=True)
     assert "sr_core/weights/tiny-edsr-x2/model.pt" in zipfile.ZipFile(with_pt).namelist()
+
+
+def test_archive_replaces_an_existing_zip_only_when_complete(pkg, tmp_path, monkeypatch):
+    import udf.archive as A
+
+    path, _ = build_code_archive(tmp_path, model=pkg)
+    names = zipfile.ZipFile(path).namelist()
+    path.write_bytes(b"old")
+    real, calls = A._add, []
+
+    def fail_half_way(*a, **k):
+        calls.append(1)
+        if len(calls) == 10:
+            raise RuntimeError("stopped half-way")
+        return real(*a, **k)
+
+    monkeypatch.setattr(A, "_add", fail_half_way)
+    with pytest.raises(RuntimeError, match="half-way"):
+        build_code_archive(tmp_path, model=pkg)
+    assert os.listdir(tmp_path) == [path.name] and path.read_bytes() == b"old"
+    # two builds at once, each past its first entry before the other writes: both complete, one zip remains
+    barrier, started = threading.Barrier(2, timeout=60), set()
+
+    def add_together(*a, **k):
+        if threading.get_ident() not in started:
+            started.add(threading.get_ident())
+            barrier.wait()
+        return real(*a, **k)
+
+    monkeypatch.setattr(A, "_add", add_together)
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(build_code_archive(tmp_path, model=pkg)[0]))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results == [path, path] and os.listdir(tmp_path) == [path.name]
+    with zipfile.ZipFile(path) as zf:  # a complete archive (every member's CRC checks)
+        assert zf.testzip() is None and zf.namelist() == names
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        build_udf_archives(tmp_path / "file", model=pkg)
 
 
 def test_corrupt_model_is_refused(pkg, tmp_path):

@@ -43,7 +43,12 @@ def test_parse_context_defaults_fit_cdse():
         ({"dn_scale": 0}, ["dn_scale", "> 0"]),
         ({"dn_scale": "10000"}, ["dn_scale", "number"]),
         ({"add_offset": float("nan")}, ["add_offset", "finite"]),
-        ({"threads": 0}, ["threads", ">= 1"]),
+        ({"threads": 0}, ["context['threads']", "from 1 to 1024"]),
+        ({"threads": 10**12}, ["context['threads']", "from 1 to 1024", "1000000000000"]),
+        ({"threads": 1025}, ["context['threads']", "from 1 to 1024"]),
+        ({"threads": 2.0}, ["context['threads']", "integer"]),
+        ({"nodata": 10**400}, ["context['nodata']", "finite number"]),
+        ({"dn_scale": -(10**400)}, ["context['dn_scale']", "finite number"]),
         ({"dilate": -1}, ["dilate", "'rf'"]),
         ({"tile": 2.5}, ["tile", "integer"]),
         ({"model": 3}, ["model", "string"]),
@@ -133,3 +138,12 @@ def test_empty_context_uses_the_default_model(pkg, monkeypatch, tmp_path):
     out = uc.udf_apply(da, {})
     ref = uc.udf_apply(da, {"model": str(pkg)})
     np.testing.assert_array_equal(out.values, ref.values)
+
+
+@pytest.mark.parametrize("apply", [uc.udf_apply, uc.misr_udf_apply])
+def test_absurd_threads_in_the_udf_context_name_the_key(pkg, apply):
+    """Before any model is loaded: one ValueError naming the key and the range, not an engine's TypeError."""
+    da = nearest_resample(random_s2_cube(8, 8, dates=2, seed=3), 2)
+    for v in (10**12, 2**31, 1025):
+        with pytest.raises(ValueError, match=r"context\['threads'\] must be an integer from 1 to 1024 or null"):
+            apply(da, {"model": str(pkg), "threads": v})

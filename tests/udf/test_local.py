@@ -11,7 +11,7 @@ import xarray as xr
 
 from sr_core.inference import cube as sc
 from udf.contract import udf_apply
-from udf.local import apply_neighborhood_local, parse_neighborhood
+from udf.local import apply_neighborhood_local, parse_neighborhood, resample_spatial_local
 from udf.testing import make_package, nearest_resample, random_s2_cube
 
 UDF_FILE = Path(__file__).resolve().parents[2] / "udf" / "sr_udf.py"
@@ -261,3 +261,54 @@ def test_geotiff_out_path_streams_the_same_values(pkg, tmp_path):
     with pytest.raises(ValueError, match="one date"):
         apply_neighborhood_local(two, UDF_FILE, size=24, overlap=16, context=ctx, out_path=tmp_path / "p.tif")
     assert not (tmp_path / "p.tif").exists()
+
+
+# ------------------------------------------------------------------------------------------------ cube origin
+
+
+@pytest.fixture(scope="session")
+def pkg_proj(tmp_path_factory) -> Path:
+    """A tiny package with the 20 m consistency projection of the shipped models."""
+    folder = tmp_path_factory.mktemp("local_models") / "tiny-edsr-x2-proj"
+    make_package(folder, arch="edsr", seed=2, postprocess={
+        "coarse_projection": {"bands": ["B05", "B06", "B07", "B8A", "B11", "B12"], "factor": 2, "lam": 0.02,
+                              "taps": 4}})
+    return folder
+
+
+def test_resample_spatial_local_places_the_origin_anywhere():
+    """Offset k (5 m px) into a 10 m cube whose 20 m blocks start at its corner: the 10 m blocks start at phase
+    k mod 2, the 20 m blocks at k mod 4 (the first ones cut), coordinates are the new cell centres, NaN before
+    the cube (negative offsets) and past it."""
+    da = random_s2_cube(6, 8, seed=1)
+    np.testing.assert_array_equal(resample_spatial_local(da, 5).values, nearest_resample(da, 2).values)
+    out = resample_spatial_local(da, 5, offset=(3, -2), shape=(10, 20))
+    assert out.shape == (11, 10, 20) and out.dims == da.dims
+    np.testing.assert_allclose(out.x.values, float(da.x[0]) - 5 + 2.5 - 10 + 5 * np.arange(20))
+    np.testing.assert_allclose(out.y.values, float(da.y[0]) + 5 - 2.5 - 15 - 5 * np.arange(10))
+    b02, b05 = da.sel(bands="B02").values, da.sel(bands="B05").values
+    assert np.isnan(out.values[:, :, :2]).all() and np.isnan(out.values[:, 9:, :]).all()
+    np.testing.assert_array_equal(out.sel(bands="B02").values[0, 2:6], [b02[1, 0], b02[1, 0], b02[1, 1], b02[1, 1]])
+    # 20 m: rows 3.. of the 5 m grid -> one row of the first 20 m block, then four of the next
+    np.testing.assert_array_equal(out.sel(bands="B05").values[:5, 2], [b05[0, 0]] + [b05[2, 0]] * 4)
+    with pytest.raises(ValueError, match="offset must be an integer"):
+        resample_spatial_local(da, 5, offset=0.5)
+    with pytest.raises(ValueError, match="'y' coordinate"):
+        resample_spatial_local(da.drop_vars("y"), 5)
+
+
+@pytest.mark.parametrize("with_size", [False, True], ids=["whole-chunk", "context-band"])
+@pytest.mark.parametrize("offset", [(1, 2), (2, 1), (3, 3), (-3, 5), (6, -7)])
+def test_sr_udf_chunked_equals_whole_scene_off_grid(pkg_proj, offset, with_size):
+    """Cubes whose origin is off the 10 m and 20 m grids (and, for negative offsets, with NaN borders inside the
+    cube): every border chunk's NaN padding ends off the blocks. Chunked == whole, the NaN borders stay NaN and
+    every data pixel has a value."""
+    da = resample_spatial_local(random_s2_cube(22, 20, dates=1, seed=4), 5, offset=offset, shape=(46, 41))
+    ctx = {"model": str(pkg_proj), "overlap": 48, **({"size": 16} if with_size else {})}
+    whole = udf_apply(da, {"model": str(pkg_proj)})
+    chunked = apply_neighborhood_local(da, UDF_FILE, size=16, overlap=48, context=ctx)
+    assert chunked.shape == whole.shape == da.shape
+    nodata = np.isnan(da.values).any(axis=1, keepdims=True)
+    np.testing.assert_array_equal(np.isnan(chunked.values), np.broadcast_to(nodata, da.shape))
+    np.testing.assert_array_equal(np.isnan(whole.values), np.isnan(chunked.values))
+    assert np.nanmax(np.abs(chunked.values - whole.values)) <= 1e-4 * DN

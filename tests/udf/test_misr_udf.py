@@ -288,3 +288,28 @@ def test_ten_band_misr_sisr_gives_the_single_image_20m_bands_of_the_anchor(misr_
     assert np.abs(out.values[:, :4] - one.values[:, :4]).max() > 1.0  # the revisits change the 10 m bands
     onnx = uc.misr_udf_apply(da, {**ctx, "engine": "onnx"})
     assert np.abs(onnx.values - out.values).max() <= 1e-4 * DN
+
+
+@pytest.mark.parametrize("ky, kx", [(1, 2), (3, 3)])
+def test_resampled_mode_off_the_native_grids_with_nodata(hrn, ky, kx):
+    """A cube starting off the 10 m / 20 m grids, with a NaN border whose edge is off the blocks and single NaN
+    pixels on some dates: accepted; equal to the upscale run on the 10 m pixels it touches where no input
+    pixel is missing; nodata exactly where a pixel is missing on every date."""
+    from udf.local import resample_spatial_local
+
+    da = cube(3, h=12, w=12)
+    clean = resample_spatial_local(da, 5, offset=(ky, kx))
+    up = uc.misr_udf_apply(da.isel(y=slice(ky // 2, None), x=slice(kx // 2, None)),
+                           {"model": str(hrn), "mode": "upscale", "engine": "torch"})
+    h, w = clean.sizes["y"], clean.sizes["x"]
+    want = up.values[..., ky % 2 : ky % 2 + h, kx % 2 : kx % 2 + w]
+    np.testing.assert_array_equal(uc.misr_udf_apply(clean, {"model": str(hrn), "engine": "torch"}).values, want)
+    bad = clean.copy()
+    bad.values[:, :, :, :3] = np.nan  # a border 3 px wide on every date
+    bad.values[0, 1, 7, 9] = np.nan  # one date only: the other dates have data there
+    bad.values[:, 4, 11, 6] = np.nan  # every date
+    out = uc.misr_udf_apply(bad, {"model": str(hrn), "engine": "torch"})
+    holes = np.zeros((h, w), bool)
+    holes[:, :3] = True
+    holes[11, 6] = True
+    assert np.isnan(out.values[0][:, holes]).all() and np.isfinite(out.values[0][:, ~holes]).all()

@@ -3,13 +3,20 @@ tests/s2sr_cli/test_graph.py."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from udf.process_graph import build_process_graph, job_options, neighborhood_for
+from udf.process_graph import (
+    build_process_graph,
+    check_anchor,
+    default_extra_bands,
+    job_options,
+    neighborhood_for,
+)
 from udf.testing import make_package
 
 UDF_FILE = Path(__file__).resolve().parents[2] / "udf" / "sr_udf.py"
@@ -185,3 +192,70 @@ def test_shipped_models_neighborhoods(model, resampled, upscale):
         pytest.skip(f"{model} not shipped")
     c = load_card(model, verify=False)
     assert neighborhood_for(c, "resampled") == resampled and neighborhood_for(c, "upscale") == upscale
+
+
+# ------------------------------------------------------------------------------------------------------------
+# every option checked before a graph exists
+# ------------------------------------------------------------------------------------------------------------
+
+NEXT_YEAR = str(_dt.date.today().year + 1)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(threads=-1), r"^threads must be an integer from 1 to 1024 or None, got -1$"),
+        (dict(threads=0), r"^threads must be an integer from 1 to 1024 or None, got 0$"),
+        (dict(threads=True), r"^threads must be an integer from 1 to 1024 or None, got True$"),
+        (dict(threads=2.5), r"^threads must be an integer from 1 to 1024 or None, got 2\.5$"),
+        (dict(threads=10**12), r"^threads must be an integer from 1 to 1024 or None, got 1000000000000$"),
+        (dict(misr=True, anchor="garbage"), r"^anchor must be 'clearest', 'latest', 'first', a date index"),
+        (dict(misr=True, anchor="2024-07-01"), r"^anchor date 2024-07-01 is outside the dates \[2024-06-01, "
+                                               r"2024-06-11\)$"),
+        (dict(misr=True, anchor="2024-6-3"), r"^anchor must be"),
+        (dict(misr=True, anchor=True), r"^anchor must be"),
+        (dict(extra_bands=("B99",)), r"^extra band 'B99' is not a band of SENTINEL2_L2A; bands: B01, "),
+        (dict(extra_bands=("scl",)), r"^extra band 'scl' is not a band of SENTINEL2_L2A \(did you mean 'SCL'\?\)"),
+        (dict(extra_bands=("SCL", "SCL")), r"^extra band 'SCL' is named twice$"),
+        (dict(extra_bands="SCL"), r"^extra_bands must be a list of band names, got 'SCL'$"),
+        (dict(extra_bands=("B10",)), r"^extra band 'B10' is not a band of SENTINEL2_L2A"),  # L1C only
+        (dict(collection="SENTINEL2_L1C"), r"^extra band 'SCL' is not a band of SENTINEL2_L1C"),
+        (dict(start="2014-12-01", end="2015-01-01"), r"^start 2014-12-01 is before 2017-03-28: SENTINEL2_L2A "
+                                                     r"has no data before that date; SENTINEL2_L1C starts"),
+        (dict(start="2016-06-01", end="2016-07-01"), r"^start 2016-06-01 is before 2017-03-28"),
+        (dict(start="2015-01-01", end="2015-07-01", collection="SENTINEL2_L1C", extra_bands=()),
+         r"^start 2015-01-01 is before 2015-06-23: SENTINEL2_L1C has no data before that date$"),
+        (dict(start="2015-01-01", end="2015-07-01", collection="OTHER_S2", extra_bands=()),
+         r"^start 2015-01-01 is before 2015-06-23: Sentinel-2 has no data \(Sentinel-2A launch\)"),
+        (dict(start=f"{NEXT_YEAR}-01-01", end=f"{NEXT_YEAR}-02-01"), rf"^start {NEXT_YEAR}-01-01 is in the future"),
+        (dict(end="2024-05-01"), r"^start \(2024-06-01\) must be before end"),
+        (dict(east=4.0), r"west < east"),
+        (dict(south=-91.0), r"-90 <= south < north <= 90"),
+        (dict(size=24), r"^size must be a multiple of 16 pixels, got 24$"),
+        (dict(size=0), r"size must be an integer >= 1, got 0"),
+        (dict(overlap=-16), r"^overlap must be an integer number of pixels, got -16$"),
+        (dict(overlap=24), r"^overlap must be a multiple of 16 pixels, got 24$"),
+    ],
+)
+def test_every_graph_option_is_checked(pkg, change, match):
+    with pytest.raises(ValueError, match=match):
+        build_process_graph(**{**AOI, "model": pkg, **change})
+
+
+def test_valid_options_at_the_edges_are_accepted(pkg):
+    build_process_graph(**{**AOI, "start": "2017-03-28", "end": "2017-04-01"}, model=pkg)
+    build_process_graph(**{**AOI, "start": "2015-06-23", "end": "2015-07-01"}, model=pkg,
+                        collection="SENTINEL2_L1C", extra_bands=["CLM", "B10"])
+    for anchor, context in (("latest", "latest"), ("3", 3), (-1, -1), ("2024-06-01", "2024-06-01")):
+        cube = build_process_graph(**AOI, model=pkg, misr=True, anchor=anchor, threads=1)
+        udf = nodes(cube)["apply_neighborhood"]["arguments"]["process"]["process_graph"]["runudf1"]
+        assert udf["arguments"]["context"]["anchor"] == context
+
+
+def test_check_anchor_and_default_extra_bands():
+    assert check_anchor(None) is None and check_anchor("first") == "first" and check_anchor(" 2 ") == 2
+    assert check_anchor("2024-06-10", ["2024-06-01", "2024-06-11"]) == "2024-06-10"
+    with pytest.raises(ValueError, match="outside the dates"):
+        check_anchor("2024-06-11", ["2024-06-01", "2024-06-11"])  # the end is exclusive
+    assert default_extra_bands("SENTINEL2_L2A") == ("SCL",) and default_extra_bands("SENTINEL2_L1C") == ()
+    assert default_extra_bands("OTHER") == ("SCL",)

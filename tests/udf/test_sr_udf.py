@@ -58,3 +58,15 @@ def test_apply_metadata_divides_the_resolution_in_upscale_mode(pkg):
     assert [d.crs for d in up.spatial_dimensions] == [32631, 32631]
     same = ns["apply_metadata"](md, {"model": str(pkg)})
     assert [d.step for d in same.spatial_dimensions] == [10, 10]
+
+
+@pytest.mark.parametrize("mode, res, want", [("upscale", 5.0, 10), ("upscale", 20.0, 10), ("resampled", 10.0, 5)])
+def test_udf_file_checks_the_coordinate_spacing_in_both_modes(pkg, mode, res, want):
+    """What the command line refuses the UDF refuses too: a chunk on another grid than the mode needs."""
+    from openeo.udf import UdfData, XarrayDataCube
+    from openeo.udf.run_code import run_udf_code
+
+    da = random_s2_cube(8, 8, dates=1, seed=20, resolution=res)
+    data = UdfData(datacube_list=[XarrayDataCube(da)], user_context={"model": str(pkg), "mode": mode})
+    with pytest.raises(ValueError, match=rf"dim 'y': the chunk's coordinates are spaced {res:g}, .*needs {want:g} "):
+        run_udf_code(code=UDF_FILE.read_text(), data=data)

@@ -53,7 +53,9 @@ def test_udp_declares_exactly_the_parameters_its_graph_reads():
         Parameter(**p)  # the client's own parameter type accepts every declaration
     by_name = {p["name"]: p for p in d["parameters"]}
     assert by_name["collection"]["default"] == "SENTINEL2_L2A"
-    assert by_name["collection"]["schema"]["enum"] == list(udp.COLLECTIONS)
+    assert by_name["collection"]["schema"]["enum"] == ["SENTINEL2_L2A"]  # the default extra band SCL is L2A only
+    both = {p["name"]: p for p in udp.build_udp(extra_bands=())["parameters"]}
+    assert both["collection"]["schema"]["enum"] == list(udp.COLLECTIONS)
     assert by_name["model"]["default"] == DEFAULT_MODEL and by_name["model"]["schema"]["enum"][0] == DEFAULT_MODEL
     assert "default" not in by_name["spatial_extent"] and "default" not in by_name["temporal_extent"]
     assert d["returns"]["schema"] == {"type": "object", "subtype": "datacube"}

@@ -18,16 +18,14 @@ def test_whole_path_bare_is_the_model_as_shipped_with_its_post_processing(pkg, t
     # a card with post-processing (the 20 m-band projection): the bare forward is the Predictor (engine +
     # post-processing), its post-processing share and the overhead over the engine alone are reported, and the
     # parts still add up to the overhead (one timed run: medians are the run's own values)
-    import shutil
-
     from sr_core.models import load_predictor
+    from udf.testing import make_package
 
-    pp = tmp_path / "pp"
-    shutil.copytree(pkg, pp)
-    card = json.loads((pp / "card.json").read_text())
+    pp = tmp_path / "pp"  # the package of the fixture (same arch and seed) with the projection in its card
+    card = json.loads((pkg / "card.json").read_text())
     bands20 = [b for b in card["bands"] if b in ("B05", "B06", "B07", "B8A", "B11", "B12")]
-    card["postprocess"] = {"coarse_projection": {"bands": bands20, "factor": 2, "lam": 0.05, "taps": 3}}
-    (pp / "card.json").write_text(json.dumps(card))
+    make_package(pp, arch="s2fast", arch_kwargs={"num_features": 8, "num_blocks": 1},
+                 postprocess={"coarse_projection": {"bands": bands20, "factor": 2, "lam": 0.05, "taps": 3}})
     common = {"engine": "onnx", "threads": 1, "scene": 64, "repeats": 1, "warmup": 0, "workdir": tmp_path}
     rows = [bench_whole_path(pp, **common)]
     if superres_available():

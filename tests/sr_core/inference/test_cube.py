@@ -278,3 +278,152 @@ def test_small_chunk_and_small_overlap_warn_once_with_the_overlap_to_use(pred):
     with pytest.warns(sc.TilingWarning, match="overlap 8 px is smaller than the 12 px.*overlap=16"):
         sc.superresolve_dataarray(nearest_resample(random_s2_cube(16, 16, seed=17), 2), predictor=pred,
                                   mode="resampled", overlap=8)
+
+
+# ------------------------------------------------------------------------------------------------ any grid phase
+
+PROJECTED = ["B05", "B06", "B07", "B8A", "B11", "B12"]
+
+
+@pytest.fixture(scope="session")
+def pred_proj(tmp_path_factory):
+    """A tiny package with the 20 m consistency projection of the shipped models."""
+    from sr_core.models import load_predictor
+
+    folder = tmp_path_factory.mktemp("udf_models") / "tiny-edsr-x2-proj"
+    make_package(folder, arch="edsr", seed=1, postprocess={
+        "coarse_projection": {"bands": PROJECTED, "factor": 2, "lam": 0.02, "taps": 4}})
+    return load_predictor(folder)
+
+
+def cube_at(da10: xr.DataArray, ky: int, kx: int) -> xr.DataArray:
+    """The 5 m cube of an area of interest starting ky, kx 5 m px into ``da10`` (20 m blocks at phase 0 there)."""
+    from udf.local import resample_spatial_local
+
+    return resample_spatial_local(da10, 5, offset=(ky, kx))
+
+
+@pytest.mark.parametrize("ky, kx", [(0, 1), (1, 0), (1, 1), (2, 0), (0, 2), (2, 3), (3, 2), (3, 3), (1, 2)])
+def test_resampled_accepts_any_phase_of_the_10m_and_20m_blocks(pred_proj, ky, kx):
+    """Any origin on the native grids: odd 5 m px (10 m blocks cut), odd 10 m px (20 m blocks cut: the first
+    20 m block 2 px wide), both. The result equals the upscale run on the 10 m pixels the cube touches (the
+    same model input, hence the same 20 m projection blocks), cropped to the cube: exactly."""
+    da10 = random_s2_cube(18, 16, dates=2, seed=21)
+    cube = cube_at(da10, ky, kx)
+    out = sc.superresolve_dataarray(cube, predictor=pred_proj, mode="resampled")
+    assert out.shape == cube.shape and out.dims == cube.dims
+    np.testing.assert_array_equal(out.x.values, cube.x.values)
+    np.testing.assert_array_equal(out.y.values, cube.y.values)
+    lr = da10.isel(y=slice(ky // 2, None), x=slice(kx // 2, None))
+    up = sc.superresolve_dataarray(lr, predictor=pred_proj, mode="upscale")
+    want = up.values[..., ky % 2 : ky % 2 + cube.sizes["y"], kx % 2 : kx % 2 + cube.sizes["x"]]
+    np.testing.assert_array_equal(out.values[:, :10], want[:, :10])
+    np.testing.assert_array_equal(out.sel(bands="SCL").values, cube.sel(bands="SCL").values)
+
+
+def test_the_20m_projection_runs_on_off_grid_cubes(pred, pred_proj):
+    """Same network with and without the card's projection: the 10 m bands agree, the 20 m bands move (the
+    projection found its native blocks in a cube that starts on an odd 10 m and an odd 5 m pixel)."""
+    cube = cube_at(random_s2_cube(18, 16, seed=22), 3, 2)
+    a = sc.superresolve_dataarray(cube, predictor=pred, mode="resampled")
+    b = sc.superresolve_dataarray(cube, predictor=pred_proj, mode="resampled")
+    np.testing.assert_array_equal(a.sel(bands=["B02", "B03", "B04", "B08"]).values,
+                                  b.sel(bands=["B02", "B03", "B04", "B08"]).values)
+    assert np.abs(a.sel(bands=PROJECTED).values - b.sel(bands=PROJECTED).values).max() > 1.0
+
+
+@pytest.mark.parametrize("nodata", [None, 0.0])
+def test_isolated_nodata_pixels_stay_nodata_and_change_nothing_else(pred_proj, nodata):
+    """Single nodata 5 m pixels (on the pixel a block is read from, and elsewhere; a 10 m and a 20 m band):
+    accepted; exactly those pixels become nodata in every output band, every other value is unchanged."""
+    cube = cube_at(random_s2_cube(16, 16, seed=23), 1, 2)
+    clean = sc.superresolve_dataarray(cube, predictor=pred_proj, mode="resampled", nodata=nodata)
+    bad = cube.copy()
+    fill = np.nan if nodata is None else nodata
+    holes = [("B02", 0, 0), ("B02", 6, 9), ("B11", 11, 4), ("B05", 20, 21)]
+    for band, r, c in holes:
+        bad.values[list(bad.bands.values).index(band), r, c] = fill
+    out = sc.superresolve_dataarray(bad, predictor=pred_proj, mode="resampled", nodata=nodata)
+    mask = np.zeros(cube.shape[-2:], bool)
+    for _, r, c in holes:
+        mask[r, c] = True
+    assert np.isnan(out.values[:10][:, mask]).all()
+    np.testing.assert_array_equal(out.values[:10][:, ~mask], clean.values[:10][:, ~mask])
+    np.testing.assert_array_equal(out.sel(bands="SCL").values, cube.sel(bands="SCL").values)
+
+
+@pytest.mark.parametrize("top, left", [(3, 5), (1, 2), (6, 7)])
+def test_nan_padded_border_chunk_off_the_20m_grid(pred, top, left):
+    """A border chunk as a back-end hands it: NaN padding whose edge is not a 10 m or 20 m block edge. The padding
+    stays NaN, the data pixels equal the run on the data alone (the NaN strips are filled by edge replication)."""
+    data = cube_at(random_s2_cube(14, 14, seed=24), 3, 1)
+    ref = sc.superresolve_dataarray(data, predictor=pred, mode="resampled")
+    h, w = data.sizes["y"], data.sizes["x"]
+    padded = np.full((11, h + top, w + left), np.nan, np.float32)
+    padded[:, top:, left:] = data.values
+    chunk = xr.DataArray(padded, dims=data.dims, coords={"bands": data.bands.values})
+    out = sc.superresolve_dataarray(chunk, predictor=pred, mode="resampled")
+    assert np.isnan(out.values[:, :top]).all() and np.isnan(out.values[:, :, :left]).all()
+    assert np.abs(out.values[:, top:, left:] - ref.values).max() <= 1e-4 * DN
+
+
+def test_resampled_mode_refuses_non_nearest_data_despite_nodata(pred):
+    """Nodata never makes bilinear data pass: with a NaN border off the blocks and NaN pixels, smooth data is
+    still refused, and so is a 20 m band that is only 2x2 replicated, and 20 m blocks that do not nest in the
+    10 m blocks."""
+    da = random_s2_cube(8, 8, seed=14)
+    smooth = da.interp(y=nearest_resample(da, 2).y, x=nearest_resample(da, 2).x, method="linear",
+                       kwargs={"fill_value": "extrapolate"}).copy()
+    smooth.values[:, :3] = np.nan
+    smooth.values[:, 7, 5] = np.nan
+    with pytest.raises(ValueError, match="not 2x2 nearest-replicated along y"):
+        sc.superresolve_dataarray(smooth, predictor=pred, mode="resampled")
+    hr_in = cube_at(random_s2_cube(10, 10, seed=14), 1, 1)
+    hr_in.loc[dict(bands="B11")] = cube_at(random_s2_cube(20, 20, bands=("B02",), extra=(), seed=15), 1, 1).values[
+        0, :19, :19]
+    hr_in.values[:, :, :3] = np.nan
+    with pytest.raises(ValueError, match=r"B11 \(20 m: not 4x4 replicated\)"):
+        sc.superresolve_dataarray(hr_in, predictor=pred, mode="resampled")
+    shifted = cube_at(random_s2_cube(10, 10, seed=16), 2, 2)
+    b05 = list(shifted.bands.values).index("B05")
+    shifted.values[b05] = np.roll(shifted.values[b05], 1, axis=-1)  # 20 m blocks one 5 m px off the 10 m blocks
+    with pytest.raises(ValueError) as e:
+        sc.superresolve_dataarray(shifted, predictor=pred, mode="resampled")
+    assert "B05 (phase 1)" in str(e.value) and "along x" in str(e.value) and "nest" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------ coordinate spacing
+
+
+@pytest.mark.parametrize("mode, res, want", [("upscale", 20.0, 10), ("upscale", 5.0, 10), ("resampled", 10.0, 5),
+                                             ("resampled", 20.0, 5)])
+def test_coordinate_spacing_is_checked_in_both_modes(pred, mode, res, want):
+    """A chunk on another grid than the mode needs (upscale: the model's 10 m; resampled: 10 m / scale = 5 m)
+    is refused naming the dim, the spacing found and the one needed."""
+    da = random_s2_cube(8, 8, seed=30, resolution=res)
+    with pytest.raises(ValueError) as e:
+        sc.superresolve_dataarray(da, predictor=pred, mode=mode)
+    msg = str(e.value)
+    assert msg.startswith("dim 'y'") and f"spaced {res:g}," in msg and f"needs {want:g} " in msg and mode in msg
+    # x alone off (y right): named as x; float32 coordinates at UTM magnitudes pass
+    ok = random_s2_cube(8, 8, seed=30, resolution=float(want))
+    bad_x = ok.assign_coords(x=ok.x.values[0] + res * np.arange(8))
+    with pytest.raises(ValueError, match=rf"dim 'x'.*spaced {res:g}, .*needs {want:g} "):
+        sc.superresolve_dataarray(bad_x, predictor=pred, mode=mode)
+    if mode == "resampled":
+        ok = nearest_resample(random_s2_cube(8, 8, seed=30), 2)
+    f32 = ok.assign_coords(x=ok.x.values.astype(np.float32), y=ok.y.values.astype(np.float32))
+    assert sc.superresolve_dataarray(f32, predictor=pred, mode=mode).shape[-2:] == (16, 16)
+
+
+def test_irregular_coordinates_and_chunks_without_coordinates(pred):
+    da = random_s2_cube(8, 8, seed=31)
+    x = da.x.values.copy()
+    x[5:] += 3.0
+    with pytest.raises(ValueError, match=r"dim 'x'.*spaced 10 to 13, .*needs 10 "):
+        sc.superresolve_dataarray(da.assign_coords(x=x), predictor=pred, mode="upscale")
+    bare = da.drop_vars(["x", "y"])
+    out = sc.superresolve_dataarray(bare, predictor=pred, mode="upscale")
+    ref = sc.superresolve_dataarray(da, predictor=pred, mode="upscale")
+    np.testing.assert_array_equal(out.values, ref.values)
+    assert "x" not in out.coords and "y" not in out.coords

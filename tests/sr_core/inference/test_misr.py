@@ -40,3 +40,10 @@ def test_frames_on_different_grids_are_refused(hrn):
         stack_dates([d0, d1.isel(y=slice(0, 8))])
     out = misr_dataarray([d0, d1], predictor=load_misr_predictor(hrn, engine="torch"), mode="upscale")
     assert out.shape == (1, 10, 20, 20)
+
+
+@pytest.mark.parametrize("mode, res, want", [("upscale", 20.0, 10), ("resampled", 10.0, 5)])
+def test_misr_checks_the_coordinate_spacing_in_both_modes(hrn, mode, res, want):
+    da = random_s2_cube(8, 8, dates=2, seed=40, resolution=res)
+    with pytest.raises(ValueError, match=rf"dim 'y': the chunk's coordinates are spaced {res:g}, .*needs {want:g} "):
+        misr_udf_apply(da, {"model": str(hrn), "mode": mode, "engine": "torch"})

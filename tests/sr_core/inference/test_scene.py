@@ -408,7 +408,7 @@ def test_geotiff_input_refusals(tmp_path, pred, sample):
         S.superresolve_file(shutil.copy(no_scale, tmp_path / "x.png"), tmp_path / "o5.tif", model=pred)
     with pytest.raises(FileNotFoundError):
         S.superresolve_file(tmp_path / "nope.tif", tmp_path / "o6.tif", model=pred)
-    with pytest.raises(ValueError, match="overwrite INPUT"):
+    with pytest.raises(ValueError, match="is the input file"):
         S.superresolve_file(out, out, model=pred)
     with pytest.raises(ValueError, match="dtype"):
         S.superresolve_file(out, tmp_path / "o7.tif", model=pred, dtype="uint8")
@@ -482,7 +482,8 @@ def test_netcdf_without_dn_convention_is_refused(tmp_path, pred, sample):
     ds.to_netcdf(nc, engine="h5netcdf")
     with pytest.raises(ValueError, match="dn_scale"):
         S.superresolve_file(nc, tmp_path / "o.tif", model=pred)
-    out = S.superresolve_file(nc, tmp_path / "o.tif", model=pred, dn_scale=10000, add_offset=0)
+    out = S.superresolve_file(nc, tmp_path / "o.tif", model=pred, dn_scale=10000, add_offset=0,
+                              allow_any_crs=True)  # the cube has no CRS: not what this test is about
     assert len(out) == 1 and out[0].is_file()
 
 
@@ -536,6 +537,16 @@ def test_cog_layout_with_overviews(tmp_path, pred, sample, monkeypatch):
     monkeypatch.setattr(S, "COG_MIN_SIZE", 300)  # auto: COG above the size threshold
     auto = S.superresolve_file(folder, tmp_path / "auto.tif", model=pred)[0]
     assert rasterio.open(auto).tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
+
+def test_margin_is_bounded_by_the_tile_and_the_model_margin(tmp_path, pred):
+    assert S.check_margin(128, tile=128, need=40) == 128 and S.check_margin(40, tile=16, need=40) == 40
+    with pytest.raises(ValueError, match=r"overlap 100000 px is larger than the tile \(128 px\) and than the 40 px "
+                                         r"the model needs: each tile would read 200128 x 200128 px; give at most 128"):
+        S.check_margin(100000, tile=128, need=40, name="overlap")
+    with pytest.raises(ValueError, match="margin 100000 px"):  # before any allocation or file
+        S.superresolve_source(_array_source(48), tmp_path / "o.tif", predictor=pred, tile=16, margin=100000)
+    assert os.listdir(tmp_path) == []
 
 
 def test_small_overlap_warns(tmp_path, pred, sample):

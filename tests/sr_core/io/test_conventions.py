@@ -58,3 +58,45 @@ def test_band_names_strict_and_band_labels_lenient():
     assert band_labels(["b2", "SCL", "B8A"], "f") == ("B02", None, "B8A")
     with pytest.raises(ValueError, match="f: band labels .* name the same band twice: B02"):
         band_labels(["B02", "b2"], "f")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# unreadable files and CRS units
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_open_raster_names_empty_truncated_and_foreign_files(tmp_path):
+    pytest.importorskip("rasterio")
+    from affine import Affine
+
+    from sr_core.io.conventions import open_raster
+    from tests.sr_core.io.raster_utils import TAGS, write_tif
+
+    good = write_tif(tmp_path / "good.tif", np.ones((1, 8, 8), np.uint16), ("B02",), Affine(10, 0, 0, 0, -10, 0),
+                     tags=TAGS)
+    data = good.read_bytes()
+    (tmp_path / "empty.tif").write_bytes(b"")
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.tif").write_text("not a raster\n")
+    with open_raster(good) as src:
+        assert src.count == 1
+    with pytest.raises(ValueError, match=r"empty\.tif: empty file \(0 bytes\), not a GeoTIFF$"):
+        open_raster(tmp_path / "empty.tif")
+    for name in ("cut.tif", "text.tif"):
+        with pytest.raises(ValueError, match=rf"{name}: cannot read it as a GeoTIFF \(truncated, corrupt"):
+            open_raster(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="no such GeoTIFF"):
+        open_raster(tmp_path / "missing.tif")
+
+
+def test_crs_units():
+    pytest.importorskip("rasterio")
+    from sr_core.io.conventions import crs_units
+
+    assert crs_units("EPSG:32633", "f") == ("metre", 1.0, False)
+    unit, _, geographic = crs_units("EPSG:4326", "f")
+    assert (unit, geographic) == ("degrees", True)
+    unit, factor, geographic = crs_units("EPSG:2263", "f")  # NAD83 / New York Long Island (ftUS)
+    assert "foot" in unit.lower() and abs(factor - 0.3048006) < 1e-6 and not geographic
+    with pytest.raises(ValueError, match="f: CRS 'EPSG:0' cannot be parsed"):
+        crs_units("EPSG:0", "f")

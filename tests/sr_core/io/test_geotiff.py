@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -107,3 +109,44 @@ def test_geotiff_source_reads_what_read_geotiff_reads(tmp_path):
     with GeoTiffSource(extra) as src:
         assert src.labels == ("B04", None, "B02") and src.bands == ("B04", "B02")
         np.testing.assert_array_equal(src.read(["B02"], (0, 9, 0, 7)), dn[2:].astype(np.float32))
+
+
+def _broken_tifs(tmp_path):
+    """A valid tiled GeoTIFF (directory first, as in a COG) and broken ones: empty, text, cut before its
+    directory, cut in its pixel data."""
+    from rasterio.shutil import copy as rio_copy
+
+    dn = rand_dn(np.random.default_rng(9), (2, 64, 64))
+    plain = write_tif(tmp_path / "plain.tif", dn, ("B02", "B03"), T10, tags=TAGS)
+    good = tmp_path / "good.tif"
+    rio_copy(plain, good, driver="COG", compress="deflate", blocksize=16)
+    data, pdata = good.read_bytes(), plain.read_bytes()
+    broken = {
+        "empty.tif": b"",
+        "text.tif": b"hello, not a raster\n",
+        "cut_directory.tif": pdata[: len(pdata) // 2],  # GDAL's plain GeoTIFF: directory at the end
+        "cut_pixels.tif": data[: len(data) // 2],  # directory at the start: opens, its pixels do not read
+    }
+    for name, b in broken.items():
+        (tmp_path / name).write_bytes(b)
+    return good, {name: tmp_path / name for name in broken}
+
+
+def test_unreadable_geotiffs_are_value_errors_naming_the_file(tmp_path):
+    good, broken = _broken_tifs(tmp_path)
+    assert read_geotiff(good).shape == (2, 64, 64)
+    for name, p in broken.items():
+        head = rf"^{re.escape(str(p))}: "
+        with pytest.raises(ValueError, match=head + "(empty file|cannot read it as a GeoTIFF)") as err:
+            read_geotiff(p)
+        assert "\n" not in str(err.value)
+        if name == "cut_pixels.tif":  # the source opens; its windows do not read
+            with GeoTiffSource(p) as src:
+                src.read(["B02"], (0, 16, 0, 16))  # the first blocks are intact
+                with pytest.raises(ValueError, match=head + "cannot read it as a GeoTIFF .*IReadBlock failed"):
+                    src.read(["B02", "B03"], (0, 64, 0, 64))
+        else:
+            with pytest.raises(ValueError, match=head + "(empty file|cannot read it as a GeoTIFF)"):
+                GeoTiffSource(p)
+    with pytest.raises(ValueError, match=r"empty\.tif: empty file \(0 bytes\), not a GeoTIFF"):
+        read_geotiff(broken["empty.tif"])

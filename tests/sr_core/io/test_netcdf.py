@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,46 @@ def test_netcdf_source_reads_what_read_netcdf_reads(tmp_path):
             for src in sources:
                 src.close()
         assert np.isnan(whole.values[1, 0, 2, 1])
+
+
+def test_unreadable_netcdf_files_are_value_errors_naming_the_file(tmp_path):
+    rng = np.random.default_rng(10)
+    _, da = _nc_cube(rng, h=32, w=32, attrs={"dn_scale": 10000, "add_offset_dn": 0})
+    good = tmp_path / "good.nc"
+    da.to_dataset(name="reflectance").to_netcdf(good, engine="h5netcdf")
+    data = good.read_bytes()
+    broken = {"empty.nc": b"", "text.nc": b"hello, not NetCDF\n", "cut.nc": data[: len(data) // 2],
+              "cut_header.nc": data[:200]}
+    for name, b in broken.items():
+        p = tmp_path / name
+        p.write_bytes(b)
+        for read in (read_netcdf, read_cube, open_source):
+            with pytest.raises(ValueError, match=rf"^{re.escape(str(p))}: (empty file|cannot read it as a NetCDF)"
+                               ) as err:
+                read(p)
+            assert "\n" not in str(err.value) and "https://" not in str(err.value)
+    with pytest.raises(ValueError, match=r"empty\.nc: empty file \(0 bytes\), not a NetCDF file$"):
+        read_netcdf(tmp_path / "empty.nc")
+    with pytest.raises(ValueError, match=r"cut\.nc: cannot read it as a NetCDF file .*truncated file"):
+        open_source(tmp_path / "cut.nc")
+
+
+def test_a_grid_mapping_the_variable_does_not_name_is_the_crs(tmp_path):
+    """rioxarray's ``spatial_ref`` variable written without the ``grid_mapping`` attribute (an explicit encoding
+    replaces it): both readers still find the file's CRS; two unnamed grid mappings are refused."""
+    rng = np.random.default_rng(11)
+    _, da = _nc_cube(rng, attrs={"dn_scale": 10000, "add_offset_dn": 0})
+    p = tmp_path / "unnamed_gm.nc"
+    da.to_dataset(name="data").to_netcdf(p, engine="h5netcdf", encoding={"data": {"dtype": "int16"}})
+    with xr.open_dataset(p, decode_coords="all") as ds:
+        assert ds["data"].rio.crs is None and "grid_mapping" not in ds["data"].attrs  # the case
+    assert read_netcdf(p).rio.crs.to_string() == EPSG
+    sources = open_source(p)
+    assert [s.crs for s in sources] == [EPSG, EPSG]
+    sources[0].close()
+    ds = xr.open_dataset(p).load()
+    ds["other_ref"] = xr.DataArray(0, attrs={"crs_wkt": rasterio.crs.CRS.from_epsg(4326).to_wkt()})
+    p2 = tmp_path / "two_gm.nc"
+    ds.to_netcdf(p2, engine="h5netcdf", encoding={"data": {"dtype": "int16"}})
+    with pytest.raises(ValueError, match=r"two_gm\.nc: several grid-mapping variables"):
+        read_netcdf(p2)

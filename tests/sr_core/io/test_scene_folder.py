@@ -229,3 +229,72 @@ def test_scene_folder_source_refuses_what_read_scene_refuses(tmp_path, kind, mat
     for read in (read_scene, SceneFolderSource):
         with pytest.raises(ValueError, match=match):
             read(folder)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# scene.json nodata, unreadable band files
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _zero_pixels(folder):
+    """Put DN 0 at two 10 m pixels and one 20 m pixel of a scene folder without GDAL nodata; returns the mask of
+    the 10 bands on the 10 m grid where a 0 now is."""
+    with rasterio.open(folder / "bands_10m.tif", "r+") as d:
+        a = d.read()
+        a[1, 2, 3] = 0
+        a[3, 7, 0] = 0
+        d.write(a)
+    with rasterio.open(folder / "bands_20m.tif", "r+") as d:
+        a = d.read()
+        a[4, 1, 2] = 0  # B11, 10 m pixels rows 2-3, cols 4-5
+        d.write(a)
+    zero = np.zeros((10, 8, 8), bool)
+    zero[1, 2, 3] = zero[3, 7, 0] = True
+    zero[4 + 4, 2:4, 4:6] = True
+    return zero
+
+
+def test_scene_json_nodata_is_nodata_for_both_readers(tmp_path):
+    """``scene.json`` ``nodata``: pixels equal to it in any band file are NaN, read whole or window by window
+    (reader == reader); without the key the same zeros are data."""
+    folder, _, _ = make_scene_folder(tmp_path / "nd", h=8, w=8, json_edit=lambda m: m.update(nodata=0))
+    zero = _zero_pixels(folder)
+    whole = read_scene(folder).to_dataarray(reflectance=True).values
+    np.testing.assert_array_equal(np.isnan(whole), zero)
+    with SceneFolderSource(folder) as src:
+        assert src.nodata == 0.0
+        for r0, r1, c0, c1 in ((0, 8, 0, 8), (1, 6, 3, 8)):
+            dn = src.read(MODEL_BANDS_10, (r0, r1, c0, c1))
+            refl = dn_to_reflectance(dn, dn_scale=src.dn_scale, add_offset=src.add_offset)
+            np.testing.assert_array_equal(refl, whole[:, r0:r1, c0:c1])  # NaN at the same pixels
+    meta = json.loads((folder / "scene.json").read_text())
+    del meta["nodata"]
+    (folder / "scene.json").write_text(json.dumps(meta))
+    assert not np.isnan(read_scene(folder).to_dataarray().values).any()
+    with SceneFolderSource(folder) as src:
+        assert src.nodata is None and not np.isnan(src.read(MODEL_BANDS_10, (0, 8, 0, 8))).any()
+
+
+@pytest.mark.parametrize(
+    "nodata, gdal_nodata, match",
+    [
+        ("0", None, r"scene\.json: key 'nodata': nodata must be a finite number, got '0'"),
+        (True, None, r"scene\.json: key 'nodata': nodata must be a finite number, got True"),
+        (0, 65535, r"bands_10m\.tif: GDAL nodata 65535 contradicts scene\.json nodata = 0"),
+    ],
+)
+def test_scene_json_nodata_refusals(tmp_path, nodata, gdal_nodata, match):
+    folder, _, _ = make_scene_folder(tmp_path / "bad", h=8, w=8, nodata=gdal_nodata,
+                                     json_edit=lambda m: m.update(nodata=nodata))
+    for read in (read_scene, SceneFolderSource):
+        with pytest.raises(ValueError, match=match):
+            read(folder)
+
+
+def test_scene_folder_with_an_unreadable_band_file_names_it(tmp_path):
+    folder, _, _ = make_scene_folder(tmp_path / "s", h=8, w=8)
+    for content in (b"", b"text, not a GeoTIFF\n"):
+        (folder / "bands_20m.tif").write_bytes(content)
+        for read in (read_scene, SceneFolderSource):
+            with pytest.raises(ValueError, match=r"bands_20m\.tif: (empty file|cannot read it as a GeoTIFF)"):
+                read(folder)

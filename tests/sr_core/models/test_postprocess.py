@@ -7,7 +7,6 @@ import numpy as np
 
 def test_predictor_with_coarse_projection_is_seamless_and_widens_the_margin(tmp_path):
     import json
-    import shutil
 
     from sr_core.models import load_predictor
     from sr_core.tiling import tiled_apply, whole_apply
@@ -18,10 +17,9 @@ def test_predictor_with_coarse_projection_is_seamless_and_widens_the_margin(tmp_
     card = json.loads((pkg / "card.json").read_text())
     bands20 = [b for b in card["bands"] if b in ("B05", "B06", "B07", "B8A", "B11", "B12")]
     plain = load_predictor(pkg)
-    pp = tmp_path / "pp"
-    shutil.copytree(pkg, pp)
-    card["postprocess"] = {"coarse_projection": {"bands": bands20, "factor": 2, "lam": 0.02, "taps": 3}}
-    (pp / "card.json").write_text(json.dumps(card))
+    pp = tmp_path / "pp"  # the same network (same seed) with the projection in its card (and its contract)
+    make_package(pp, arch="s2fast", weight_std=0.02,
+                 postprocess={"coarse_projection": {"bands": bands20, "factor": 2, "lam": 0.02, "taps": 3}})
     pred = load_predictor(pp)
     assert pred.margin > plain.margin and pred.receptive_field == 2 * pred.margin + 1
     rng = np.random.default_rng(1)

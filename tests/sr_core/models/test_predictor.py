@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,3 +42,77 @@ def test_loaders_refuse_unknown_engines():
         load_predictor(engine="tensorflow")
     with pytest.raises(ValueError, match="engine must be one of onnx, torch"):
         load_misr_predictor(engine="tensorflow")
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1025, 10**12, 2.0, True])
+def test_loaders_refuse_absurd_thread_counts(threads):
+    from sr_core.models import load_misr_predictor, load_predictor
+
+    for load in (load_predictor, load_misr_predictor):
+        with pytest.raises(ValueError, match=r"threads must be an integer from 1 to 1024 or None"):
+            load("s2sr-x2-10band", threads=threads)
+
+
+# ------------------------------------------------------------------------------------------------ first use
+
+_FIRST_USE = r"""
+import hashlib, sys, threading, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+from udf.contract import udf_apply
+from udf.testing import nearest_resample, random_s2_cube
+
+pkg = sys.argv[1]
+cube = nearest_resample(random_s2_cube(12, 12, seed=3), 2)
+ctx = [{"model": pkg, "engine": "torch" if i % 2 else "onnx"} for i in range(8)]
+got = [None] * 8
+start = threading.Barrier(8)
+
+
+def first_call(i):
+    start.wait()
+    try:
+        got[i] = hashlib.sha256(np.ascontiguousarray(udf_apply(cube, ctx[i]).values).tobytes()).hexdigest()
+    except BaseException as e:  # noqa: BLE001 - reported to the test
+        got[i] = f"{type(e).__name__}: {e}"
+
+
+threads = [threading.Thread(target=first_call, args=(i,)) for i in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+alone = {e: hashlib.sha256(np.ascontiguousarray(udf_apply(cube, {"model": pkg, "engine": e}).values).tobytes())
+         .hexdigest() for e in ("onnx", "torch")}
+want = [alone[c["engine"]] for c in ctx]
+assert got == want, [g if g != w else "ok" for g, w in zip(got, want)]
+print("ok")
+"""
+
+
+def test_eight_threads_making_their_first_udf_call_at_once(tmp_path):
+    """Cold caches (fresh processes, nothing imported), eight threads' first UDF calls released together, ONNX and
+    torch engines mixed: every thread gets what a single-threaded call gets. Four processes at once, so that
+    the engine imports and the first inferences overlap in many ways."""
+    make_package(tmp_path / "sisr", arch="edsr", seed=4)
+    repo = Path(__file__).resolve().parents[3]
+    procs = [subprocess.Popen([sys.executable, "-c", _FIRST_USE, str(tmp_path / "sisr")], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0 and out.strip().endswith("ok"), out[-3000:]
+
+
+def test_a_torch_import_in_progress_does_not_break_other_threads_inference(tmp_path, monkeypatch):
+    """While one thread imports torch, ``sys.modules['torch']`` is a module without its attributes yet: the
+    numpy inference path of the other threads must not take it for torch."""
+    import types
+
+    from udf.contract import udf_apply
+    from udf.testing import nearest_resample, random_s2_cube
+
+    make_package(tmp_path / "sisr", arch="edsr", seed=4)
+    cube = nearest_resample(random_s2_cube(12, 12, seed=3), 2)
+    want = udf_apply(cube, {"model": str(tmp_path / "sisr")}).values
+    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))  # partially initialised
+    np.testing.assert_array_equal(udf_apply(cube, {"model": str(tmp_path / "sisr")}).values, want)

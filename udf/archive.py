@@ -8,10 +8,11 @@ UDFs (``udf/sr_udf.py``, ``udf/misr_udf.py``) put the folders ``s2sr_code`` and 
   sample data, no other weights) and ``udf``, and the model package as ``sr_core/weights/<card name>/`` (card
   + ONNX file; the torch weights only with ``include_weights``). Its checksums are verified first.
 * ``s2sr-udf-deps-cp<XY>-<arch>.zip`` (-> ``s2sr_deps``): ONNX Runtime and its dependencies, unpacked from
-  wheels found in a local ``wheel_dir`` (nothing is downloaded here; e.g. fetch them beforehand with
-  ``pip download onnxruntime --only-binary=:all: --python-version 3.11 --platform manylinux_2_28_x86_64 -d
-  wheels/``). Only wheels compatible with the target Python and platform are used, the newest per project;
-  ``numpy`` (present on every back-end, and ABI-bound to it) is skipped.
+  wheels for the back-end's Python and platform: those in a local ``wheel_dir``, or fetched by
+  :func:`download_wheels` (``pip download --only-binary=:all: --python-version X.Y --platform
+  manylinux..._<arch>``, the ONNX Runtime version installed here by default) into ``<out>/wheels-cpXY-<arch>/``.
+  Only wheels compatible with the target Python and platform are used, the newest per project; ``numpy``
+  (present on every back-end, and ABI-bound to it) is skipped.
 
 The output folder is created when missing; a path that is a file, or a folder that takes no new file, is refused
 before any work. Each zip is written under a unique temporary name in the folder and renamed over an existing zip
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,8 @@ __all__ = [
     "build_deps_archive",
     "build_udf_archives",
     "archive_job_options",
+    "download_wheels",
+    "manylinux_platforms",
     "select_wheels",
 ]
 
@@ -180,6 +185,63 @@ def select_wheels(
     return [best[k][1] for k in sorted(best)]
 
 
+def manylinux_platforms(arch: str) -> list[str]:
+    """pip ``--platform`` tags for Linux ``arch``, newest first: the manylinux levels ONNX Runtime wheels use and
+    that glibc 2.17+ back-ends load."""
+    if not re.fullmatch(r"[a-z0-9_]+", str(arch)):
+        raise ValueError(f"arch must be a CPU architecture like 'x86_64' or 'aarch64', got {arch!r}")
+    return [f"manylinux_2_28_{arch}", f"manylinux_2_27_{arch}", f"manylinux_2_17_{arch}", f"manylinux2014_{arch}"]
+
+
+def _installed_onnxruntime() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("onnxruntime")
+    except PackageNotFoundError:
+        return None
+
+
+def download_wheels(
+    dest: str | os.PathLike,
+    *,
+    python: str = "3.11",
+    arch: str = "x86_64",
+    onnxruntime: str | None = None,
+    pip: Sequence[str] | None = None,
+) -> list[Path]:
+    """Fetch ONNX Runtime and its dependencies as wheels for CPython ``python`` on Linux ``arch`` into ``dest``
+    with ``pip download --only-binary=:all:`` (wheels already in ``dest`` are reused); returns the wheels in
+    ``dest``. ``onnxruntime``: the version (default: the one installed here, else the newest). ``pip``: the
+    command that runs pip (default this interpreter's). Needs the network; a failure raises ``ValueError`` with
+    pip's last message."""
+    if not re.fullmatch(r"3\.\d+", str(python)):
+        raise ValueError(f"python must be like '3.11', got {python!r}")
+    version = onnxruntime if onnxruntime is not None else _installed_onnxruntime()
+    if version is not None and not re.fullmatch(r"\d+(\.\d+)*", str(version)):
+        raise ValueError(f"onnxruntime must be a version like '1.20.1', got {version!r}")
+    out = Path(dest)
+    out.mkdir(parents=True, exist_ok=True)
+    major, minor = python.split(".")
+    cmd = [*(pip or (sys.executable, "-m", "pip")), "download", "--only-binary=:all:", "--no-cache-dir",
+           "--python-version", python, "--implementation", "cp", "--abi", f"cp{major}{minor}"]
+    for tag in manylinux_platforms(arch):
+        cmd += ["--platform", tag]
+    cmd += ["--dest", str(out), "onnxruntime" + (f"=={version}" if version else "")]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise ValueError(f"cannot run pip ({cmd[0]}): {e}") from None
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout or "").splitlines() if ln.strip()]
+        last = lines[-1] if lines else f"exit status {proc.returncode}"
+        raise ValueError(
+            f"pip could not download onnxruntime{'==' + version if version else ''} for CPython {python} on "
+            f"linux {arch}: {last} (no network? give --wheel-dir with wheels fetched elsewhere)"
+        )
+    return sorted(out.glob("*.whl"))
+
+
 def build_deps_archive(
     out_dir: str | os.PathLike, wheel_dir: str | os.PathLike, *, python: str = "3.11", arch: str = "x86_64"
 ) -> tuple[Path, list[Path]]:
@@ -216,9 +278,17 @@ def build_udf_archives(
     python: str = "3.11",
     arch: str = "x86_64",
     include_weights: bool = False,
+    download: bool = False,
+    onnxruntime: str | None = None,
+    pip: Sequence[str] | None = None,
 ) -> ArchiveSet:
-    """Build the code archive and, when ``wheel_dir`` is given, the dependency archive."""
-    _output_folder(out_dir)  # before any work
+    """Build the code archive and the dependency archive from ``wheel_dir``, or from wheels fetched by
+    :func:`download_wheels` into ``<out_dir>/wheels-cpXY-<arch>`` when ``download`` (and no ``wheel_dir``);
+    with neither, the code archive only. The wheels are fetched before anything is written."""
+    out = _output_folder(out_dir)  # before any work
+    if wheel_dir is None and download:
+        wheel_dir = out / f"wheels-cp{python.replace('.', '')}-{arch}"
+        download_wheels(wheel_dir, python=python, arch=arch, onnxruntime=onnxruntime, pip=pip)
     code, card = build_code_archive(out_dir, model=model, include_weights=include_weights)
     result = ArchiveSet(code=code, model=card.name)
     if wheel_dir is not None:

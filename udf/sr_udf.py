@@ -1,3 +1,15 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#   "numpy>=1.24",
+#   "scipy>=1.10",
+#   "xarray>=2023.1",
+#   "onnxruntime>=1.17",
+# ]
+# ///
+# The packages above are what the UDF imports besides s2sr's own code (sr_core, udf), which comes from the
+# udf-dependency-archives built by `s2sr udf-archive` (PEP 723 inline script metadata: a back-end may install them).
+#
 # openEO UDF: Sentinel-2 super-resolution (single image) for apply_neighborhood.
 #
 # Use:  openeo.UDF.from_file("udf/sr_udf.py", context={...})  inside  cube.apply_neighborhood(...)

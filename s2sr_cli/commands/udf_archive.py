@@ -17,16 +17,21 @@ def run(args: argparse.Namespace) -> int:
     from udf.archive import archive_job_options, build_udf_archives
 
     with cleanup_on_signals():  # SIGTERM / SIGINT: the temporary zip is removed, an existing zip stays
+        download = args.wheel_dir is None and not args.no_download
+        if download and not getattr(args, "quiet", False):
+            print(f"downloading onnxruntime{'==' + args.onnxruntime if args.onnxruntime else ''} wheels for "
+                  f"CPython {args.python} on linux {args.arch} with pip ...", file=sys.stderr)
         result = build_udf_archives(
             args.out, model=args.model, wheel_dir=args.wheel_dir, python=args.python, arch=args.arch,
-            include_weights=args.include_weights,
+            include_weights=args.include_weights, download=download, onnxruntime=args.onnxruntime,
         )
     if not getattr(args, "quiet", False):  # s2sr --quiet udf-archive ...: only the job options
         print(f"wrote {result.code}", file=sys.stderr)
         if result.deps is not None:
-            print(f"wrote {result.deps} from {', '.join(w.name for w in result.wheels)}", file=sys.stderr)
+            source = "downloaded" if download else "from"
+            print(f"wrote {result.deps} ({source} {', '.join(w.name for w in result.wheels)})", file=sys.stderr)
         else:
-            print("no --wheel-dir: no ONNX Runtime archive; the back-end must provide onnxruntime", file=sys.stderr)
+            print("--no-download: no ONNX Runtime archive; the back-end must provide onnxruntime", file=sys.stderr)
         print(f"upload the zip(s) to {args.url_prefix} and pass these job options:", file=sys.stderr)
     print(json.dumps(archive_job_options(result, args.url_prefix), indent=2))
     return 0
@@ -37,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
     s = subparsers.add_parser(
         NAME,
         help="build the udf-dependency-archives zip(s) for an openEO back-end and print the job options",
-        description="Zip sr_core + udf + the model package (and ONNX Runtime from local wheels) for a back-end.",
+        description="Zip sr_core + udf + the model package, and ONNX Runtime for the back-end's Python (wheels "
+        "fetched with `pip download --only-binary=:all:` for --python/--arch, or taken from --wheel-dir).",
     )
     s.add_argument("--out", required=True,
                    help="output folder for the zip files (created if missing; an existing zip is replaced only "
@@ -45,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
     s.add_argument("--model", default=None, help="shipped model name or package folder (default model if absent)")
     s.add_argument("--wheel-dir", default=None,
                    help="folder with onnxruntime (+ dependency) wheels for the back-end; nothing is downloaded")
+    s.add_argument("--no-download", action="store_true",
+                   help="without --wheel-dir: build the code archive only (the back-end must provide onnxruntime)")
+    s.add_argument("--onnxruntime", default=None,
+                   help="ONNX Runtime version to download (default: the one installed here)")
     s.add_argument("--python", default="3.11", help="back-end Python version (default 3.11)")
     s.add_argument("--arch", default="x86_64", help="back-end CPU architecture (default x86_64)")
     s.add_argument("--include-weights", action="store_true", help="also ship model.pt (engine torch)")

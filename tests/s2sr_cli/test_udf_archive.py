@@ -26,10 +26,10 @@ def pkg(tmp_path_factory) -> Path:
 def test_cli_prints_the_job_options(pkg, tmp_path):
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        rc = main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--url-prefix", "https://h/x"])
+        rc = main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--url-prefix", "https://h/x", "--no-download"])
     assert rc == 0
     assert json.loads(out.getvalue())["udf-dependency-archives"] == [f"https://h/x/s2sr-udf-code-tiny-edsr-x2.zip#{CODE_DIR}"]
-    assert "no --wheel-dir" in err.getvalue() and (tmp_path / "s2sr-udf-code-tiny-edsr-x2.zip").is_file()
+    assert "--no-download: no ONNX Runtime archive" in err.getvalue() and (tmp_path / "s2sr-udf-code-tiny-edsr-x2.zip").is_file()
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
         assert main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--wheel-dir", str(tmp_path / "no")]) == 2
 
@@ -37,7 +37,7 @@ def test_cli_prints_the_job_options(pkg, tmp_path):
 def test_cli_quiet_prints_only_the_job_options(pkg, tmp_path):
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        assert main(["--quiet", "udf-archive", "--out", str(tmp_path), "--model", str(pkg)]) == 0
+        assert main(["--quiet", "udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--no-download"]) == 0
     assert err.getvalue() == "" and "udf-dependency-archives" in json.loads(out.getvalue())
 
 
@@ -53,7 +53,7 @@ def test_cli_out_that_is_a_file_is_refused(pkg, tmp_path):
     out.write_bytes(b"a file, not a folder")
     err = io.StringIO()
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
-        rc = main(["udf-archive", "--out", str(out), "--model", str(pkg)])
+        rc = main(["udf-archive", "--out", str(out), "--model", str(pkg), "--no-download"])
     _one_line_error(rc, err.getvalue(), str(out), "not a folder")
     assert out.read_bytes() == b"a file, not a folder" and sorted(os.listdir(tmp_path)) == ["archives"]
 
@@ -72,7 +72,7 @@ def test_cli_read_only_out_is_refused(pkg, tmp_path, monkeypatch):
     monkeypatch.setattr(os, "open", read_only)
     err = io.StringIO()
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
-        rc = main(["udf-archive", "--out", str(out), "--model", str(pkg)])
+        rc = main(["udf-archive", "--out", str(out), "--model", str(pkg), "--no-download"])
     _one_line_error(rc, err.getvalue(), str(out), "Read-only file system")
     assert os.listdir(out) == ["s2sr-udf-code-tiny-edsr-x2.zip"]
     assert (out / "s2sr-udf-code-tiny-edsr-x2.zip").read_bytes() == b"old"
@@ -94,6 +94,6 @@ def test_cli_full_disk_keeps_the_old_zip(pkg, tmp_path, monkeypatch):
     monkeypatch.setattr(A, "_add", add)
     err = io.StringIO()
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
-        rc = main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg)])
+        rc = main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--no-download"])
     assert os.listdir(tmp_path) == [zip_path.name] and zip_path.read_bytes() == b"the previous archive"
     _one_line_error(rc, err.getvalue(), str(zip_path), "No space left on device")

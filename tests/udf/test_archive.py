@@ -217,3 +217,76 @@ def test_udf_runs_from_the_archive_without_torch(job):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["torch"] is False
     assert np.abs(np.load(path / "result.npy") - ref.values).max() <= 1.0
+
+
+# ------------------------------------------------------------------------------------------------ pip download
+
+_FAKE_PIP = r'''
+import json, sys, zipfile
+from pathlib import Path
+args = sys.argv[1:]
+Path(sys.argv[0]).with_suffix(".args.json").write_text(json.dumps(args))
+if "--fail" in Path(sys.argv[0]).read_text() and "FAIL" in Path(sys.argv[0]).name.upper():
+    print("ERROR: No matching distribution found for onnxruntime==0.0.1", file=sys.stderr)
+    sys.exit(1)
+dest = Path(args[args.index("--dest") + 1])
+py = args[args.index("--python-version") + 1].replace(".", "")
+plat = args[args.index("--platform") + 1]
+for name, files in (("onnxruntime-9.9.9-cp{py}-cp{py}-{plat}.whl", {"onnxruntime/__init__.py": "x = 1\n"}),
+                    ("protobuf-5.0.0-py3-none-any.whl", {"google/protobuf/__init__.py": ""}),
+                    ("numpy-2.0.0-cp{py}-cp{py}-{plat}.whl", {"numpy/__init__.py": ""})):
+    with zipfile.ZipFile(dest / name.format(py=py, plat=plat), "w") as zf:
+        for k, v in files.items():
+            zf.writestr(k, v)
+'''
+
+
+def _fake_pip(folder: Path, name: str = "pip_stub.py") -> list[str]:
+    script = folder / name
+    script.write_text(_FAKE_PIP + ("\n# --fail\n" if "fail" in name else ""))
+    return [sys.executable, str(script)]
+
+
+def test_download_wheels_asks_pip_for_the_backend_python_and_platform(tmp_path):
+    from udf.archive import download_wheels
+
+    pip = _fake_pip(tmp_path)
+    wheels = download_wheels(tmp_path / "w", python="3.11", arch="x86_64", onnxruntime="1.20.1", pip=pip)
+    args = json.loads((tmp_path / "pip_stub.args.json").read_text())
+    assert args[0] == "download" and "--only-binary=:all:" in args
+    assert args[args.index("--python-version") + 1] == "3.11" and args[args.index("--abi") + 1] == "cp311"
+    assert args[args.index("--implementation") + 1] == "cp"
+    plats = [args[i + 1] for i, a in enumerate(args) if a == "--platform"]
+    assert plats and all(p.endswith("_x86_64") for p in plats) and "manylinux2014_x86_64" in plats
+    assert args[-1] == "onnxruntime==1.20.1"
+    assert [w.name.split("-")[0] for w in wheels] == ["numpy", "onnxruntime", "protobuf"]
+
+
+def test_download_failure_names_pip_message_and_writes_no_archive(tmp_path):
+    from udf.archive import build_udf_archives
+
+    pip = _fake_pip(tmp_path, "pip_fail.py")
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="No matching distribution.*--wheel-dir"):
+        build_udf_archives(out, model=None, download=True, onnxruntime="0.0.1", pip=pip)
+    assert not list(out.glob("*.zip"))
+    for bad in ("3", "python3.11"):
+        with pytest.raises(ValueError, match="python"):
+            build_udf_archives(out, download=True, python=bad, pip=pip)
+    with pytest.raises(ValueError, match="onnxruntime"):
+        build_udf_archives(out, download=True, onnxruntime="latest; rm -rf /", pip=pip)
+
+
+def test_downloaded_wheels_make_the_deps_archive(tmp_path):
+    from udf.archive import build_udf_archives
+
+    pip = _fake_pip(tmp_path)
+    out = tmp_path / "out"
+    res = build_udf_archives(out, download=True, python="3.11", arch="x86_64", onnxruntime="1.20.1", pip=pip)
+    assert res.deps is not None and res.deps.name == "s2sr-udf-deps-cp311-x86_64.zip"
+    names = set(zipfile.ZipFile(res.deps).namelist())
+    assert "onnxruntime/__init__.py" in names and "google/protobuf/__init__.py" in names
+    assert not any(n.startswith("numpy/") for n in names)  # the back-end's own numpy is used
+    assert (out / "wheels-cp311-x86_64").is_dir()
+    again = build_udf_archives(out, download=True, python="3.11", arch="x86_64", onnxruntime="1.20.1", pip=pip)
+    assert again.deps.read_bytes() == res.deps.read_bytes()

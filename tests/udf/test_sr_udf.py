@@ -70,3 +70,38 @@ def test_udf_file_checks_the_coordinate_spacing_in_both_modes(pkg, mode, res, wa
     data = UdfData(datacube_list=[XarrayDataCube(da)], user_context={"model": str(pkg), "mode": mode})
     with pytest.raises(ValueError, match=rf"dim 'y': the chunk's coordinates are spaced {res:g}, .*needs {want:g} "):
         run_udf_code(code=UDF_FILE.read_text(), data=data)
+
+
+def _pep723(text: str) -> dict:
+    """The PEP 723 ``script`` block of a file (the reference regular expression of the specification)."""
+    import re
+    import tomllib
+
+    regex = r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
+    blocks = [m for m in re.finditer(regex, text) if m.group("type") == "script"]
+    assert len(blocks) == 1
+    content = "".join(line[2:] if line.startswith("# ") else line[1:]
+                      for line in blocks[0].group("content").splitlines(keepends=True))
+    return tomllib.loads(content)
+
+
+@pytest.mark.parametrize("name", ["sr_udf.py", "misr_udf.py"])
+def test_udf_files_declare_their_runtime_dependencies_as_the_package_does(name):
+    import configparser
+
+    from packaging.requirements import Requirement
+
+    meta = _pep723((UDF_FILE.parent / name).read_text())
+    deps = {r.name: str(r.specifier) for r in map(Requirement, meta["dependencies"])}
+    assert set(deps) == {"numpy", "scipy", "xarray", "onnxruntime"}
+    cfg = configparser.ConfigParser()
+    cfg.read(UDF_FILE.parents[1] / "setup.cfg")
+    declared = {}
+    for section, key in (("options", "install_requires"), ("options.extras_require", "udf")):
+        for line in cfg[section][key].splitlines():
+            line = line.strip()
+            if line and not line.startswith(("#", "%")):
+                r = Requirement(line)
+                declared[r.name] = str(r.specifier)
+    assert all(declared[k] == v for k, v in deps.items()), (deps, declared)  # the same floors as setup.cfg
+    assert meta["requires-python"] == cfg["options"]["python_requires"]

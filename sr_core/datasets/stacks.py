@@ -36,13 +36,13 @@ from sr_core.bands import mtf as _band_mtf
 from sr_core.bands import normalize_band_names
 from sr_core.degradation import (
     PADDING_MODES,
-    _pad_dim,  # shared padding rule of the degradation module
     blur,
     default_psf_size,
     model_input_10band,
     mtf_to_sigma,
     subpixel_shift,
 )
+from sr_core.degradation.psf import _pad_dim  # the degradation's own padding rule
 
 __all__ = [
     "MISRStack",

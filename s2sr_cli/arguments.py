@@ -39,11 +39,12 @@ def add_quiet(p: argparse.ArgumentParser, help: str = "print only errors") -> No
     p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=help)
 
 
-def add_model_args(p: argparse.ArgumentParser, *, device: bool = True) -> None:
-    """``--model``, ``--engine``, ``--device`` (when ``device``) and ``--threads``."""
-    p.add_argument(
-        "--model", default=None, help="shipped model name or package folder (default: s2sr-x2-10band)"
-    )
+def add_model_args(p: argparse.ArgumentParser, *, device: bool = True, auto_model: bool = False) -> None:
+    """``--model``, ``--engine``, ``--device`` (when ``device``) and ``--threads``; ``auto_model``: without
+    ``--model`` the shipped model is chosen by the input's bands (:func:`sr_core.models.pick_model`)."""
+    default = ("the shipped model whose bands the input holds: s2sr-x2-10band for the 10 bands, s2sr-x2-rgbn for "
+               "B02, B03, B04, B08 alone" if auto_model else "s2sr-x2-10band")
+    p.add_argument("--model", default=None, help=f"shipped model name or package folder (default: {default})")
     p.add_argument(
         "--engine", choices=("onnx", "torch"), default="onnx", help="inference engine (default onnx)"
     )

@@ -33,6 +33,7 @@ from sr_core.models import (
     check_predictor,
     load_misr_predictor,
     load_predictor,
+    pick_model,
 )
 from sr_core.models.engines import MAX_THREADS
 
@@ -94,7 +95,9 @@ def parse_context(context: Mapping[str, Any] | None, *, kind: str = "sr") -> Udf
     Keys (all optional; an empty or missing context means all defaults):
 
     ``mode``        ``"resampled"`` (default) or ``"upscale"``.
-    ``model``       shipped model name or package folder; default ``sr_core.models.DEFAULT_MODEL``.
+    ``model``       shipped model name or package folder; default (null) the shipped model whose bands the chunk
+                    holds (:func:`sr_core.models.pick_model`: the 10 bands -> ``sr_core.models.DEFAULT_MODEL``,
+                    B02, B03, B04, B08 alone -> ``sr_core.models.RGBN_MODEL``).
     ``engine``      ``"onnx"`` (default, ONNX Runtime) or ``"torch"``.
     ``dn_scale``    reflectance = (DN + add_offset) / dn_scale; default 10000.
     ``add_offset``  default 0 (CDSE has already compensated the processing-baseline offset).
@@ -217,12 +220,22 @@ def rescale_metadata(metadata: Any, scale: int) -> Any:
     return metadata.resample_spatial(resolution=steps)
 
 
+def _chunk_model(cube: "xarray.DataArray", model: str | None) -> str:
+    """``model``, or when None the shipped model whose bands the chunk holds (:func:`sr_core.models.pick_model`;
+    a chunk without band labels gets the default model, whose band check then names what is missing)."""
+    if model is not None:
+        return model
+    if "bands" not in cube.coords:
+        return DEFAULT_MODEL
+    return pick_model(cube.coords["bands"].values)
+
+
 def udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) -> "xarray.DataArray":
     """The whole ``apply_datacube`` of ``udf/sr_udf.py``: parse the context, load the model (cached per worker
     process by :func:`sr_core.models.load_predictor`, checked once by :func:`sr_core.models.check_predictor`),
     super-resolve the chunk."""
     opts = parse_context(context, kind="sr")
-    predictor = load_predictor(opts.model, engine=opts.engine, threads=opts.threads)
+    predictor = load_predictor(_chunk_model(cube, opts.model), engine=opts.engine, threads=opts.threads)
     check_predictor(predictor)
     return superresolve_dataarray(
         cube,

@@ -55,6 +55,7 @@ __all__ = [
     "check_bbox",
     "check_dates",
     "check_extra_bands",
+    "graph_model",
     "default_extra_bands",
     "AUX_BANDS",
     "COLLECTION_START",
@@ -219,6 +220,21 @@ def _format(fmt: str) -> str:
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
+def graph_model(model: str | os.PathLike | None, collection: Any = DEFAULT_COLLECTION, *, misr: bool = False
+                ) -> str | os.PathLike:
+    """The model a graph runs: ``model`` when given; else the multi-image default (``misr``) or the shipped model
+    whose bands the collection holds (:func:`sr_core.models.pick_model` on its spectral bands). The Sentinel-2
+    collections hold every band, so that is the 10-band model; ``s2sr-x2-rgbn`` (named) loads B02, B03, B04, B08
+    alone."""
+    from sr_core.models import DEFAULT_MISR_MODEL, pick_model
+
+    if model is not None:
+        return model
+    if misr:
+        return DEFAULT_MISR_MODEL
+    return pick_model([b for b in BANDS if not (b == "B10" and collection == "SENTINEL2_L2A")])
+
+
 def build_process_graph(
     *,
     west: float,
@@ -245,7 +261,7 @@ def build_process_graph(
 ) -> Any:
     """The ``save_result`` :class:`openeo.DataCube` of the super-resolution graph (see the module docstring).
 
-    ``model`` (shipped name or package folder; default model if None) is read locally for its bands, scale and
+    ``model`` (shipped name or package folder; None: :func:`graph_model`) is read locally for its bands, scale and
     receptive field. ``extra_bands`` are loaded with the 20 m bands and passed through by the UDF.
 
     ``misr=True``: the multi-image graph. The whole date range is loaded with no temporal reduction before the
@@ -266,11 +282,7 @@ def build_process_graph(
     fmt = _format(format)
     if max_cloud_cover is not None and not (0 <= max_cloud_cover <= 100):
         raise ValueError(f"max_cloud_cover must be a percentage in [0, 100], got {max_cloud_cover!r}")
-    if misr and model is None:
-        from sr_core.models import DEFAULT_MISR_MODEL
-
-        model = DEFAULT_MISR_MODEL
-    card = load_card(model, verify=False)
+    card = load_card(graph_model(model, collection, misr=misr), verify=False)
     size, overlap = neighborhood_for(card, mode, size=size, overlap=overlap)
     if anchor is not None and not misr:
         raise ValueError("anchor is a multi-image option: pass misr=True")

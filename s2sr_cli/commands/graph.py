@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from s2sr_cli.arguments import Handler
+from s2sr_cli.arguments import Handler, add_quiet
 
 NAME = "graph"
 
@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the graph offline; write it to ``--output`` (default stdout) and the job options to ``--job-options``.
 
     Every option is checked, and the graph and the job options built, before anything is written."""
-    from udf.process_graph import build_process_graph, default_extra_bands, job_options, process_graph_json
+    from udf.process_graph import build_process_graph, default_extra_bands, graph_model, job_options, process_graph_json
 
     if args.no_extra_bands and args.extra_band is not None:
         raise ValueError("--extra-band and --no-extra-bands exclude each other")
@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if options is not None:
         with open(args.job_options, "w") as f:
             f.write(options + "\n")
+    if args.model is None and not getattr(args, "quiet", False):
+        why = ("the multi-image default" if args.misr else
+               "the collection's bands; --model s2sr-x2-rgbn loads B02, B03, B04, B08 alone")
+        print(f"s2sr {NAME}: model {graph_model(None, args.collection, misr=args.misr)} ({why})", file=sys.stderr)
     return 0
 
 
@@ -68,7 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
                    help="first date YYYY-MM-DD (not before the collection's first data: 2017-03-28 for "
                    "SENTINEL2_L2A, 2015-06-23 for SENTINEL2_L1C)")
     s.add_argument("--end", required=True, help="end date YYYY-MM-DD (exclusive)")
-    s.add_argument("--model", default=None, help="shipped model name or package folder (default model if absent)")
+    s.add_argument("--model", default=None,
+                   help="shipped model name or package folder (default: the shipped model whose bands the collection "
+                   "holds, s2sr-x2-10band for the Sentinel-2 collections; s2sr-misr-x2 with --misr); "
+                   "s2sr-x2-rgbn loads and super-resolves B02, B03, B04, B08 alone")
     s.add_argument("--mode", choices=("resampled", "upscale"), default="resampled")
     s.add_argument("--format", choices=("GTiff", "netCDF"), default="GTiff")
     s.add_argument("--engine", choices=("onnx", "torch"), default="onnx")
@@ -94,4 +101,5 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
     s.add_argument("--job-options", default=None, help="also write the batch job options (JSON) to this file")
     s.add_argument("--archive", action="append", default=[],
                    help="udf-dependency-archives entry URL#folder for --job-options (repeatable)")
+    add_quiet(s, help="do not print the model chosen when --model is absent")
     return run

@@ -38,6 +38,14 @@ existing OUTPUT only when complete: a failed or interrupted run (SIGTERM, Ctrl-C
 and no temporary file. Refused before any work (exit status 2): a name not ending in .tif/.tiff, an existing
 symbolic link (give the file it points to), directory, device or FIFO, a folder that does not exist or is not
 writable, the input file itself or any path inside the input folder.
+Several INPUTs (or a quoted glob pattern, expanded in sorted order) run in parallel on a dask cluster: a local one
+of --product-workers processes by default, the cluster of --scheduler ADDRESS otherwise (e.g. started by
+dask-jobqueue on an HPC system; the inputs and OUTPUT must then be paths the workers see). OUTPUT is then an
+existing folder, each product written there as NAME_sr.tif, or a template holding {name} ('out/{name}_5m.tif'),
+NAME being the input's name without .SAFE.zip/.SAFE/.zip/.tif/.tiff/.nc/.json. Every output is checked before any
+work (two inputs with the same output, an output inside any input folder: refused). A product that fails is
+reported on one line (s2sr superres: error: INPUT: ...) while the others go on; a summary of the failed products
+ends the run, with exit status 2 (1 if an error was unexpected); 0 when all succeeded.
 
 examples:
   s2sr superres sr_core/data/sample/S2A_MSIL1C_20170527_T33UUB_crop256 sample_5m.tif
@@ -45,15 +53,22 @@ examples:
   s2sr superres cube.nc cube_5m.tif --dn-scale 10000 --add-offset 0
   s2sr superres S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759.SAFE.zip t34ucf_5m.tif
   s2sr superres item.json item_5m.tif --bbox 17.90 54.30 17.95 54.33 --bbox-crs EPSG:4326 --mask-scl --scl
+  s2sr superres products/*.SAFE.zip out/ --product-workers 2
+  s2sr superres 'products/S2*_T34UCF_*.SAFE.zip' 'out/{name}_5m.tif' --scheduler tcp://login01:8786
 """
 
 
 def run(args: argparse.Namespace) -> int:
-    """Super-resolve ``args.input`` into ``args.output``; progress and the written paths on stderr."""
+    """Super-resolve ``args.input`` into ``args.output``; progress and the written paths on stderr. Several
+    inputs (or an OUTPUT template holding ``{name}``): :func:`run_many`."""
     # GDAL's block cache defaults to 5 % of the RAM; filled by the window writes, it makes the peak RSS grow
     # with the scene (1.6 GB at 2560 px, measured); 128 MB keeps it flat (0.56 GB at 2560 px). It must be set
     # before GDAL's first I/O in the process, hence here; a user's own GDAL_CACHEMAX wins.
     os.environ.setdefault("GDAL_CACHEMAX", "128")
+    if _many(args.input, args.output):
+        return run_many(args)
+    if args.product_workers is not None or args.scheduler is not None:
+        raise ValueError("--product-workers and --scheduler run several products: give several INPUTs")
     from sr_core.inference.scene import superresolve_file
     from sr_core.io.safe_output import cleanup_on_signals
     from sr_core.runtime import limit_heap_growth
@@ -64,34 +79,86 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with cleanup_on_signals():  # SIGTERM / SIGINT: the temporary files are removed, the old OUTPUT stays
         paths = superresolve_file(
-            args.input,
-            args.output,
-            model=args.model,
-            engine=args.engine,
-            device=args.device,
-            threads=args.threads,
-            workers=args.workers,
-            tile=args.tile,
-            overlap=args.overlap,
-            dtype=args.dtype,
-            cog={"auto": "auto", "yes": True, "no": False}[args.cog],
-            dn_scale=args.dn_scale,
-            add_offset=args.add_offset,
-            variable=args.variable,
-            progress=not quiet,
-            compress=args.compress,
-            tiff_predictor=args.predictor,
-            write_threads=args.write_threads,
-            allow_any_crs=args.allow_any_crs,
-            bbox=args.bbox,
-            bbox_crs=args.bbox_crs,
-            mask_scl=args.mask_scl,
-            scl=args.scl,
+            args.input[0], args.output, threads=args.threads, progress=not quiet,
+            log=None if quiet else (lambda m: print(f"s2sr {NAME}: {m}", file=sys.stderr)), **_product_options(args)
         )
     if not quiet:
         for p in paths:
             print(f"wrote {p}", file=sys.stderr)
         print(f"done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _many(inputs: list[str], output: str) -> bool:
+    """Several products: more than one INPUT, a glob pattern, or an OUTPUT template holding {name}."""
+    if len(inputs) > 1 or "{name}" in output:
+        return True
+    only = inputs[0]
+    return "://" not in only and not os.path.lexists(only) and any(c in only for c in "*?[")
+
+
+def _product_options(args: argparse.Namespace) -> dict:
+    """The arguments of :func:`sr_core.inference.scene.superresolve_file` every product shares."""
+    return dict(
+        model=args.model,
+        engine=args.engine,
+        device=args.device,
+        workers=args.workers,
+        tile=args.tile,
+        overlap=args.overlap,
+        dtype=args.dtype,
+        cog={"auto": "auto", "yes": True, "no": False}[args.cog],
+        dn_scale=args.dn_scale,
+        add_offset=args.add_offset,
+        variable=args.variable,
+        compress=args.compress,
+        tiff_predictor=args.predictor,
+        write_threads=args.write_threads,
+        allow_any_crs=args.allow_any_crs,
+        bbox=args.bbox,
+        bbox_crs=args.bbox_crs,
+        mask_scl=args.mask_scl,
+        scl=args.scl,
+    )
+
+
+def run_many(args: argparse.Namespace) -> int:
+    """Several products in parallel (:mod:`sr_core.inference.batch`): every output checked first, a progress bar
+    over products, one error line per failed product; exit status 0 when all succeeded, else 2 when every
+    failure was the input's (a ``ValueError``), 1 otherwise."""
+    from sr_core.inference.batch import batch_outputs, expand_inputs, superresolve_many
+
+    quiet = bool(getattr(args, "quiet", False))
+    t0 = time.perf_counter()
+    inputs = expand_inputs(args.input)
+    outputs = batch_outputs(inputs, args.output)
+
+    def report(res) -> None:
+        if res.ok:
+            if not quiet:
+                for p in res.paths:
+                    print(f"wrote {p}", file=sys.stderr)
+        else:
+            print(f"s2sr {NAME}: error: {res.input}: {res.error}", file=sys.stderr)
+
+    results = superresolve_many(
+        inputs,
+        outputs,
+        product_workers=args.product_workers,
+        scheduler=args.scheduler,
+        threads=args.threads,
+        progress=not quiet,
+        on_result=report,
+        **_product_options(args),
+    )
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"s2sr {NAME}: {len(failed)} of {len(results)} products failed:", file=sys.stderr)
+        for r in failed:
+            print(f"  {r.input}: {r.error}", file=sys.stderr)
+        return 2 if all(r.bad_input for r in failed) else 1
+    if not quiet:
+        print(f"done: {len(results)} products in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -106,10 +173,19 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "input", metavar="INPUT", help="scene folder, .tif/.tiff, .nc, Sentinel-2 .SAFE folder or .zip, STAC item"
+        "input",
+        metavar="INPUT",
+        nargs="+",
+        help="scene folder, .tif/.tiff, .nc, Sentinel-2 .SAFE folder or .zip, STAC item; several, or a quoted glob "
+        "pattern: several products in parallel",
     )
-    p.add_argument("output", metavar="OUTPUT", help="output GeoTIFF (.tif or .tiff; replaced only when complete)")
-    add_model_args(p)
+    p.add_argument(
+        "output",
+        metavar="OUTPUT",
+        help="output GeoTIFF (.tif or .tiff; replaced only when complete); with several INPUTs an existing folder "
+        "(NAME_sr.tif each) or a template holding {name}, e.g. 'out/{name}_5m.tif'",
+    )
+    add_model_args(p, auto_model=True)
     p.add_argument(
         "--workers",
         type=positive_int,
@@ -207,6 +283,23 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
         "--scl",
         action="store_true",
         help="Level-2A: also write the scene classification on OUTPUT's grid to OUTPUT_SCL.tif (nearest, uint8)",
+    )
+    p.add_argument(
+        "--product-workers",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="several INPUTs: worker processes of the local dask cluster, one product at a time each (default: "
+        "the number of products, at most the cores); each product gets --threads engine threads (default: the "
+        "cores divided by N)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="several INPUTs: run the products on the dask cluster of this scheduler (e.g. tcp://host:8786, one "
+        "started by dask-jobqueue) instead of a local one; --threads defaults to a worker machine's cores divided "
+        "by the worker's threads",
     )
     add_quiet(p, help="no progress bar, print only errors")
     return run

@@ -38,6 +38,7 @@ __all__ = [
     "crop_window",
     "load_scene_tensors",
     "make_wald_input",
+    "rgbn_scale",
     "parse_scene_spec",
     "wald_scene_input",
 ]
@@ -101,6 +102,18 @@ def parse_scene_spec(spec: Any) -> Region | str:
     return spec.strip()
 
 
+#: The tasks on the four 10 m bands alone and their scale factor (input: the 10 m bands degraded by the scale).
+RGBN_TASKS = {"x2_rgbn": 2, "x4_rgbn": 4}
+TASK_NAMES = ("x2_10band", *RGBN_TASKS)
+
+
+def rgbn_scale(task: str) -> int | None:
+    """The scale factor of a task on the four 10 m bands alone, None for ``"x2_10band"``; ValueError otherwise."""
+    if task not in TASK_NAMES:
+        raise ValueError(f"task must be one of {list(TASK_NAMES)}, got {task!r}")
+    return RGBN_TASKS.get(task)
+
+
 def crop_window(h: int, w: int, crop: int | None) -> tuple[int, int, int, int]:
     """``(y0, y1, x0, x1)``: the central window of at most ``crop`` 10 m pixels per side of an ``h x w`` scene (None:
     the whole scene from its top-left corner), sizes and offsets multiples of 4 (the 20 m and 40 m grids nest)."""
@@ -119,7 +132,7 @@ def band_statistics(scenes: Sequence[SceneTensors], task: str = "x2_10band") -> 
         v = torch.cat([s.hr10[k].reshape(-1) for s in scenes])
         means.append(float(v.mean()))
         stds.append(float(v.std()))
-    for k in range(6 if task == "x2_10band" else 0):
+    for k in range(0 if rgbn_scale(task) else 6):
         v = torch.cat([s.hr20[k].reshape(-1) for s in scenes])
         means.append(float(v.mean()))
         stds.append(float(v.std()))
@@ -158,7 +171,8 @@ def make_wald_input(lr10: torch.Tensor, lr40: torch.Tensor) -> torch.Tensor:
 class WaldBatch:
     """One Wald batch. Task x2_10band: ``lr`` (N, 10, P/2, P/2), ``hr10`` (N, 4, P, P), ``hr20`` (N, 6, P/2, P/2),
     ``lr10`` the degraded 10 m bands (N, 4, P/2, P/2), ``lr40`` the degraded 20 m bands (N, 6, P/4, P/4).
-    Task x4_rgbn: ``lr`` = ``lr10`` (N, 4, P/4, P/4), ``hr10`` (N, 4, P, P), ``hr20``/``lr40`` None."""
+    Tasks x2_rgbn / x4_rgbn (scale r): ``lr`` = ``lr10`` (N, 4, P/r, P/r), ``hr10`` (N, 4, P, P), ``hr20``/``lr40``
+    None."""
 
     lr: torch.Tensor
     hr10: torch.Tensor
@@ -198,8 +212,7 @@ class PatchSampler:
         structure_power: float = 0.5,
         task: str = "x2_10band",
     ) -> None:
-        if task not in ("x2_10band", "x4_rgbn"):
-            raise ValueError(f"task must be 'x2_10band' or 'x4_rgbn', got {task!r}")
+        self.rgbn_scale = rgbn_scale(task)
         self.task = task
         if patch % 4 or patch < 8:
             raise ValueError(f"patch must be a multiple of 4 and >= 8, got {patch}")
@@ -274,11 +287,12 @@ class PatchSampler:
     def batch(self) -> WaldBatch:
         pairs = [self.draw_crop() for _ in range(self.batch_size)]
         hr10 = torch.stack([p[0] for p in pairs])
-        if self.task == "x4_rgbn":
+        if self.rgbn_scale:
+            r = self.rgbn_scale
             if self.random_degradation:
-                lr, _ = random_degrade(hr10, 4, generator=self.gen, bands=BANDS_10M, **self.degradation_kwargs)
+                lr, _ = random_degrade(hr10, r, generator=self.gen, bands=BANDS_10M, **self.degradation_kwargs)
             else:
-                lr = degrade(hr10, 4, bands=BANDS_10M)
+                lr = degrade(hr10, r, bands=BANDS_10M)
             return WaldBatch(lr, hr10, None, lr, None)
         hr20 = torch.stack([p[1] for p in pairs])
         lr10, lr40 = self.degrade_pair(hr10, hr20)
@@ -293,8 +307,9 @@ def wald_scene_input(scene: SceneTensors, degrade_fn=None, task: str = "x2_10ban
     """Deterministic whole-scene Wald pair (fixed MTF degradation unless ``degrade_fn(hr, ratio, bands)`` is given)."""
     fn = degrade_fn or (lambda hr, ratio, bands: degrade(hr, ratio, bands=bands))
     hr10 = scene.hr10[None]
-    if task == "x4_rgbn":
-        lr = fn(hr10, 4, BANDS_10M)
+    r = rgbn_scale(task)
+    if r:
+        lr = fn(hr10, r, BANDS_10M)
         return WaldBatch(lr, hr10, None, lr, None)
     hr20 = scene.hr20[None]
     lr10 = fn(hr10, 2, BANDS_10M)

@@ -144,7 +144,8 @@ def _crop_scene(s: SceneTensors, crop: int | None) -> SceneTensors:
 # ------------------------------------------------------------------------------------------------- model
 
 
-def _resolve_predictor(model: Any, engine: str, threads: int | None):
+def _resolve_predictor(model: Any, engine: str, threads: int | None, *, ten_m_alone: bool = False):
+    """The Predictor of ``model``: a 10-band x2 model, or (``ten_m_alone``) also an x2 model of the 10 m bands."""
     if isinstance(model, (str, os.PathLike)):
         pred = load_predictor(model, engine=engine, threads=threads)
     else:
@@ -157,6 +158,8 @@ def _resolve_predictor(model: Any, engine: str, threads: int | None):
             )
     if not callable(pred):
         raise TypeError(f"model {type(model).__name__} is not callable")
+    if ten_m_alone and tuple(pred.bands) == tuple(pred.out_bands) == BANDS_10M and int(pred.scale) == 2:
+        return pred
     if tuple(pred.bands) != MODEL_BANDS_10 or tuple(pred.out_bands) != MODEL_BANDS_10 or int(pred.scale) != 2:
         raise ValueError(
             f"evaluation needs a 10-band x2 model (bands and out_bands {list(MODEL_BANDS_10)}, scale 2), got bands "

@@ -110,7 +110,8 @@ def _scene_rows(
     rows: list[dict] = []
     base = {"scene": scene.id, "level": scene.level, "degradation": dname}
     for name, model in models.items():
-        out = _predict(model, x, tile).double()
+        ten_m_alone = tuple(model.bands) == tuple(BANDS_10M)  # its input: the first bands of MODEL_BANDS_10
+        out = _predict(model, x[:, : len(BANDS_10M)] if ten_m_alone else x, tile).double()
         if keep is not None:
             keep[name] = (lr10, out[:, : len(BANDS_10M)], hr10, bic10)
         p10 = _psnr_rows(out[:, : len(BANDS_10M)], hr10, m10)
@@ -119,6 +120,8 @@ def _scene_rows(
                          "psnr": float(p10[k]), "psnr_bicubic": float(p_bic10[k]),
                          "gain_db": float(p10[k] - p_bic10[k]), "psnr_bicubic_native": None,
                          "gain_db_native": None})
+        if ten_m_alone:
+            continue
         out20 = out[:, len(BANDS_10M):]
         for scoring in SCORINGS:
             p20 = _psnr_rows(score_20m(out20, scoring), hr20, m20)
@@ -230,7 +233,7 @@ def evaluate_family(
     if border % 2:
         raise ValueError(f"border must be even (10 m pixels; half of it on the 20 m grids), got {border}")
     tile = check_int("tile", tile, 8)
-    pred = _resolve_predictor(model, engine, threads)
+    pred = _resolve_predictor(model, engine, threads, ten_m_alone=True)
     info = _model_info(pred)
     models: dict[str, Any] = {info["name"]: pred}
     infos = {info["name"]: {**info, "role": "model"}}

@@ -136,9 +136,10 @@ def wald_evaluate(
             fn = DEGRADATIONS[dname]
             batch = wald_scene_input(scene, degrade_fn=fn, task=task)
             sr = sr_for_batch(model_fn, batch, margin)
-            if task == "x4_rgbn":
-                b10 = F.interpolate(batch.lr10, scale_factor=4, mode="bicubic", align_corners=False)
-                c4 = (..., slice(4 * border, -4 * border), slice(4 * border, -4 * border))
+            if batch.hr20 is None:  # tasks x2_rgbn / x4_rgbn
+                r = batch.hr10.shape[-1] // batch.lr10.shape[-1]
+                b10 = F.interpolate(batch.lr10, scale_factor=r, mode="bicubic", align_corners=False)
+                c4 = (..., slice(r * border, -r * border), slice(r * border, -r * border))
                 psr, pbi = _psnr(sr[c4], batch.hr10[c4]), _psnr(b10[c4], batch.hr10[c4])
                 for k, b in enumerate(BANDS_10M):
                     rows.append({

@@ -72,7 +72,7 @@ from sr_core.io.writer import (
     output_format,
     output_paths,
 )
-from sr_core.models import check_predictor, load_predictor
+from sr_core.models import check_predictor, load_predictor, pick_model
 from sr_core.nodata import fill_nodata, finalize_output
 from sr_core.radiometry import dn_to_reflectance, reflectance_to_dn
 from sr_core.runtime import lower_thread_priority, usable_cpus
@@ -387,11 +387,13 @@ def superresolve_file(
     bbox_crs: Any = None,
     mask_scl: bool | Sequence[int] = False,
     scl: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """``s2sr superres``: super-resolve a scene folder / GeoTIFF / NetCDF cube into GeoTIFF(s).
 
-    ``model``: shipped name, package folder (default :data:`sr_core.models.DEFAULT_MODEL`) or a loaded
-    Predictor. ``workers`` x ``threads``: tiles computed at the same time x engine intra-op threads each (default
+    ``model``: shipped name, package folder or a loaded Predictor; None: the shipped model whose bands the input
+    holds (:func:`sr_core.models.pick_model`: 10 bands -> :data:`sr_core.models.DEFAULT_MODEL`, the four 10 m
+    bands alone -> :data:`sr_core.models.RGBN_MODEL`), announced through ``log`` (one line) when given. ``workers`` x ``threads``: tiles computed at the same time x engine intra-op threads each (default
     one tile at a time with all cores). ``workers = cores, threads = 1`` is 10-20 % faster on a 2-core VM but
     holds more memory (+70 MB peak RSS at 2560-5120 px with 2 workers, more with more;
     docs/decisions/2026-11-22-parallel-workers.md), so it is not the default. ``overlap``: the tiling margin in
@@ -426,16 +428,29 @@ def superresolve_file(
     if tiff_predictor not in PREDICTORS:
         raise ValueError(f"tiff_predictor must be one of {', '.join(PREDICTORS)}, got {tiff_predictor!r}")
     check_output_file(output, reads=[input])
-    if model is None or isinstance(model, (str, os.PathLike)):
-        predictor = load_predictor(
-            model, engine=engine, device=device, threads=threads or os.cpu_count() or 1
-        )
-        check_predictor(predictor)
-    else:
-        predictor = model
-    if overlap is not None:
-        check_margin(overlap, tile=aligned_tile(tile, int(predictor.scale)), need=int(predictor.margin), name="overlap")
-    sources = open_source(input, dn_scale=dn_scale, add_offset=add_offset, variable=variable)
+    sources = open_source(input, dn_scale=dn_scale, add_offset=add_offset, variable=variable) if model is None else None
+    try:
+        if model is None:
+            bands = sources[0].bands if sources else ()
+            model = pick_model(bands)
+            if log is not None:
+                log(f"model {model} (chosen by the input's bands: {', '.join(bands)})")
+        if isinstance(model, (str, os.PathLike)):
+            predictor = load_predictor(
+                model, engine=engine, device=device, threads=threads or os.cpu_count() or 1
+            )
+            check_predictor(predictor)
+        else:
+            predictor = model
+        if overlap is not None:
+            check_margin(overlap, tile=aligned_tile(tile, int(predictor.scale)), need=int(predictor.margin),
+                         name="overlap")
+    except BaseException:
+        for src in sources or ():
+            src.close()
+        raise
+    if sources is None:
+        sources = open_source(input, dn_scale=dn_scale, add_offset=add_offset, variable=variable)
     try:
         sources = [restrict(src, bbox=bbox, bbox_crs=bbox_crs, mask_scl=mask_scl, scl=scl) for src in sources]
         card = getattr(predictor, "card", None)

@@ -2,6 +2,7 @@
 
 * :mod:`~sr_core.models.card`: the model card (``card.json``) and its schema, where packages live, checksums, the
   card's contract carried in the checksummed ONNX file (:mod:`~sr_core.models.onnx_metadata` reads and writes it).
+* :mod:`~sr_core.models.choice`: the shipped model chosen by the bands of an input when no model is named.
 * :mod:`~sr_core.models.engines`: ONNX Runtime sessions and torch networks of a package as numpy functions.
 * :mod:`~sr_core.models.postprocess`: the card's post-processing after the network (numpy).
 * :mod:`~sr_core.models.predictor`: the single-image and multi-image predictors and their cached loaders.
@@ -30,6 +31,7 @@ from sr_core.models.card import (
     sha256_file,
     stamp_onnx_contract,
 )
+from sr_core.models.choice import AUTO_MODELS, RGBN_MODEL, pick_model
 from sr_core.models.engines import ENGINES, load_torch_model, ort_session_options
 from sr_core.models.postprocess import apply_postprocess, resolve_postprocess
 from sr_core.models.predictor import (
@@ -41,6 +43,7 @@ from sr_core.models.predictor import (
 )
 
 __all__ = [
+    "AUTO_MODELS",
     "CARD_VERSION",
     "CONTRACT_KEY",
     "DEFAULT_MISR_MODEL",
@@ -51,6 +54,7 @@ __all__ = [
     "ModelCard",
     "ModelFileError",
     "Predictor",
+    "RGBN_MODEL",
     "apply_postprocess",
     "card_contract",
     "check_onnx_contract",
@@ -61,6 +65,7 @@ __all__ = [
     "load_predictor",
     "load_torch_model",
     "ort_session_options",
+    "pick_model",
     "render_card_markdown",
     "resolve_model",
     "resolve_postprocess",

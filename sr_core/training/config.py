@@ -136,6 +136,8 @@ class ModelConfig:
 TASKS = {
     # 10 bands on the 10 m grid (20 m bands nearest-replicated) -> x2; input bands = output bands = MODEL_BANDS_10
     "x2_10band": {"scale": 2, "bands": ("B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12")},
+    # the 10 m bands only -> x2 (10 m -> 5 m)
+    "x2_rgbn": {"scale": 2, "bands": ("B02", "B03", "B04", "B08")},
     # the 10 m bands only -> x4 (10 m -> 2.5 m)
     "x4_rgbn": {"scale": 4, "bands": ("B02", "B03", "B04", "B08")},
 }

@@ -47,16 +47,17 @@ __all__ = ["Trainer", "train"]
 
 
 def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], extra: dict[str, Any]) -> dict[str, torch.Tensor]:
-    if batch.hr20 is None:  # task x4_rgbn: the 10 m bands only, x4
+    if batch.hr20 is None:  # tasks x2_rgbn / x4_rgbn: the 10 m bands only
+        r = batch.hr10.shape[-1] // batch.lr10.shape[-1]
         out4: dict[str, torch.Tensor] = {}
         if weights.get("l1", 0):
             out4["l1"] = l1_loss(sr, batch.hr10)
         if weights.get("ssim", 0):
             out4["ssim"] = ssim_loss(sr, batch.hr10, data_range=1.0)
         if weights.get("consistency", 0):
-            out4["consistency"] = l1_loss(degrade(sr, 4, bands=list(BANDS_10M)), batch.lr10)
+            out4["consistency"] = l1_loss(degrade(sr, r, bands=list(BANDS_10M)), batch.lr10)
         if weights.get("colour", 0):
-            out4["colour"] = colour_matched_loss(sr, batch.hr10, batch.lr10, extra["colour_head"], 4,
+            out4["colour"] = colour_matched_loss(sr, batch.hr10, batch.lr10, extra["colour_head"], r,
                                                  bands=list(BANDS_10M))
         return out4
     sr10, sr20 = sr[:, :4], sr[:, 4:]

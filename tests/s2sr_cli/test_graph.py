@@ -106,3 +106,20 @@ def test_cli_graph_l1c_default_has_no_scl(pkg):
     pg = json.loads(out.getvalue())
     assert pg == json.loads(process_graph_json(build_process_graph(**AOI, model=pkg, collection="SENTINEL2_L1C",
                                                                    extra_bands=[])))
+
+
+def test_cli_graph_without_model_runs_the_model_of_the_collection_bands_and_says_so(capsys):
+    from udf.process_graph import graph_model
+
+    assert graph_model(None) == graph_model(None, "SENTINEL2_L1C") == "s2sr-x2-10band"
+    assert graph_model(None, misr=True) == "s2sr-misr-x2" and graph_model("x", misr=True) == "x"
+    assert main(["graph", *ARGS]) == 0
+    out, err = capsys.readouterr()
+    assert err == ("s2sr graph: model s2sr-x2-10band (the collection's bands; --model s2sr-x2-rgbn loads B02, B03, "
+                   "B04, B08 alone)\n")
+    assert json.loads(out) == json.loads(process_graph_json(build_process_graph(**AOI, model="s2sr-x2-10band")))
+    assert main(["graph", *ARGS, "--quiet"]) == 0
+    out2, err2 = capsys.readouterr()
+    assert out2 == out and err2 == ""
+    assert main(["graph", *ARGS, "--misr"]) == 0
+    assert capsys.readouterr().err == "s2sr graph: model s2sr-misr-x2 (the multi-image default)\n"

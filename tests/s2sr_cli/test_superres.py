@@ -392,3 +392,27 @@ def test_concurrent_runs_on_one_output_leave_one_complete_file(tmp_path, scene, 
     assert out.read_bytes() == single.read_bytes()
     with rasterio.open(out) as d:
         d.read()
+
+
+# ------------------------------------------------------------------------------------------------ model chosen by bands
+
+
+def test_without_model_the_chosen_model_is_one_line_on_stderr_unless_quiet(tmp_path, capsys):
+    import numpy as np
+
+    from sr_core.io import load_sample
+
+    c = load_sample().crop(0, 0, 16, 16)
+    tif = tmp_path / "rgbn.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=16, height=16, count=4, dtype="uint16", crs="EPSG:32633",
+                       transform=c.affine) as dst:
+        dst.write(np.rint(c.bands10 * 10000).astype(np.uint16))
+        dst.descriptions = ("B02", "B03", "B04", "B08")
+        dst.update_tags(DN_SCALE="10000", ADD_OFFSET="0")
+    assert main(["superres", str(tif), str(tmp_path / "a.tif"), "--threads", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "s2sr superres: model s2sr-x2-rgbn (chosen by the input's bands: B02, B03, B04, B08)\n" in err
+    assert main(["superres", str(tif), str(tmp_path / "b.tif"), "--threads", "1", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
+        assert a.tags()["S2SR_MODEL"] == "s2sr-x2-rgbn" and (a.read() == b.read()).all()

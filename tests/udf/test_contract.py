@@ -140,6 +140,26 @@ def test_empty_context_uses_the_default_model(pkg, monkeypatch, tmp_path):
     np.testing.assert_array_equal(out.values, ref.values)
 
 
+@pytest.mark.parametrize("bands, model", [(("B02", "B03", "B04", "B08"), "s2sr-x2-rgbn"),
+                                         (("B08", "B04", "B03", "B02", "B05"), "s2sr-x2-rgbn"),
+                                         (None, "s2sr-x2-10band")])
+def test_a_context_without_model_runs_the_shipped_model_whose_bands_the_chunk_holds(bands, model):
+    kw = {} if bands is None else {"bands": bands}
+    da = nearest_resample(random_s2_cube(16, 16, seed=21, **kw), 2)
+    out = uc.udf_apply(da, {"threads": 1})
+    ref = uc.udf_apply(da, {"model": model, "threads": 1})
+    np.testing.assert_array_equal(out.values, ref.values)
+    assert list(out.coords["bands"].values) == list(da.coords["bands"].values)
+    assert not np.array_equal(out.values, da.values)
+
+
+def test_a_chunk_without_either_band_set_names_its_bands_and_the_models():
+    da = nearest_resample(random_s2_cube(8, 8, seed=22, bands=("B02", "B03", "B04")), 2)
+    with pytest.raises(ValueError, match=r"input's bands \(B02, B03, B04, SCL\): s2sr-x2-10band needs B02, .*; "
+                                         r"s2sr-x2-rgbn needs B02, B03, B04, B08"):
+        uc.udf_apply(da, {})
+
+
 @pytest.mark.parametrize("apply", [uc.udf_apply, uc.misr_udf_apply])
 def test_absurd_threads_in_the_udf_context_name_the_key(pkg, apply):
     """Before any model is loaded: one ValueError naming the key and the range, not an engine's TypeError."""

@@ -11,9 +11,11 @@ from sr_core.datasets.patches import (
     PatchSampler,
     Region,
     SceneTensors,
+    band_statistics,
     crop_window,
     load_scene_tensors,
     parse_scene_spec,
+    rgbn_scale,
     wald_scene_input,
 )
 from sr_core.degradation import degrade
@@ -62,6 +64,26 @@ def test_x4_task_batches_and_evaluation():
     torch.testing.assert_close(b.lr, degrade(b.hr10, 4, bands=list(BANDS_10M)))
     w = wald_scene_input(scene, task="x4_rgbn")
     assert w.lr.shape == (1, 4, 32, 32)
+
+
+def test_x2_rgbn_task_batches_statistics_and_evaluation():
+    scene = load_scene_tensors(ROOT, Region(SAMPLE_ID, 0, 128, 0, 128))
+    s = PatchSampler([scene], patch=32, batch_size=2, generator=torch.Generator().manual_seed(0),
+                     random_degradation=False, task="x2_rgbn")
+    b = s.batch()
+    assert b.lr.shape == (2, 4, 16, 16) and b.hr10.shape == (2, 4, 32, 32) and b.hr20 is None and b.lr40 is None
+    torch.testing.assert_close(b.lr, degrade(b.hr10, 2, bands=list(BANDS_10M)), rtol=0, atol=0)
+    r = PatchSampler([scene], patch=32, batch_size=2, generator=torch.Generator().manual_seed(0), task="x2_rgbn")
+    assert r.batch().lr.shape == (2, 4, 16, 16)
+    w = wald_scene_input(scene, task="x2_rgbn")
+    assert w.lr.shape == (1, 4, 64, 64) and w.hr20 is None
+    torch.testing.assert_close(w.lr, degrade(scene.hr10[None], 2, bands=list(BANDS_10M)), rtol=0, atol=0)
+    means, stds = band_statistics([scene], "x2_rgbn")
+    assert len(means) == len(stds) == 4
+    assert means == band_statistics([scene], "x2_10band")[0][:4]
+    assert (rgbn_scale("x2_rgbn"), rgbn_scale("x4_rgbn"), rgbn_scale("x2_10band")) == (2, 4, None)
+    with pytest.raises(ValueError, match="x2_rgbn"):
+        PatchSampler([scene], patch=32, generator=torch.Generator(), task="x3_rgbn")
 
 
 def test_parse_scene_spec():

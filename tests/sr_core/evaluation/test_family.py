@@ -131,6 +131,31 @@ def test_a_model_and_a_peer_scored_side_by_side(tiny, sample, tmp_path):
     assert jp.name == "quality_tiny-family_family.json" and mp.read_text() == md
 
 
+def test_a_model_of_the_10m_bands_alone_is_scored_on_them_beside_a_10_band_peer(sample, tmp_path):
+    from sr_core.models import load_predictor
+    from tests.sr_core.evaluation.test_peer import tiny_peer
+
+    make_package(tmp_path / "tiny-rgbn", arch="edsr", seed=4, bands=BANDS_10M)
+    peer = tiny_peer(tmp_path)
+    res = evaluate_family(str(tmp_path / "tiny-rgbn"), [sample], peer=peer, degradations=("mtf_gaussian", "mtf_box"),
+                          threads=1)
+    mine = [r for r in res["rows"] if r["model"] == "tiny-rgbn"]
+    assert len(mine) == 2 * 4 and {r["band"] for r in mine} == set(BANDS_10M)
+    assert len([r for r in res["rows"] if r["model"] == peer.name]) == 2 * (4 + 12)
+    assert set(res["summary"]["tiny-rgbn"]) == {"10m/direct"}
+    # its input: the degraded 10 m bands, as a 10-band model gets them
+    from sr_core.datasets.patches import wald_scene_input
+    from sr_core.evaluation.wald import DEGRADATIONS
+
+    x = wald_scene_input(sample, degrade_fn=DEGRADATIONS["mtf_box"]).lr[:, :4]
+    out = torch.from_numpy(load_predictor(tmp_path / "tiny-rgbn", threads=1)(x.numpy())).double()
+    p = -10 * torch.log10(((out - sample.hr10[None].double())[..., 8:-8, 8:-8] ** 2).mean((0, 2, 3)))
+    got = {r["band"]: r["psnr"] for r in mine if r["degradation"] == "mtf_box"}
+    np.testing.assert_allclose([got[b] for b in BANDS_10M], p.numpy(), atol=1e-3)
+    md = render_family_markdown(res)
+    assert "tiny-rgbn" in md
+
+
 def test_bad_arguments(tiny, sample):
     with pytest.raises(ValueError, match="unknown"):
         evaluate_family(str(tiny), [sample], degradations=("nope",))

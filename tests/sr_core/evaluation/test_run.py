@@ -78,7 +78,7 @@ def test_report_scenes_are_never_training_or_selection_scenes(pkg, tmp_path):
     prov = ev.scene_provenance(used, ["A[0:4,0:4]", "B", "V"])
     assert prov == {"training": ["A", REPORT_SCENES[1]], "selection": ["V[0:8,0:8]"], "used": ["A[0:4,0:4]", "V"]}
     # the shipped 10-band models: their training and selection scenes (cards) and configs leave the report set alone
-    for name in ("s2sr-x2-10band", "s2sr-x4-rgbn"):
+    for name in ("s2sr-x2-10band", "s2sr-x4-rgbn", "s2sr-x2-rgbn"):
         p = ev.scene_provenance(name, REPORT_SCENES)
         assert p["used"] == [] and len(p["selection"]) == 3 and p["training"], name
     import yaml

@@ -650,3 +650,32 @@ def test_onnx_sessions_do_not_spin():
     assert opts.intra_op_num_threads == 3 and opts.inter_op_num_threads == 1
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert ort_session_options().intra_op_num_threads == 0  # the runtime's default
+
+
+@pytest.mark.parametrize("bands, model", [(("B02", "B03", "B04", "B08"), "s2sr-x2-rgbn"),
+                                         (tuple(MODEL_BANDS_10), "s2sr-x2-10band")])
+def test_without_model_the_shipped_model_whose_bands_the_geotiff_holds_runs_and_is_named(tmp_path, sample, bands,
+                                                                                          model):
+    c = sample.crop(0, 0, 32, 32)
+    dn = sample_dn(c)
+    keep = [list(MODEL_BANDS_10).index(b) for b in bands]
+    src = write_tif(tmp_path / "in.tif", np.rint(dn[keep]).astype(np.uint16), bands, c.affine,
+                    tags={"DN_SCALE": "10000", "ADD_OFFSET": "0"})
+    said: list[str] = []
+    S.superresolve_file(src, tmp_path / "auto.tif", threads=1, log=said.append)
+    S.superresolve_file(src, tmp_path / "named.tif", model=model, threads=1, log=said.append)
+    assert said == [f"model {model} (chosen by the input's bands: {', '.join(bands)})"]
+    auto, named = read_geotiff(tmp_path / "auto.tif"), read_geotiff(tmp_path / "named.tif")
+    np.testing.assert_array_equal(auto.values, named.values)
+    with rasterio.open(tmp_path / "auto.tif") as ds:
+        assert ds.tags()["S2SR_MODEL"] == model and ds.count == len(bands) and ds.width == 64
+
+
+def test_without_model_an_input_with_neither_band_set_is_refused_naming_bands_and_models(tmp_path, sample):
+    c = sample.crop(0, 0, 16, 16)
+    src = write_tif(tmp_path / "in.tif", np.rint(sample_dn(c)[:3]).astype(np.uint16), ("B02", "B03", "B04"),
+                    c.affine, tags={"DN_SCALE": "10000", "ADD_OFFSET": "0"})
+    with pytest.raises(ValueError, match=r"input's bands \(B02, B03, B04\): s2sr-x2-10band needs .*; s2sr-x2-rgbn "
+                                         r"needs B02, B03, B04, B08"):
+        S.superresolve_file(src, tmp_path / "out.tif", threads=1)
+    assert not (tmp_path / "out.tif").exists()

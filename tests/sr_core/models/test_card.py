@@ -243,6 +243,7 @@ EXPORTED_SHA256 = {
     "s2sr-x2-10band": "e7e46b1a1b2e320ca12f1231e0335143e0bffe5aabecaef755ecd0fb26216fcc",
     "s2sr-misr-x2": "e53b336256beb1d6b0f658817e32f9c9c30decfda68bb3175dac92294d6acd8a",
     "s2sr-x4-rgbn": "4a9afe2895cb5aab75f60be543da1d7d0b05f55aacb78b097bf32c3e0484c311",
+    "s2sr-x2-rgbn": "0af9ee64b495d43f9d1559c76a9dd37fff8f32f0d248ce0fa498ace2fb865afa",
 }
 
 

@@ -237,3 +237,29 @@ def test_select_batch_keeps_most_task_relevant_patches():
     sel = _select_batch(b, 2, {"channels": Edges()})
     assert sel.lr.flatten().tolist() == [3.0, 1.0] and sel.hr20 is None
     torch.testing.assert_close(sel.hr10, hr[[3, 1]])
+
+
+def test_the_x2_rgbn_task_trains_validates_and_exports_a_four_band_x2_package(tmp_path):
+    from sr_core.degradation import degrade
+    from sr_core.models import load_card, load_predictor
+    from sr_core.training.sisr import _wald_losses
+
+    cfg = tiny_config(tmp_path, model={"name": "t-rgbn", "arch": "s2fast", "arch_kwargs": {
+        "in_channels": 4, "scale": 2, "num_features": 8, "num_blocks": 1}})
+    cfg["data"]["task"] = "x2_rgbn"
+    cfg["stages"] = cfg["stages"][:1]
+    tr = train(TrainConfig.from_dict(cfg), progress=False, log=None)
+    assert tr.validate() and set(tr.validate()) >= {"mtf_gaussian/10m/mean_gain_db", "mtf_gaussian/10m/min_gain_db"}
+    card = tr.export(tmp_path / "pkg", checkpoint="last.pt")
+    assert tuple(card.bands) == tuple(card.out_bands) == BANDS_10M and card.scale == 2
+    assert load_card(tmp_path / "pkg") == card
+    assert load_predictor(tmp_path / "pkg", threads=1)(np.full((1, 4, 16, 16), 0.1, np.float32)).shape == (1, 4, 32, 32)
+    # the consistency term brings the output back by the task's scale (2), onto the input grid
+    hr = torch.rand(1, 4, 16, 16)
+    lr = degrade(hr, 2, bands=list(BANDS_10M))
+    losses = _wald_losses(hr, WaldBatch(lr, hr, None, lr, None), {"l1": 1.0, "consistency": 1.0}, {})
+    assert float(losses["l1"]) == 0.0 and float(losses["consistency"]) == 0.0
+    with pytest.raises(ValueError, match="in_channels=4, scale=2"):
+        bad = tiny_config(tmp_path / "bad")
+        bad["data"]["task"] = "x2_rgbn"
+        Trainer(TrainConfig.from_dict(bad), progress=False, log=None)

@@ -141,6 +141,38 @@ def _crop_scene(s: SceneTensors, crop: int | None) -> SceneTensors:
     )
 
 
+def _check_run(
+    engine: str, scenes: Sequence[Any], degradations: Sequence[str], crop: int | None, border: int, tile: int
+) -> tuple[tuple[str, ...], int, int]:
+    """The arguments every evaluation run shares, checked: returns ``(degradations, border, tile)``."""
+    if engine not in ("onnx", "torch"):
+        raise ValueError(f"engine must be 'onnx' or 'torch', got {engine!r}")
+    if isinstance(scenes, (str, bytes)) or not isinstance(scenes, Sequence) or len(scenes) == 0:
+        raise ValueError(f"scenes must be a non-empty sequence of scenes, got {scenes!r}")
+    degradations = tuple(degradations)
+    unknown = [d for d in degradations if d not in DEGRADATIONS]
+    if unknown:
+        raise ValueError(f"degradations: unknown {unknown}; choose from {sorted(DEGRADATIONS)}")
+    if crop is not None:
+        check_int("crop", crop, 16)
+    border = check_int("border", border, 0)
+    if border % 2:
+        raise ValueError(f"border must be even (10 m pixels; half of it on the 20 m grids), got {border}")
+    return degradations, border, check_int("tile", tile, 8)
+
+
+def _scored_scene(item: Any, root: str | Path | None, *, crop: int | None, border: int) -> SceneTensors:
+    """A scene loaded and cropped for scoring; refused when it is too small for ``border`` (at least
+    ``2 * border + 32`` px per side at 10 m)."""
+    scene = _crop_scene(_load_scene(item, root), crop)
+    if min(scene.hr10.shape[-2:]) < 2 * border + 32:
+        raise ValueError(
+            f"scene {scene.id}: {tuple(scene.hr10.shape[-2:])} px at 10 m is too small for border={border} "
+            f"(needs at least 2 * border + 32 = {2 * border + 32} px per side)"
+        )
+    return scene
+
+
 # ------------------------------------------------------------------------------------------------- model
 
 
@@ -537,20 +569,7 @@ def evaluate_model(
     ``full_resolution_spectral`` (per scene/group), ``summary``, ``figures``, ``metadata``.
     """
     t0 = time.perf_counter()
-    if engine not in ("onnx", "torch"):
-        raise ValueError(f"engine must be 'onnx' or 'torch', got {engine!r}")
-    if isinstance(scenes, (str, bytes)) or not isinstance(scenes, Sequence) or len(scenes) == 0:
-        raise ValueError(f"scenes must be a non-empty sequence of scenes, got {scenes!r}")
-    degradations = tuple(degradations)
-    unknown = [d for d in degradations if d not in DEGRADATIONS]
-    if unknown:
-        raise ValueError(f"degradations: unknown {unknown}; choose from {sorted(DEGRADATIONS)}")
-    if crop is not None:
-        check_int("crop", crop, 16)
-    border = check_int("border", border, 0)
-    if border % 2:
-        raise ValueError(f"border must be even (10 m pixels; half of it on the 20 m grids), got {border}")
-    tile = check_int("tile", tile, 8)
+    degradations, border, tile = _check_run(engine, scenes, degradations, crop, border, tile)
     if isinstance(hf_cutoff, bool) or not isinstance(hf_cutoff, (int, float)) or not 0 < hf_cutoff < 0.5:
         raise ValueError(f"hf_cutoff must be a number in (0, 0.5) cycles per 5 m pixel, got {hf_cutoff!r}")
     pred = _resolve_predictor(model, engine, threads)
@@ -560,12 +579,7 @@ def evaluate_model(
 
     wald, wald_spec, full, full_spec, figures, ids = [], [], [], [], {}, []
     for item in scenes:
-        scene = _crop_scene(_load_scene(item, root), crop)
-        if min(scene.hr10.shape[-2:]) < 2 * border + 32:
-            raise ValueError(
-                f"scene {scene.id}: {tuple(scene.hr10.shape[-2:])} px at 10 m is too small for border={border} "
-                f"(needs at least 2 * border + 32 = {2 * border + 32} px per side)"
-            )
+        scene = _scored_scene(item, root, crop=crop, border=border)
         ids.append(scene.id)
         for dname in degradations:
             say(f"{scene.id}: Wald protocol, {dname}")

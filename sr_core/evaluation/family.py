@@ -38,19 +38,18 @@ import torch
 import torch.nn.functional as F
 
 from sr_core.bands import BANDS_10M, BANDS_20M, MODEL_BANDS_10
-from sr_core.checks import check_int
 from sr_core.datasets.patches import SceneTensors, wald_scene_input
 from sr_core.degradation import area_downsample, physical_step
 from sr_core.evaluation import FAMILY, MATCHED_DEGRADATION
 from sr_core.evaluation.common import predict_tiled
 from sr_core.evaluation.core import (
-    _crop_scene,
+    _check_run,
     _dilate,
-    _load_scene,
     _metadata,
     _model_info,
     _nodata10,
     _resolve_predictor,
+    _scored_scene,
     _valid_on,
     nodata_radius,
 )
@@ -217,22 +216,9 @@ def evaluate_family(
     (:func:`summarize_family`), ``opensr_test``, ``metadata``.
     """
     t0 = time.perf_counter()
-    if engine not in ("onnx", "torch"):
-        raise ValueError(f"engine must be 'onnx' or 'torch', got {engine!r}")
-    if isinstance(scenes, (str, bytes)) or not isinstance(scenes, Sequence) or len(scenes) == 0:
-        raise ValueError(f"scenes must be a non-empty sequence of scenes, got {scenes!r}")
-    degradations = tuple(degradations)
+    degradations, border, tile = _check_run(engine, scenes, degradations, crop, border, tile)
     if not degradations:
         raise ValueError("degradations: give at least one operator")
-    unknown = [d for d in degradations if d not in DEGRADATIONS]
-    if unknown:
-        raise ValueError(f"degradations: unknown {unknown}; choose from {sorted(DEGRADATIONS)}")
-    if crop is not None:
-        check_int("crop", crop, 16)
-    border = check_int("border", border, 0)
-    if border % 2:
-        raise ValueError(f"border must be even (10 m pixels; half of it on the 20 m grids), got {border}")
-    tile = check_int("tile", tile, 8)
     pred = _resolve_predictor(model, engine, threads, ten_m_alone=True)
     info = _model_info(pred)
     models: dict[str, Any] = {info["name"]: pred}
@@ -257,12 +243,7 @@ def evaluate_family(
     ids: list[str] = []
     triplets: dict[str, dict[str, tuple]] = {n: {} for n in models}
     for item in scenes:
-        scene = _crop_scene(_load_scene(item, root), crop)
-        if min(scene.hr10.shape[-2:]) < 2 * border + 32:
-            raise ValueError(
-                f"scene {scene.id}: {tuple(scene.hr10.shape[-2:])} px at 10 m is too small for border={border} "
-                f"(needs at least 2 * border + 32 = {2 * border + 32} px per side)"
-            )
+        scene = _scored_scene(item, root, crop=crop, border=border)
         ids.append(scene.id)
         for dname in degradations:
             say(f"{scene.id}: {dname} ({', '.join(models)})")

@@ -428,7 +428,7 @@ def superresolve_file(
     if tiff_predictor not in PREDICTORS:
         raise ValueError(f"tiff_predictor must be one of {', '.join(PREDICTORS)}, got {tiff_predictor!r}")
     check_output_file(output, reads=[input])
-    sources = open_source(input, dn_scale=dn_scale, add_offset=add_offset, variable=variable) if model is None else None
+    sources = open_source(input, dn_scale=dn_scale, add_offset=add_offset, variable=variable)
     try:
         if model is None:
             bands = sources[0].bands if sources else ()
@@ -445,13 +445,6 @@ def superresolve_file(
         if overlap is not None:
             check_margin(overlap, tile=aligned_tile(tile, int(predictor.scale)), need=int(predictor.margin),
                          name="overlap")
-    except BaseException:
-        for src in sources or ():
-            src.close()
-        raise
-    if sources is None:
-        sources = open_source(input, dn_scale=dn_scale, add_offset=add_offset, variable=variable)
-    try:
         sources = [restrict(src, bbox=bbox, bbox_crs=bbox_crs, mask_scl=mask_scl, scl=scl) for src in sources]
         card = getattr(predictor, "card", None)
         for src in sources:

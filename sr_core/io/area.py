@@ -120,11 +120,7 @@ class WindowSource(_View):
     upper-left corner); reads never leave the window. Tag ``S2SR_WINDOW``: the window in ``inner``'s pixels."""
 
     def __init__(self, inner: RasterSource, window: Window) -> None:
-        r0, r1, c0, c1 = (int(v) for v in window)
-        if not (0 <= r0 < r1 <= inner.height and 0 <= c0 < c1 <= inner.width):
-            raise ValueError(
-                f"{inner.name}: window {window} is empty or outside the {inner.height}x{inner.width} raster"
-            )
+        r0, r1, c0, c1 = inner.checked_window(window)
         a, b, c, d, e, f = inner.transform
         super().__init__(
             inner,

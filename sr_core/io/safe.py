@@ -36,7 +36,7 @@ import numpy as np
 from sr_core.bands import MODEL_BANDS_10, normalize_band_name, resolution
 from sr_core.io.conventions import dn_convention, grid_dataarray, north_up, require_rasterio
 from sr_core.io.scene_folder import check_nests
-from sr_core.io.source import RasterSource, Window
+from sr_core.io.source import RasterSource, Window, masked_dn
 from sr_core.radiometry import dn_to_reflectance
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -455,21 +455,14 @@ class SafeSource(RasterSource):
         out = np.empty((len(idx), r1 - r0, c1 - c0), dtype=np.float32)
         for k, i in enumerate(idx):
             band = str(self.labels[i])
-            x = self._window(band, window).astype(np.float32)
-            bad = np.isin(x, self._invalid)
-            if self._shift[band]:
-                x += np.float32(self._shift[band])
-            x[bad] = np.nan
-            out[k] = x
+            out[k] = masked_dn(self._window(band, window), self._invalid, self._shift[band])
         return out
 
     def read_scl(self, window: Window) -> np.ndarray:
         """The scene classification (SCL) in ``window`` of the 10 m grid, ``uint8``, nearest-replicated."""
         if not self.has_scl:
             raise ValueError(f"{self.name}: no scene classification: {self.scl_missing}")
-        r0, r1, c0, c1 = (int(v) for v in window)
-        if not (0 <= r0 < r1 <= self.height and 0 <= c0 < c1 <= self.width):
-            raise ValueError(f"{self.name}: window {window} is empty or outside the {self.height}x{self.width} raster")
+        r0, r1, c0, c1 = self.checked_window(window)
         return np.asarray(self._window("SCL", (r0, r1, c0, c1)), dtype=np.uint8)
 
     def close(self) -> None:

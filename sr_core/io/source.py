@@ -15,7 +15,7 @@ from sr_core.bands import normalize_band_name
 from sr_core.checks import check_finite, check_int, check_positive
 from sr_core.io.conventions import band_labels, bounds_of, crs_units, north_up
 
-__all__ = ["ArraySource", "RasterSource", "Window", "check_input_grid"]
+__all__ = ["ArraySource", "RasterSource", "Window", "check_input_grid", "masked_dn"]
 
 Window = tuple[int, int, int, int]  # (row0, row1, col0, col1), half-open
 
@@ -88,14 +88,19 @@ class RasterSource:
             )
         return [pos[b] for b in want]
 
-    def read(self, bands: Sequence[str], window: Window) -> np.ndarray:
-        """DN of ``bands`` (names) in ``window`` ``(row0, row1, col0, col1)`` as float32 ``(C, h, w)``, NaN =
-        nodata. The window must lie inside the raster."""
+    def checked_window(self, window: Window) -> tuple[int, int, int, int]:
+        """``window`` ``(row0, row1, col0, col1)`` as ints; ``ValueError`` when it is empty or leaves the raster."""
         r0, r1, c0, c1 = (int(v) for v in window)
         if not (0 <= r0 < r1 <= self.height and 0 <= c0 < c1 <= self.width):
             raise ValueError(
                 f"{self.name}: window {window} is empty or outside the {self.height}x{self.width} raster"
             )
+        return r0, r1, c0, c1
+
+    def read(self, bands: Sequence[str], window: Window) -> np.ndarray:
+        """DN of ``bands`` (names) in ``window`` ``(row0, row1, col0, col1)`` as float32 ``(C, h, w)``, NaN =
+        nodata. The window must lie inside the raster."""
+        r0, r1, c0, c1 = self.checked_window(window)
         idx = self.band_indices(bands)
         out = np.asarray(self._read(idx, (r0, r1, c0, c1)), dtype=np.float32)
         if out.shape != (len(idx), r1 - r0, c1 - c0):
@@ -196,3 +201,14 @@ def check_input_grid(
             f"{source.name}: pixel size {px[0]:g} x {px[1]:g} m, but {want}: resample the input onto the "
             f"{float(resolution_m):g} m grid first (all bands, coarser ones nearest-resampled onto it)"
         )
+
+
+def masked_dn(x: np.ndarray, invalid: Sequence[float], shift: float) -> np.ndarray:
+    """Stored DN ``x`` as float32 with ``shift`` added and NaN where the stored value is one of ``invalid``
+    (the product's nodata and saturated values)."""
+    out = np.asarray(x).astype(np.float32)
+    bad = np.isin(out, invalid)
+    if shift:
+        out += np.float32(shift)
+    out[bad] = np.nan
+    return out

@@ -36,7 +36,7 @@ from sr_core.bands import MODEL_BANDS_10, normalize_band_name, resolution
 from sr_core.io.conventions import canonical_or_none, dn_convention, grid_dataarray, north_up, require_rasterio
 from sr_core.io.safe import OFFSET_BASELINE, baseline_version
 from sr_core.io.scene_folder import check_nests
-from sr_core.io.source import RasterSource, Window
+from sr_core.io.source import RasterSource, Window, masked_dn
 from sr_core.radiometry import dn_to_reflectance
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -400,21 +400,14 @@ class StacItemSource(RasterSource):
         r0, r1, c0, c1 = window
         out = np.empty((len(idx), r1 - r0, c1 - c0), dtype=np.float32)
         for j, b in enumerate(bands):
-            x = loaded[self.keys[b]].astype(np.float32)
-            bad = np.isin(x, self._invalid[b])
-            if self._shift[b]:
-                x += np.float32(self._shift[b])
-            x[bad] = np.nan
-            out[j] = x
+            out[j] = masked_dn(loaded[self.keys[b]], self._invalid[b], self._shift[b])
         return out
 
     def read_scl(self, window: Window) -> np.ndarray:
         """The scene classification in ``window`` of the 10 m grid, ``uint8``, nearest-neighbour."""
         if self.scl_key is None:
             raise ValueError(f"{self._where}: no scene classification: {self.scl_missing}")
-        r0, r1, c0, c1 = (int(v) for v in window)
-        if not (0 <= r0 < r1 <= self.height and 0 <= c0 < c1 <= self.width):
-            raise ValueError(f"{self.name}: window {window} is empty or outside the {self.height}x{self.width} raster")
+        r0, r1, c0, c1 = self.checked_window(window)
         return np.asarray(self._load([self.scl_key], (r0, r1, c0, c1))[self.scl_key], dtype=np.uint8)
 
 

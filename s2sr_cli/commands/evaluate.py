@@ -72,6 +72,15 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "<stem>.derived.yaml beside it may describe another) scored side by side in the same run (implies --family)",
     )
     p.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="another of our models (name or folder; repeatable) scored side by side in the same run (implies "
+        "--family); e.g. --model s2sr-10m-10band --compare s2sr-x2-10band: the 10 m product made directly and by "
+        "the 5 m model",
+    )
+    p.add_argument(
         "--opensr-test",
         nargs="?",
         const="",
@@ -131,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     quiet = bool(getattr(args, "quiet", False))
     log = None if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    family = args.family or args.peer is not None
+    family = args.family or args.peer is not None or bool(args.compare)
     if (family or args.opensr_test is not None) and (args.misr or args.tasks is not None):
         raise ValueError("--family, --peer and --opensr-test go with the image-quality report, not --misr or --tasks")
     if args.opensr_test is not None and not family:
@@ -142,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         if args.update_card:
             raise ValueError("--update-card writes the two-operator report; run it without --family / --peer")
         done = run_family(
-            args.model, args.scenes, peer=args.peer, report_scenes=args.report_scenes, sample=args.sample,
+            args.model, args.scenes, peer=args.peer, compare=args.compare, report_scenes=args.report_scenes, sample=args.sample,
             root=args.root, config=args.config, out=args.out,
             degradations=list(FAMILY) if isinstance(args.degradations, _Default) else args.degradations,
             engine=args.engine, crop=args.crop,

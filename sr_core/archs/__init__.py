@@ -22,6 +22,7 @@ from sr_core.archs import (  # noqa: F401  (each file registers its architecture
     rams,
     rrdbnet,
     s2fast,
+    s2sharpen,
     shiftnet,
     srresnet,
 )

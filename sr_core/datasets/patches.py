@@ -104,11 +104,13 @@ def parse_scene_spec(spec: Any) -> Region | str:
 
 #: The tasks on the four 10 m bands alone and their scale factor (input: the 10 m bands degraded by the scale).
 RGBN_TASKS = {"x2_rgbn": 2, "x4_rgbn": 4}
-TASK_NAMES = ("x2_10band", *RGBN_TASKS)
+#: ``"x2_10band"``: 10 bands -> x2; ``"sharpen_20m"``: the same Wald pairs, the 20 m bands sharpened onto the grid of
+#: the 10 m bands (scale 1); then the tasks on the four 10 m bands alone.
+TASK_NAMES = ("x2_10band", "sharpen_20m", *RGBN_TASKS)
 
 
 def rgbn_scale(task: str) -> int | None:
-    """The scale factor of a task on the four 10 m bands alone, None for ``"x2_10band"``; ValueError otherwise."""
+    """The scale factor of a task on the four 10 m bands alone, None for the 10-band tasks; ValueError otherwise."""
     if task not in TASK_NAMES:
         raise ValueError(f"task must be one of {list(TASK_NAMES)}, got {task!r}")
     return RGBN_TASKS.get(task)
@@ -196,6 +198,12 @@ class PatchSampler:
     (mean absolute gradient below ``min_structure``), keep the most structured of ``candidates`` accepted crops
     with probability proportional to ``structure ** structure_power`` (favours edges, fields, towns over water),
     augment by a random flip / 90-degree rotation, then degrade with ``degrade_fn`` (randomised by default).
+
+    ``flat_fraction``: the share of samples replaced by a flat field (every band constant) with the spectrum of
+    one 20 m pixel of the crop (its 20 m values and the mean of its 2 x 2 10 m pixels): a flat scene must come out
+    flat. ``degradation_kwargs`` are those of :func:`~sr_core.degradation.random_degrade` plus ``max_phase_20m``,
+    the sub-pixel phase range of the 20 m group alone (default ``max_phase``): drawn independently of the 10 m
+    group's, it misregisters the two groups by up to the sum of both ranges.
     """
 
     def __init__(
@@ -211,8 +219,12 @@ class PatchSampler:
         candidates: int = 4,
         structure_power: float = 0.5,
         task: str = "x2_10band",
+        flat_fraction: float = 0.0,
     ) -> None:
         self.rgbn_scale = rgbn_scale(task)
+        if isinstance(flat_fraction, bool) or not isinstance(flat_fraction, (int, float)) or not 0 <= flat_fraction < 1:
+            raise ValueError(f"flat_fraction must be a number in [0, 1), got {flat_fraction!r}")
+        self.flat_fraction = float(flat_fraction)
         self.task = task
         if patch % 4 or patch < 8:
             raise ValueError(f"patch must be a multiple of 4 and >= 8, got {patch}")
@@ -225,6 +237,10 @@ class PatchSampler:
         self.gen = generator
         self.random_degradation = random_degradation
         self.degradation_kwargs = dict(degradation_kwargs or {})
+        self.degradation_kwargs_20m = dict(self.degradation_kwargs)
+        if "max_phase_20m" in self.degradation_kwargs:
+            self.degradation_kwargs_20m["max_phase"] = self.degradation_kwargs.pop("max_phase_20m")
+            del self.degradation_kwargs_20m["max_phase_20m"]
         self.min_structure = min_structure
         self.candidates = candidates
         self.structure_power = structure_power
@@ -278,14 +294,23 @@ class PatchSampler:
     def degrade_pair(self, hr10: torch.Tensor, hr20: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.random_degradation:
             lr10, _ = random_degrade(hr10, 2, generator=self.gen, bands=BANDS_10M, **self.degradation_kwargs)
-            lr40, _ = random_degrade(hr20, 2, generator=self.gen, bands=BANDS_20M, **self.degradation_kwargs)
+            lr40, _ = random_degrade(hr20, 2, generator=self.gen, bands=BANDS_20M, **self.degradation_kwargs_20m)
         else:
             lr10 = degrade(hr10, 2, bands=BANDS_10M)
             lr40 = degrade(hr20, 2, bands=BANDS_20M)
         return lr10, lr40
 
+    def _flat(self, hr10: torch.Tensor, hr20: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A flat field with the spectrum of one random 20 m pixel of the crop."""
+        i, j = self._randint(hr20.shape[-2]), self._randint(hr20.shape[-1])
+        s10 = hr10[:, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].mean((-2, -1))
+        return s10[:, None, None].expand_as(hr10).clone(), hr20[:, i, j][:, None, None].expand_as(hr20).clone()
+
     def batch(self) -> WaldBatch:
         pairs = [self.draw_crop() for _ in range(self.batch_size)]
+        if self.flat_fraction:
+            u = torch.rand(len(pairs), generator=self.gen)
+            pairs = [self._flat(*p) if float(v) < self.flat_fraction else p for p, v in zip(pairs, u)]
         hr10 = torch.stack([p[0] for p in pairs])
         if self.rgbn_scale:
             r = self.rgbn_scale

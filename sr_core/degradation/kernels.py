@@ -22,8 +22,10 @@ from sr_core.degradation.psf import (
     _filter,
     _pad_index,
     _per_band,
+    blur,
     mtf_to_sigma,
 )
+from sr_core.degradation.operators import _centre_pad, _gaussian_box_kernel_1d, gaussian_box_sigma, lanczos_kernel_1d
 
 __all__ = ["area_downsample", "bicubic_antialias_downsample", "subpixel_shift", "random_degrade"]
 
@@ -101,13 +103,18 @@ def random_degrade(
 
     Per sample, everything drawn from ``generator`` in this order: the kernel (uniform among
     ``kernels``: ``"gaussian"`` = :func:`degrade` PSF, ``"area"`` = :func:`area_downsample`,
-    ``"bicubic_aa"`` = :func:`bicubic_antialias_downsample`); for ``"gaussian"`` the per-band MTF
+    ``"bicubic_aa"`` = :func:`bicubic_antialias_downsample`, ``"gaussian_box"`` = a Gaussian times the pixel
+    box with the drawn MTF (:func:`~sr_core.degradation.operators.gaussian_box_degrade`, MTF capped at 0.65),
+    ``"lanczos"`` = a zero-phase Gaussian of ``f`` times the drawn MTF's sigma, ``f ~ U(0.3, 0.7)``, then a
+    Lanczos-``a`` resize, ``a`` 2 or 3 (negative lobes, :func:`~sr_core.degradation.operators.lanczos_downsample`));
+    for every kernel but ``"area"`` and ``"bicubic_aa"`` the per-band MTF
     ``base * (1 + u)``, ``u ~ U(-mtf_jitter, mtf_jitter)``, clipped to [0.02, 0.98] (base from ``bands``
-    or ``mtf``, required when ``"gaussian"`` is in ``kernels``); a sub-pixel phase ``(dy, dx) ~
+    or ``mtf``, required for those kernels), then for ``"lanczos"`` ``f`` and ``a``; a sub-pixel phase ``(dy, dx) ~
     U(-max_phase, max_phase)`` LR pixels applied to the HR image by :func:`subpixel_shift` (``ratio * dy``
     HR pixels) before decimation; a noise std ``~ U(noise_std_range)`` (all bands) and the noise.
     Returns ``(lr, params)``: ``params[i]`` is a dict with keys ``kernel``, ``mtf`` (list or None),
-    ``sigma`` (list or None), ``phase`` ((dy, dx) LR pixels), ``noise_std``. Same generator state ->
+    ``sigma`` (list or None: the Gaussian's std in HR pixels, before the box / the Lanczos resize),
+    ``phase`` ((dy, dx) LR pixels), ``noise_std``, and for ``"lanczos"`` ``lobes`` (``a``). Same generator state ->
     same output.
     """
     _check_image(hr, "hr")
@@ -133,10 +140,11 @@ def random_degrade(
         raise ValueError(f"noise_std_range must satisfy 0 <= low <= high, got {noise_std_range!r}")
     c = hr.shape[1]
     base: torch.Tensor | None = None
-    if "gaussian" in kernels:
+    mtf_kernels = sorted(set(kernels) & {"gaussian", "gaussian_box", "lanczos"})
+    if mtf_kernels:
         if (bands is None) == (mtf is None):
             raise ValueError(
-                "the 'gaussian' kernel needs exactly one of bands= or mtf= (the base MTF per band)"
+                f"the kernels {mtf_kernels} need exactly one of bands= or mtf= (the base MTF per band)"
             )
         if bands is not None:
             names = normalize_band_names((bands,) if isinstance(bands, str) else bands)
@@ -157,11 +165,18 @@ def random_degrade(
         x = hr[i : i + 1]
         kernel = kernels[int(torch.randint(len(kernels), (1,), generator=generator, device=generator.device))]
         p: dict[str, Any] = {"kernel": kernel, "mtf": None, "sigma": None}
-        if kernel == "gaussian":
+        if kernel in ("gaussian", "gaussian_box", "lanczos"):
             assert base is not None
             u = torch.tensor(_uniform(generator, -mtf_jitter, mtf_jitter, c), dtype=torch.float64)
             m = (base * (1.0 + u)).clamp(0.02, 0.98)
-            s = mtf_to_sigma(m, ratio)
+            if kernel == "gaussian_box":
+                m = m.clamp(max=0.65)
+                s = torch.tensor([gaussian_box_sigma(float(v), ratio) for v in m], dtype=torch.float64)
+            else:
+                s = mtf_to_sigma(m, ratio)
+            if kernel == "lanczos":
+                s = s * _uniform(generator, 0.3, 0.7)[0]
+                p["lobes"] = 2 + int(torch.randint(2, (1,), generator=generator, device=generator.device))
             p["mtf"], p["sigma"] = m.tolist(), s.tolist()  # type: ignore[union-attr]
         dy, dx = _uniform(generator, -max_phase, max_phase, 2)
         p["phase"] = (dy, dx)
@@ -170,6 +185,12 @@ def random_degrade(
         if kernel == "gaussian":
             ker = _band_kernels(s.to(x.device), ratio, None)  # type: ignore[union-attr]
             y = _filter(x, ker, ratio, ratio, padding)
+        elif kernel == "gaussian_box":
+            ker = _centre_pad([_gaussian_box_kernel_1d(float(v), ratio) for v in s]).to(x.device)
+            y = _filter(x, ker, ratio, ratio, padding)
+        elif kernel == "lanczos":
+            xb = blur(x, [float(v) for v in s], 1, padding)
+            y = _filter(xb, lanczos_kernel_1d(ratio, p["lobes"])[None].to(x.device), ratio, ratio, padding)
         elif kernel == "area":
             y = area_downsample(x, ratio)
         else:

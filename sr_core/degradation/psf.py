@@ -16,7 +16,7 @@ __all__ = ["PADDING_MODES", "KERNELS", "mtf_to_sigma", "sigma_to_mtf", "default_
 
 PADDING_MODES = ("reflect", "replicate", "circular")
 #: Decimation kernels known to :func:`random_degrade`.
-KERNELS = ("gaussian", "area", "bicubic_aa")
+KERNELS = ("gaussian", "area", "bicubic_aa", "gaussian_box", "lanczos")
 
 Number = Union[int, float]
 PerBand = Union[Number, Sequence[Number], torch.Tensor]

@@ -176,8 +176,10 @@ def _scored_scene(item: Any, root: str | Path | None, *, crop: int | None, borde
 # ------------------------------------------------------------------------------------------------- model
 
 
-def _resolve_predictor(model: Any, engine: str, threads: int | None, *, ten_m_alone: bool = False):
-    """The Predictor of ``model``: a 10-band x2 model, or (``ten_m_alone``) also an x2 model of the 10 m bands."""
+def _resolve_predictor(model: Any, engine: str, threads: int | None, *, ten_m_alone: bool = False,
+                       sharpen: bool = False):
+    """The Predictor of ``model``: a 10-band x2 model, or (``ten_m_alone``) also an x2 model of the 10 m bands, or
+    (``sharpen``) also a 10-band scale-1 model (the 20 m bands sharpened onto the 10 m grid)."""
     if isinstance(model, (str, os.PathLike)):
         pred = load_predictor(model, engine=engine, threads=threads)
     else:
@@ -191,6 +193,8 @@ def _resolve_predictor(model: Any, engine: str, threads: int | None, *, ten_m_al
     if not callable(pred):
         raise TypeError(f"model {type(model).__name__} is not callable")
     if ten_m_alone and tuple(pred.bands) == tuple(pred.out_bands) == BANDS_10M and int(pred.scale) == 2:
+        return pred
+    if sharpen and tuple(pred.bands) == tuple(pred.out_bands) == MODEL_BANDS_10 and int(pred.scale) == 1:
         return pred
     if tuple(pred.bands) != MODEL_BANDS_10 or tuple(pred.out_bands) != MODEL_BANDS_10 or int(pred.scale) != 2:
         raise ValueError(

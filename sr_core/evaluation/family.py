@@ -13,6 +13,11 @@ that same input. Per model and band:
   ``block`` (:func:`sr_core.degradation.area_downsample`: the 2 x 2 mean, the same optics with larger detectors).
   A model must beat bicubic under both.
 
+A scale-1 model (the 20 m bands sharpened onto the 10 m grid, e.g. ``s2sr-10m-10band``) outputs its 20 m bands on
+the 20 m truth grid of the Wald input already: they are scored ``direct`` against the truth, over bicubic x2 of the
+40 m bands; its 10 m bands are the input's and are not scored. Beside it, the ``physical`` / ``block`` scorings of
+an x2 model are the same product made by that model and a step down to 10 m.
+
 Baseline: bicubic interpolation of the same degraded bands straight to the output grid (10 m bands x2 from 20 m,
 20 m bands x4 from 40 m), scored through the same scoring (``psnr_bicubic``, ``gain_db = psnr - psnr_bicubic``).
 ``psnr_bicubic_native`` / ``gain_db_native``: 20 m bands only, bicubic x2 of the 40 m bands straight onto the 20 m
@@ -111,6 +116,14 @@ def _scene_rows(
     for name, model in models.items():
         ten_m_alone = tuple(model.bands) == tuple(BANDS_10M)  # its input: the first bands of MODEL_BANDS_10
         out = _predict(model, x[:, : len(BANDS_10M)] if ten_m_alone else x, tile).double()
+        if int(model.scale) == 1:  # the 20 m bands on their truth grid: scored directly, 10 m bands not scored
+            p20 = _psnr_rows(out[:, len(BANDS_10M):], hr20, m20)
+            for k, band in enumerate(BANDS_20M):
+                rows.append({**base, "model": name, "band": band, "group": "20m", "scoring": "direct",
+                             "psnr": float(p20[k]), "psnr_bicubic": float(p_nat20[k]),
+                             "gain_db": float(p20[k] - p_nat20[k]),
+                             "psnr_bicubic_native": float(p_nat20[k]), "gain_db_native": float(p20[k] - p_nat20[k])})
+            continue
         if keep is not None:
             keep[name] = (lr10, out[:, : len(BANDS_10M)], hr10, bic10)
         p10 = _psnr_rows(out[:, : len(BANDS_10M)], hr10, m10)
@@ -191,6 +204,7 @@ def evaluate_family(
     scenes: Sequence[Any],
     *,
     peer: Any = None,
+    compare: Sequence[Any] = (),
     root: str | Path | None = None,
     degradations: Sequence[str] = FAMILY,
     engine: str = "onnx",
@@ -204,7 +218,8 @@ def evaluate_family(
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Score ``model`` (and the ``peer``, a Predictor-like callable such as
-    :class:`~sr_core.evaluation.peer.OnnxPeer`) on ``scenes`` under every operator of ``degradations``, the 20 m
+    :class:`~sr_core.evaluation.peer.OnnxPeer`) and the models of ``compare`` (names, folders or predictors, role
+    ``"compare"``) on ``scenes`` under every operator of ``degradations``, the 20 m
     bands under both scorings (module docstring). ``model``, ``scenes``, ``root``, ``engine``, ``crop``, ``border``,
     ``tile``, ``threads`` as in :func:`sr_core.evaluation.core.evaluate_model`. ``scene_sets``: named scene lists
     recorded in the result (the report and selection sets); ``notes``: lines the report prints.
@@ -219,10 +234,17 @@ def evaluate_family(
     degradations, border, tile = _check_run(engine, scenes, degradations, crop, border, tile)
     if not degradations:
         raise ValueError("degradations: give at least one operator")
-    pred = _resolve_predictor(model, engine, threads, ten_m_alone=True)
+    pred = _resolve_predictor(model, engine, threads, ten_m_alone=True, sharpen=True)
     info = _model_info(pred)
     models: dict[str, Any] = {info["name"]: pred}
     infos = {info["name"]: {**info, "role": "model"}}
+    for other in compare:
+        op = _resolve_predictor(other, engine, threads, ten_m_alone=True, sharpen=True)
+        oi = _model_info(op)
+        if oi["name"] in models:
+            raise ValueError(f"compare: model {oi['name']!r} is already in the run")
+        models[oi["name"]] = op
+        infos[oi["name"]] = {**oi, "role": "compare"}
     if peer is not None:
         for attr in ("scale", "margin", "bands", "out_bands"):
             if not hasattr(peer, attr):
@@ -267,7 +289,8 @@ def evaluate_family(
         "settings": {
             "degradations": list(degradations),
             "matched_degradation": matched,
-            "scorings": {"10m": ["direct"], "20m": list(SCORINGS)},
+            "scorings": {"10m": ["direct"], "20m": (["direct"] if any(int(m.scale) == 1 for m in models.values())
+                                                    else []) + list(SCORINGS)},
             "crop": crop,
             "border": border,
             "tile": tile,

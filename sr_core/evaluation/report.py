@@ -330,7 +330,9 @@ def render_family_markdown(result: dict) -> str:
         " through the same scoring. 10 m bands: the output against the original bands. 20 m bands: the output on the"
         " 10 m grid is brought to the 20 m truth grid by the physical step (Gaussian, sigma^2 = sigma_20^2 -"
         " sigma_10^2, then decimation) or by the 2 x 2 block mean; both are reported, and a model must beat bicubic"
-        " under both. `native`: over bicubic x2 of the 40 m bands straight onto the 20 m grid.",
+        " under both. `native`: over bicubic x2 of the 40 m bands straight onto the 20 m grid. `20m/direct`: a"
+        " scale-1 model's 20 m bands sharpened onto the grid of the 10 m bands, scored directly against the 20 m"
+        " truth over that native bicubic (its 10 m bands are the input's and are not scored).",
         "",
         "## Summary (dB over bicubic)",
         "",

@@ -344,6 +344,7 @@ def run_family(
     scenes: Sequence[Any] | None = None,
     *,
     peer: str | os.PathLike | None = None,
+    compare: Sequence[str | os.PathLike] = (),
     report_scenes: bool = False,
     sample: bool = False,
     root: str | os.PathLike = DEFAULT_ROOT,
@@ -360,7 +361,8 @@ def run_family(
     log: Log | None = None,
 ) -> EvaluationRun:
     """The operator-family report of ``model`` (default :data:`sr_core.models.DEFAULT_MODEL`), with the ONNX
-    ``peer`` model (:class:`sr_core.evaluation.peer.OnnxPeer`) scored side by side when given; scenes as in
+    ``peer`` model (:class:`sr_core.evaluation.peer.OnnxPeer`) and our models of ``compare`` scored side by side
+    when given; scenes as in
     :func:`resolve_scenes`; the report names the scored, training and selection scenes. ``opensr_test``: add the
     opensr-test metrics of the 10 m bands (:func:`sr_core.evaluation.opensr.opensr_test_metrics`, in the Python
     ``opensr_python`` when given). Writes ``<out>/quality_<model>_family.json/.md``. Summary: per band group and
@@ -389,7 +391,7 @@ def run_family(
             return opensr_test_metrics(triplets, python=opensr_python)
 
     res = evaluate_family(
-        model, scenes, peer=peer_model, root=root, degradations=degradations, engine=engine, crop=crop,
+        model, scenes, peer=peer_model, compare=compare, root=root, degradations=degradations, engine=engine, crop=crop,
         border=border, tile=tile, threads=threads, scene_sets=sets, opensr_test=osr, progress=log or _silent,
         notes=[REPORT_SCENES_NOTE] if report_scenes else [],
     )

@@ -124,7 +124,8 @@ def wald_evaluate(
 
     10 m bands are scored on the output grid (x2 of the input). 20 m bands are scored on the input grid: the SR
     output of those bands is mapped back with the MTF degradation by 2 (the sensor's own operator), bicubic is the
-    x2 interpolation of the 40 m input. ``border`` pixels (of each scored grid) are left out of the score.
+    x2 interpolation of the 40 m input. A scale-1 model (task ``"sharpen_20m"``) outputs the 20 m bands on that
+    grid already: only they are scored, directly. ``border`` pixels (of each scored grid) are left out of the score.
     """
     rows: list[dict] = []
     for scene in scenes:
@@ -149,6 +150,15 @@ def wald_evaluate(
                 continue
             b10 = F.interpolate(batch.lr10, scale_factor=2, mode="bicubic", align_corners=False)
             b20 = F.interpolate(batch.lr40, scale_factor=2, mode="bicubic", align_corners=False)
+            if sr.shape[-1] == batch.hr20.shape[-1]:  # task sharpen_20m: the 20 m bands on their truth grid
+                c1 = (..., slice(border, -border), slice(border, -border))
+                psr, pbi = _psnr(sr[:, 4:][c1], batch.hr20[c1]), _psnr(b20[c1], batch.hr20[c1])
+                for k, b in enumerate(BANDS_20M):
+                    rows.append({
+                        "scene": scene.id, "level": scene.level, "degradation": dname, "band": b,
+                        "psnr_sr": float(psr[k]), "psnr_bicubic": float(pbi[k]), "gain_db": float(psr[k] - pbi[k]),
+                    })
+                continue
             sr20 = degrade(sr[:, 4:], 2, bands=list(BANDS_20M))
             c2, c1 = 2 * border, border
             crop2 = (..., slice(c2, -c2), slice(c2, -c2))

@@ -57,7 +57,7 @@ DEFAULT_MISR_MODEL = "s2sr-misr-x2"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CARD_VERSION = 1
 #: Upscaling factors a card may declare.
-SCALES = (2, 3, 4)
+SCALES = (1, 2, 3, 4)  # 1: the coarse bands sharpened onto the grid of the finest input bands
 #: The largest receptive field (input px) a card may declare: tiles carry half of it as margin on every side.
 MAX_RECEPTIVE_FIELD = 1023
 #: The ``metadata_props`` key of an ONNX file holding the contract of its card (JSON of :data:`CONTRACT_FIELDS`).
@@ -69,7 +69,11 @@ CONTRACT_FIELDS = (
     "postprocess",
 )
 #: ``postprocess`` entries, their keys, and the defaults of the optional ones (see :mod:`sr_core.models.postprocess`).
-POSTPROCESS_KEYS = {"coarse_projection": {"bands": None, "factor": 2, "lam": 0.05, "taps": 4}}
+POSTPROCESS_KEYS = {
+    "coarse_projection": {"bands": None, "factor": 2, "lam": 0.05, "taps": 4},
+    "nonnegative": {"radius": 1},
+    "copy_bands": {"bands": None},
+}
 _FILE_ROLES = ("weights", "onnx")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -165,6 +169,29 @@ def _check_postprocess(where: str, v: Any, bands: list[str], out_bands: list[str
         if not _is_int(taps) or not 1 <= taps <= 16:
             raise _bad(where, f"{name}.taps", f"must be an integer in 1..16, got {taps!r}")
         out["coarse_projection"] = {**spec, "bands": pb}
+    for name in ("nonnegative", "copy_bands"):
+        spec = v.get(name)
+        if spec is None:
+            continue
+        full = f"postprocess.{name}"
+        if not isinstance(spec, dict):
+            raise _bad(where, full, f"must be an object, got {spec!r}")
+        unknown = sorted(set(spec) - set(POSTPROCESS_KEYS[name]))
+        if unknown:
+            raise _bad(where, full, f"unknown keys {unknown}; known: {sorted(POSTPROCESS_KEYS[name])}")
+        if name == "nonnegative":
+            radius = spec.get("radius", 1)
+            if not _is_int(radius) or not 0 <= radius <= 8:
+                raise _bad(where, f"{full}.radius", f"must be an integer in 0..8, got {radius!r}")
+            out[name] = {"radius": radius}
+        else:
+            if "bands" not in spec:
+                raise _bad(where, full, "lacks 'bands'")
+            pb = _band_list(where, f"{full}.bands", spec["bands"])
+            missing = [b for b in pb if b not in bands or b not in out_bands]
+            if missing:
+                raise _bad(where, f"{full}.bands", f"{missing} are not both input and output bands")
+            out[name] = {"bands": pb}
     return out
 
 
@@ -211,6 +238,8 @@ def _check_card(c: ModelCard, where: str) -> None:
         raise _bad(where, "card_version", f"must be {CARD_VERSION} (this s2sr's card format), got "
                    f"{c.card_version!r}")
     c.postprocess = _check_postprocess(where, c.postprocess, c.bands, c.out_bands, float(c.input_resolution_m))
+    if "copy_bands" in c.postprocess and c.scale != 1:
+        raise _bad(where, "postprocess.copy_bands", f"needs a scale-1 model (output on the input grid), scale is {c.scale}")
 
 
 @dataclass

@@ -31,8 +31,10 @@ from typing import Any
 import yaml
 
 from sr_core.datasets.patches import Region, parse_scene_spec
+from sr_core.evaluation.wald import DEGRADATIONS
 
 __all__ = [
+    "COARSE_OPS",
     "LOSS_TERMS",
     "TASKS",
     "TASK_KEYS",
@@ -56,6 +58,9 @@ LOSS_TERMS = (
     "dice",  # task-driven Dice(task(sr), task(hr)) through a frozen task network (stage.task.model)
     "task_feature",  # feature-space variant: L1 between the frozen task network's features of sr and hr
 )
+
+#: Operators of a stage's ``coarse_ops``: the 5 m output of the 20 m bands brought onto their 20 m truth.
+COARSE_OPS = ("gaussian", "physical", "area")
 
 #: Keys of a stage's ``task`` mapping (task-driven training, sr_core.tasks):
 #: model: task network (folder / task_net.pt / shipped name, sr_core.tasks.nets.load_task_net);
@@ -136,6 +141,8 @@ class ModelConfig:
 TASKS = {
     # 10 bands on the 10 m grid (20 m bands nearest-replicated) -> x2; input bands = output bands = MODEL_BANDS_10
     "x2_10band": {"scale": 2, "bands": ("B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12")},
+    # the same input, the 20 m bands sharpened onto the 10 m grid (scale 1); the 10 m bands pass through
+    "sharpen_20m": {"scale": 1, "bands": ("B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12")},
     # the 10 m bands only -> x2 (10 m -> 5 m)
     "x2_rgbn": {"scale": 2, "bands": ("B02", "B03", "B04", "B08")},
     # the 10 m bands only -> x4 (10 m -> 2.5 m)
@@ -154,6 +161,7 @@ class DataConfig:
     random_degradation: bool = True
     degradation: dict[str, Any] = field(default_factory=dict)
     min_structure: float = 2e-3
+    flat_fraction: float = 0.0  # share of flat-field samples (sr_core.datasets.patches.PatchSampler)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -181,6 +189,10 @@ class StageConfig:
     trainable: list[str] | None = None
     # output bands whose rows of the sub-pixel tail conv stay fixed (S2Fast-style `net.tail`; needs trainable)
     freeze_bands: list[str] | None = None
+    # task x2_10band: the operators that bring the 5 m output of the 20 m bands onto their 20 m truth in the loss,
+    # one drawn per step (COARSE_OPS): "gaussian" (the MTF Gaussian by 2), "physical" (the 10 -> 20 m system step),
+    # "area" (the 2 x 2 block mean)
+    coarse_ops: list[str] = field(default_factory=lambda: ["gaussian"])
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.losses) - set(LOSS_TERMS))
@@ -197,6 +209,9 @@ class StageConfig:
             raise ValueError(f"stage {self.name!r}: the dice / task_feature terms and task.select need task.model")
         if self.steps < 0:
             raise ValueError(f"stage {self.name!r}: steps must be >= 0, got {self.steps}")
+        if not self.coarse_ops or any(o not in COARSE_OPS for o in self.coarse_ops):
+            raise ValueError(f"stage {self.name!r}: coarse_ops must be a non-empty list of {list(COARSE_OPS)}, "
+                             f"got {self.coarse_ops!r}")
 
 
 @dataclass
@@ -211,11 +226,16 @@ class TrainConfig:
     val_every: int = 500
     ckpt_every: int = 250
     val_crop: int | None = 256  # validate on at most this many 10 m px per side per scene (None = whole)
+    # operators of the validation (sr_core.evaluation.wald.DEGRADATIONS); the checkpoint score is the worst of them
+    val_degradations: list[str] = field(default_factory=lambda: ["mtf_gaussian"])
     # warm start: network weights (and normalisation) of a model package folder, a shipped model name or a
     # training checkpoint; the architecture may add parameter-free layers (e.g. the consistency projection)
     init_from: str | None = None
 
     def __post_init__(self) -> None:
+        bad = [d for d in self.val_degradations if d not in DEGRADATIONS] if self.val_degradations else ["(none)"]
+        if bad:
+            raise ValueError(f"val_degradations {bad} are not evaluation operators {sorted(DEGRADATIONS)}")
         want = list(TASKS[self.data.task]["bands"])
         if list(self.model.bands) != want:
             raise ValueError(f"model.bands {self.model.bands} do not fit data.task {self.data.task!r}: expected {want}")

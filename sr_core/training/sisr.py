@@ -4,8 +4,8 @@ The stage loop, checkpoints, resume and logs are those of :class:`sr_core.traini
 adds the sample (:class:`sr_core.datasets.patches.PatchSampler` batches of the config's ``data.task``), the loss
 terms of :data:`sr_core.training.config.LOSS_TERMS` (with the discriminator of a GAN stage, the colour-matching
 head, dynamic loss weighting and the task-driven terms and patch selection of a stage's ``task`` mapping), the
-Wald validation (:func:`sr_core.evaluation.wald.wald_evaluate`; score = mean 10 m gain + 0.25 x mean 20 m gain in
-dB over bicubic) and the export of a model package.
+Wald validation (:func:`sr_core.evaluation.wald.wald_evaluate`; score = the worst over the config's
+``val_degradations`` of mean 10 m gain + 0.25 x mean 20 m gain in dB over bicubic) and the export of a model package.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch import nn
 from sr_core.archs import get_arch
 from sr_core.bands import BANDS_10M, BANDS_20M, normalize_band_name
 from sr_core.datasets.patches import PatchSampler, WaldBatch, band_statistics
-from sr_core.degradation import degrade
+from sr_core.degradation import area_downsample, degrade, physical_step
 from sr_core.evaluation.wald import summarize, wald_evaluate
 from sr_core.losses import (
     ColourMatchingHead,
@@ -46,7 +46,27 @@ from sr_core.training.loop import StageTrainer
 __all__ = ["Trainer", "train"]
 
 
-def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], extra: dict[str, Any]) -> dict[str, torch.Tensor]:
+def _to_coarse_truth(sr20: torch.Tensor, op: str) -> torch.Tensor:
+    """The 5 m output of the 20 m bands brought onto the grid of their truth by the operator ``op`` (COARSE_OPS)."""
+    if op == "gaussian":
+        return degrade(sr20, 2, bands=list(BANDS_20M))
+    if op == "physical":
+        return physical_step(sr20, 2, bands=list(BANDS_20M))
+    return area_downsample(sr20, 2)
+
+
+def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], extra: dict[str, Any],
+                 coarse_op: str = "gaussian") -> dict[str, torch.Tensor]:
+    if batch.hr20 is not None and sr.shape[-1] == batch.hr20.shape[-1]:  # task sharpen_20m: the 20 m truth grid
+        out1: dict[str, torch.Tensor] = {}
+        sr20 = sr[:, 4:]
+        if weights.get("l1", 0):
+            out1["l1"] = l1_loss(sr20, batch.hr20)
+        if weights.get("ssim", 0):
+            out1["ssim"] = ssim_loss(sr20, batch.hr20, data_range=1.0)
+        if weights.get("consistency", 0):
+            out1["consistency"] = l1_loss(degrade(sr20, 2, bands=list(BANDS_20M)), batch.lr40)
+        return out1
     if batch.hr20 is None:  # tasks x2_rgbn / x4_rgbn: the 10 m bands only
         r = batch.hr10.shape[-1] // batch.lr10.shape[-1]
         out4: dict[str, torch.Tensor] = {}
@@ -61,7 +81,7 @@ def _wald_losses(sr: torch.Tensor, batch: WaldBatch, weights: dict[str, float], 
                                                  bands=list(BANDS_10M))
         return out4
     sr10, sr20 = sr[:, :4], sr[:, 4:]
-    sr20_in = degrade(sr20, 2, bands=list(BANDS_20M))  # onto the input grid, where hr20 lives
+    sr20_in = _to_coarse_truth(sr20, coarse_op)  # onto the input grid, where hr20 lives
     out: dict[str, torch.Tensor] = {}
     if weights.get("l1", 0):
         out["l1"] = l1_loss(sr10, batch.hr10) + l1_loss(sr20_in, batch.hr20)
@@ -226,7 +246,9 @@ class Trainer(StageTrainer):
             degradation_kwargs=self.cfg.data.degradation,
             min_structure=self.cfg.data.min_structure,
             task=self.task,
+            flat_fraction=self.cfg.data.flat_fraction,
         )
+        ops = list(stage.coarse_ops)
         weights = dict(stage.losses)
         tn = _task_net(stage) if stage.task else None
         dyn = None
@@ -239,7 +261,8 @@ class Trainer(StageTrainer):
                 pool = _cat_batches([batch] + [sampler.batch() for _ in range(tn["select"] - 1)])
                 batch = _select_batch(pool, batch.hr10.shape[0], tn)
             sr = self.model(batch.lr)
-            terms = _wald_losses(sr, batch, weights, self.extra)
+            op = ops[int(torch.randint(len(ops), (1,), generator=self.gen))] if len(ops) > 1 else ops[0]
+            terms = _wald_losses(sr, batch, weights, self.extra, op)
             if tn is not None:
                 terms.update(_task_losses(sr, batch, weights, tn))
             if weights.get("gan", 0):
@@ -274,17 +297,20 @@ class Trainer(StageTrainer):
             return {}
         self.model.eval()
         margin = self.model.receptive_field // 2
-        rows = wald_evaluate(self.model, self.val_scenes, margin=margin, crop=self.cfg.val_crop, task=self.task)
+        rows = wald_evaluate(self.model, self.val_scenes, margin=margin, crop=self.cfg.val_crop, task=self.task,
+                             degradations=self.cfg.val_degradations)
         self.model.train()
         return summarize(rows)
 
     def _val_score(self, summ: dict[str, float]) -> float:
-        return summ.get("mtf_gaussian/10m/mean_gain_db", 0.0) + 0.25 * summ.get("mtf_gaussian/20m/mean_gain_db", 0.0)
+        """The worst over ``val_degradations`` of: mean 10 m gain + 0.25 x mean 20 m gain (dB over bicubic)."""
+        return min(summ.get(f"{d}/10m/mean_gain_db", 0.0) + 0.25 * summ.get(f"{d}/20m/mean_gain_db", 0.0)
+                   for d in self.cfg.val_degradations)
 
     def _log_fields(self) -> list[str]:
         terms = [t for t in LOSS_TERMS if t != "task_feature" or any("task_feature" in s.losses for s in self.cfg.stages)]
         fields = ["step", "stage", "lr", "elapsed_s", *terms, "d_loss"]
-        for dname in ("mtf_gaussian",):
+        for dname in self.cfg.val_degradations:
             for group in ("10m", "20m"):
                 fields += [f"{dname}/{group}/mean_gain_db", f"{dname}/{group}/min_gain_db"]
         return fields + ["val_score"]

@@ -101,3 +101,50 @@ def test_crop_window_is_central_and_nests_the_grids():
     y0, y1, x0, x1 = crop_window(100, 64, 40)
     assert (y1 - y0, x1 - x0) == (40, 40) and y0 == 28 and x0 == 12
     assert all(v % 4 == 0 for v in (y0, y1, x0, x1))
+
+
+def test_flat_fraction_gives_flat_fields_with_a_real_spectrum():
+    scene = load_scene_tensors(ROOT, SAMPLE_ID)
+    g = torch.Generator().manual_seed(0)
+    s = PatchSampler([scene], patch=32, batch_size=32, generator=g, random_degradation=False, flat_fraction=0.5)
+    b = s.batch()
+    flat = [i for i in range(32) if bool((b.hr20[i] == b.hr20[i, :, :1, :1]).all())]
+    assert 8 <= len(flat) <= 24  # about half
+    for i in flat:
+        assert bool((b.hr10[i] == b.hr10[i, :, :1, :1]).all())  # every band constant
+        # the 20 m spectrum is one pixel of the scene, the 10 m one the mean of its 2 x 2 pixels
+        hit = (scene.hr20 == b.hr20[i, :, :1, :1]).all(0).nonzero()
+        assert len(hit) >= 1
+        y, x = (int(v) for v in hit[0])
+        torch.testing.assert_close(b.hr10[i, :, 0, 0], scene.hr10[:, 2 * y : 2 * y + 2, 2 * x : 2 * x + 2].mean((-2, -1)))
+        # degraded without noise a flat field stays flat: the Wald input is the same constant
+        torch.testing.assert_close(b.lr[i, 4:], b.hr20[i, :, :1, :1].expand_as(b.lr[i, 4:]), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="flat_fraction"):
+        PatchSampler([scene], patch=32, generator=g, flat_fraction=1.0)
+
+
+def test_max_phase_20m_moves_the_20m_group_alone():
+    scene = load_scene_tensors(ROOT, SAMPLE_ID)
+    kw = dict(kernels=["gaussian"], max_phase=0.0, noise_std_range=[0.0, 0.0])
+    a = PatchSampler([scene], patch=32, batch_size=4, generator=torch.Generator().manual_seed(5),
+                     degradation_kwargs={**kw, "max_phase_20m": 0.0}).batch()
+    b = PatchSampler([scene], patch=32, batch_size=4, generator=torch.Generator().manual_seed(5),
+                     degradation_kwargs={**kw, "max_phase_20m": 0.4}).batch()
+    torch.testing.assert_close(a.hr10, b.hr10, rtol=0, atol=0)  # the same crops
+    torch.testing.assert_close(a.lr10, b.lr10, rtol=0, atol=0)  # the 10 m group is not moved
+    assert float((a.lr40 - b.lr40).abs().max()) > 1e-3  # the 20 m group is
+
+
+def test_sharpen_task_batches_and_evaluation():
+    from sr_core.archs import get_arch
+    from sr_core.evaluation.wald import wald_evaluate
+
+    scene = load_scene_tensors(ROOT, SAMPLE_ID)
+    assert rgbn_scale("sharpen_20m") is None
+    g = torch.Generator().manual_seed(0)
+    b = PatchSampler([scene], patch=32, batch_size=2, generator=g, task="sharpen_20m").batch()
+    assert b.lr.shape == (2, 10, 16, 16) and b.hr20.shape == (2, 6, 16, 16)  # input and target on one grid
+    net = get_arch("s2sharpen", in_channels=10, num_features=4, num_blocks=1).eval()  # untrained: bicubic
+    rows = wald_evaluate(net, [scene], task="sharpen_20m", crop=64)
+    assert [r["band"] for r in rows] == list(BANDS_20M)  # only the sharpened bands are scored
+    assert all(abs(r["gain_db"]) < 1e-4 for r in rows)  # scored directly against the 20 m truth, like bicubic

@@ -9,6 +9,7 @@ import torch
 
 from sr_core.bands import BANDS_10M, BANDS_20M
 from sr_core.degradation import (
+    KERNELS,
     WaldPair,
     area_downsample,
     bicubic_antialias_downsample,
@@ -16,6 +17,8 @@ from sr_core.degradation import (
     decimate,
     default_psf_size,
     degrade,
+    gaussian_box_degrade,
+    lanczos_downsample,
     mtf_to_sigma,
     random_degrade,
     subpixel_shift,
@@ -133,20 +136,29 @@ def test_random_degrade_reproducible_and_seed_dependent():
 
 def test_random_degrade_replays_its_params():
     """The recorded parameters reproduce the output with the deterministic building blocks."""
-    hr = torch.rand(6, 2, 12, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    hr = torch.rand(24, 2, 12, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     base = [0.3, 0.25]
     lr, params = random_degrade(
         hr, 3, generator=torch.Generator().manual_seed(4), mtf=base, noise_std_range=(0.0, 0.0),
         mtf_jitter=0.1,
     )
-    assert {p["kernel"] for p in params} == {"gaussian", "area", "bicubic_aa"}
+    assert {p["kernel"] for p in params} == set(KERNELS)
     for x, y, p in zip(hr, lr, params):
         assert p["noise_std"] == 0.0
         dy, dx = p["phase"]
         xs = subpixel_shift(x[None], 3 * dy, 3 * dx)
-        if p["kernel"] == "gaussian":
+        if p["kernel"] in ("gaussian", "gaussian_box", "lanczos"):
             assert all(abs(m / b - 1) <= 0.1 + 1e-12 for m, b in zip(p["mtf"], base))
+        if p["kernel"] == "gaussian":
             ref = degrade(xs, 3, mtf=p["mtf"])
+        elif p["kernel"] == "gaussian_box":
+            ref = gaussian_box_degrade(xs, 3, mtf=p["mtf"])
+        elif p["kernel"] == "lanczos":
+            full = [float(mtf_to_sigma(m, 3)) for m in p["mtf"]]
+            f = p["sigma"][0] / full[0]
+            assert 0.3 <= f <= 0.7 and p["lobes"] in (2, 3)
+            assert all(s == pytest.approx(f * g) for s, g in zip(p["sigma"], full))
+            ref = lanczos_downsample(blur(xs, p["sigma"], 1), 3, p["lobes"])
         elif p["kernel"] == "area":
             ref = area_downsample(xs, 3)
         else:
@@ -172,7 +184,7 @@ def test_random_degrade_errors():
     with pytest.raises(ValueError, match="bands= or mtf="):
         random_degrade(hr, 2, generator=g)
     with pytest.raises(ValueError, match="kernels"):
-        random_degrade(hr, 2, generator=g, kernels=("lanczos",))
+        random_degrade(hr, 2, generator=g, kernels=("sinc",))
     with pytest.raises(ValueError, match="generator"):
         random_degrade(hr, 2, generator=None, kernels=("area",))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="noise_std_range"):

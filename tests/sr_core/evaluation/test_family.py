@@ -165,3 +165,34 @@ def test_bad_arguments(tiny, sample):
         evaluate_family(str(tiny), [sample], border=3)
     with pytest.raises(ValueError, match="peer must"):
         evaluate_family(str(tiny), [sample], peer=object())
+
+
+def test_a_sharpening_model_is_scored_directly_beside_an_x2_model(tiny, sample, tmp_path):
+    """A scale-1 model's 20 m bands against the 20 m truth over bicubic x2 of the 40 m bands (an untrained
+    S2Sharpen is that bicubic: gain 0); the x2 model compared in the same run keeps its two scorings."""
+    import copy
+
+    from sr_core.models import load_predictor
+
+    make_package(tmp_path / "sharp", arch="s2sharpen", scale=1, weight_std=0.0,
+                 postprocess={"copy_bands": {"bands": list(BANDS_10M)}})
+    res = evaluate_family(str(tmp_path / "sharp"), [sample], compare=[str(tiny)],
+                          degradations=("mtf_gaussian", "mtf_box"), threads=1)
+    assert res["models"]["tiny-family"]["role"] == "compare" and res["models"]["sharp"]["role"] == "model"
+    sharp = [r for r in res["rows"] if r["model"] == "sharp"]
+    assert len(sharp) == 2 * 6 and {r["scoring"] for r in sharp} == {"direct"}
+    assert {r["band"] for r in sharp} == set(BANDS_20M)
+    assert max(abs(r["gain_db"]) for r in sharp) < 1e-4
+    assert all(r["psnr_bicubic"] == r["psnr_bicubic_native"] for r in sharp)
+    other = [r for r in res["rows"] if r["model"] == "tiny-family"]
+    assert len(other) == 2 * (4 + 12)
+    assert set(res["summary"]["sharp"]) == {"20m/direct"}
+    assert res["settings"]["scorings"]["20m"] == ["direct", "physical", "block"]
+    assert "`20m/direct`" in render_family_markdown(res)
+    with pytest.raises(ValueError, match="already in the run"):
+        evaluate_family(str(tiny), [sample], compare=[str(tiny)], degradations=("mtf_gaussian",))
+    # a wrong kind of model is refused by name
+    bad = copy.copy(load_predictor(tmp_path / "sharp"))
+    bad.scale = 3
+    with pytest.raises(ValueError, match="10-band x2 model"):
+        evaluate_family(bad, [sample], degradations=("mtf_gaussian",))

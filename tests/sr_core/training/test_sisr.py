@@ -263,3 +263,54 @@ def test_the_x2_rgbn_task_trains_validates_and_exports_a_four_band_x2_package(tm
         bad = tiny_config(tmp_path / "bad")
         bad["data"]["task"] = "x2_rgbn"
         Trainer(TrainConfig.from_dict(bad), progress=False, log=None)
+
+
+def test_coarse_ops_val_degradations_and_flat_fraction_are_checked(tmp_path):
+    for stage_kw, words in (({"coarse_ops": ["blockmean"]}, "coarse_ops"), ({"coarse_ops": []}, "coarse_ops")):
+        with pytest.raises(ValueError, match=words):
+            TrainConfig.from_dict(tiny_config(tmp_path, stages=[{"name": "a", "steps": 1, **stage_kw}]))
+    with pytest.raises(ValueError, match="val_degradations"):
+        TrainConfig.from_dict(tiny_config(tmp_path, val_degradations=["mtf_sinc"]))
+
+
+def test_coarse_truth_operators_closed_forms():
+    from sr_core.bands import BANDS_20M
+    from sr_core.degradation import degrade, physical_step
+    from sr_core.training.sisr import _to_coarse_truth
+
+    x = torch.rand(2, 6, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.testing.assert_close(_to_coarse_truth(x, "area"), x.reshape(2, 6, 8, 2, 8, 2).mean((3, 5)))
+    torch.testing.assert_close(_to_coarse_truth(x, "gaussian"), degrade(x, 2, bands=list(BANDS_20M)))
+    torch.testing.assert_close(_to_coarse_truth(x, "physical"), physical_step(x, 2, bands=list(BANDS_20M)))
+
+
+def test_robust_x2_and_sharpen_runs_train_and_export(tmp_path):
+    """A stage with random coarse operators, flat fields, the new kernels and a worst-of-operators validation; and
+    the sharpening task (scale 1) with its exported package equal to the trained network."""
+    from sr_core.models import load_predictor
+
+    deg = {"kernels": ["gaussian", "gaussian_box", "lanczos", "area"], "max_phase": 0.1, "max_phase_20m": 0.3,
+           "noise_std_range": [0.0, 0.005]}
+    cfg = tiny_config(tmp_path / "x2", val_degradations=["mtf_gaussian", "mtf_lanczos3"],
+                      stages=[{"name": "a", "steps": 4, "warmup": 1, "coarse_ops": ["gaussian", "physical", "area"]}])
+    cfg["data"] = {**cfg["data"], "degradation": deg, "flat_fraction": 0.25}
+    tr = train(TrainConfig.from_dict(cfg), progress=False, log=None)
+    v = tr.validate()
+    assert tr._val_score(v) == pytest.approx(min(
+        v[f"{d}/10m/mean_gain_db"] + 0.25 * v[f"{d}/20m/mean_gain_db"] for d in ("mtf_gaussian", "mtf_lanczos3")))
+
+    cfg = tiny_config(tmp_path / "sharp", stages=[{"name": "a", "steps": 4, "warmup": 1}])
+    cfg["model"] = {"name": "s", "arch": "s2sharpen", "arch_kwargs": {"in_channels": 10, "num_features": 8,
+                                                                     "num_blocks": 1},
+                    "postprocess": {"copy_bands": {"bands": ["B02", "B03", "B04", "B08"]}}}
+    cfg["data"] = {**cfg["data"], "task": "sharpen_20m", "degradation": deg}
+    tr = train(TrainConfig.from_dict(cfg), progress=False, log=None)
+    assert set(tr.validate()) == {"mtf_gaussian/20m/mean_gain_db", "mtf_gaussian/20m/min_gain_db"}
+    card = tr.export(tmp_path / "pkg", checkpoint="last.pt")
+    assert card.scale == 1 and card.out_bands == card.bands
+    x = np.random.default_rng(0).uniform(0.01, 0.5, (1, 10, 20, 20)).astype(np.float32)
+    with torch.no_grad():
+        ref = tr.model(torch.from_numpy(x)).numpy()
+    y = load_predictor(tmp_path / "pkg")(x)
+    np.testing.assert_array_equal(y[:, :4], x[:, :4])
+    np.testing.assert_allclose(y[:, 4:], ref[:, 4:], rtol=0, atol=1e-5)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-__all__ = ["Handler", "add_model_args", "add_quiet", "nonneg_int", "positive_int"]
+__all__ = ["RESOLUTIONS", "Handler", "add_model_args", "add_quiet", "nonneg_int", "positive_int"]
 
 #: What a command module's ``register(subparsers)`` returns: runs the parsed command, returns the exit status.
 Handler = Callable[[argparse.Namespace], int]
+
+#: The ``--resolution`` choices (metres): the output resolutions of the shipped automatic models
+#: (``sr_core.models.auto_resolutions()``, not imported here so that ``--help`` stays fast; a test keeps them equal).
+RESOLUTIONS = (5, 10)
 
 
 def _int_at_least(text: str, minimum: int) -> int:
@@ -39,9 +43,11 @@ def add_quiet(p: argparse.ArgumentParser, help: str = "print only errors") -> No
 
 def add_model_args(p: argparse.ArgumentParser, *, device: bool = True, auto_model: bool = False) -> None:
     """``--model``, ``--engine``, ``--device`` (when ``device``) and ``--threads``; ``auto_model``: without
-    ``--model`` the shipped model is chosen by the input's bands (:func:`sr_core.models.pick_model`)."""
-    default = ("the shipped model whose bands the input holds: s2sr-x2-10band for the 10 bands, s2sr-x2-rgbn for "
-               "B02, B03, B04, B08 alone" if auto_model else "s2sr-x2-10band")
+    ``--model`` the shipped model is chosen by the input's bands and the output resolution asked
+    (:func:`sr_core.models.pick_model`)."""
+    default = ("the shipped model of the --resolution asked whose bands the input holds: at 5 m s2sr-x2-10band for "
+               "the 10 bands, s2sr-x2-rgbn for B02, B03, B04, B08 alone; at 10 m s2sr-10m-10band for the 10 bands"
+               if auto_model else "s2sr-x2-10band")
     p.add_argument("--model", default=None, help=f"shipped model name or package folder (default: {default})")
     p.add_argument(
         "--engine", choices=("onnx", "torch"), default="onnx", help="inference engine (default onnx)"

@@ -29,12 +29,17 @@ from sr_core.inference.misr import SCL_INVALID_DEFAULT, misr_dataarray
 from sr_core.models import (
     DEFAULT_MISR_MODEL,
     DEFAULT_MODEL,
+    DEFAULT_RESOLUTION,
     ENGINES,
+    check_model_resolution,
     check_predictor,
+    check_resolution,
+    load_card,
     load_misr_predictor,
     load_predictor,
     pick_model,
 )
+from sr_core.models.choice import auto_model_bands
 from sr_core.models.engines import MAX_THREADS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,11 +48,13 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "UdfOptions",
     "canonical_labels",  # the band-label matching of the UDFs' apply_metadata
+    "context_model",
     "misr_udf_apply",
     "parse_context",
     "parse_misr_context",
     "rescale_metadata",
     "udf_apply",
+    "udf_metadata",
 ]
 
 #: Context keys of the MISR UDF on top of :func:`parse_context` ``kind="misr"``.
@@ -69,14 +76,17 @@ class UdfOptions:
     size: int | None = None
     tile: int | None = None
     dilate: int | str = 0
+    # single-image only
+    resolution: float | None = None
     # MISR only
     scl_invalid: tuple[int, ...] = SCL_INVALID_DEFAULT
     min_valid: float = 0.25
 
 
-_SR_KEYS = ("mode", "model", "engine", "dn_scale", "add_offset", "threads", "nodata", "overlap", "size", "tile",
-            "dilate")
-_MISR_KEYS = _SR_KEYS + ("scl_invalid", "min_valid")
+_COMMON_KEYS = ("mode", "model", "engine", "dn_scale", "add_offset", "threads", "nodata", "overlap", "size", "tile",
+                "dilate")
+_SR_KEYS = _COMMON_KEYS + ("resolution",)
+_MISR_KEYS = _COMMON_KEYS + ("scl_invalid", "min_valid")
 
 
 def _int_or_none(key: str, v: Any, minimum: int, maximum: int | None = None) -> int | None:
@@ -95,9 +105,14 @@ def parse_context(context: Mapping[str, Any] | None, *, kind: str = "sr") -> Udf
     Keys (all optional; an empty or missing context means all defaults):
 
     ``mode``        ``"resampled"`` (default) or ``"upscale"``.
-    ``model``       shipped model name or package folder; default (null) the shipped model whose bands the chunk
-                    holds (:func:`sr_core.models.pick_model`: the 10 bands -> ``sr_core.models.DEFAULT_MODEL``,
-                    B02, B03, B04, B08 alone -> ``sr_core.models.RGBN_MODEL``).
+    ``model``       shipped model name or package folder; default (null) the shipped model of ``resolution`` whose
+                    bands the chunk holds (:func:`sr_core.models.pick_model`; 5 m: the 10 bands ->
+                    ``sr_core.models.DEFAULT_MODEL``, B02, B03, B04, B08 alone -> ``sr_core.models.RGBN_MODEL``;
+                    10 m: the 10 bands -> ``sr_core.models.SHARPEN_MODEL``).
+    ``resolution``  (``kind="sr"``) the output pixel size in metres: 5 (x2, all model bands super-resolved) or 10
+                    (the 20 m bands sharpened onto the 10 m grid, the 10 m bands unchanged: the chunk keeps the
+                    10 m grid in both modes); default null = the named model's own, 5 for the automatic choice.
+                    With ``model`` named, a resolution the model does not output is refused (``ValueError``).
     ``engine``      ``"onnx"`` (default, ONNX Runtime) or ``"torch"``.
     ``dn_scale``    reflectance = (DN + add_offset) / dn_scale; default 10000.
     ``add_offset``  default 0 (CDSE has already compensated the processing-baseline offset).
@@ -152,6 +167,9 @@ def parse_context(context: Mapping[str, Any] | None, *, kind: str = "sr") -> Udf
     out["overlap"] = _int_or_none("overlap", c.get("overlap"), 0)
     out["size"] = _int_or_none("size", c.get("size"), 1)
     out["tile"] = _int_or_none("tile", c.get("tile"), 1)
+    if kind == "sr":
+        res = c.get("resolution")
+        out["resolution"] = None if res is None else check_resolution(res, name="context['resolution']")
     dilate = c.get("dilate", 0)
     if dilate != "rf" and (isinstance(dilate, bool) or not isinstance(dilate, (int, np.integer)) or dilate < 0):
         raise ValueError(f"context['dilate'] must be an integer >= 0 or 'rf', got {dilate!r}")
@@ -220,14 +238,50 @@ def rescale_metadata(metadata: Any, scale: int) -> Any:
     return metadata.resample_spatial(resolution=steps)
 
 
-def _chunk_model(cube: "xarray.DataArray", model: str | None) -> str:
-    """``model``, or when None the shipped model whose bands the chunk holds (:func:`sr_core.models.pick_model`;
-    a chunk without band labels gets the default model, whose band check then names what is missing)."""
-    if model is not None:
-        return model
-    if "bands" not in cube.coords:
+def context_model(opts: UdfOptions, bands: Any = None) -> str:
+    """The model a single-image UDF runs: ``opts.model``, or when None the shipped model of ``opts.resolution``
+    (default 5 m) whose bands are among ``bands`` (:func:`sr_core.models.pick_model`). Without band labels
+    (``bands`` None) the first automatic model of that resolution (5 m: the default model), whose band check
+    then names what is missing. The caller checks a named model against ``opts.resolution``
+    (:func:`_check_resolution`)."""
+    if opts.model is not None:
+        return opts.model
+    res = DEFAULT_RESOLUTION if opts.resolution is None else opts.resolution
+    if bands is not None:
+        return pick_model(bands, resolution=res)
+    if res == DEFAULT_RESOLUTION:
         return DEFAULT_MODEL
-    return pick_model(cube.coords["bands"].values)
+    names = list(auto_model_bands(resolution=res))
+    return names[0] if names else pick_model((), resolution=res)  # the error naming the resolutions offered
+
+
+def _check_resolution(card: Any, opts: UdfOptions) -> None:
+    """``ValueError`` when the model of ``card`` does not output ``context['resolution']`` (when given)."""
+    check_model_resolution(card, opts.resolution, name="context['resolution']")
+
+
+def _metadata_bands(metadata: Any) -> list[str] | None:
+    try:
+        names = list(metadata.band_names)
+    except Exception:  # noqa: BLE001 - metadata without a band dimension: no labels to choose the model by
+        return None
+    return names or None
+
+
+def udf_metadata(metadata: Any, context: Mapping[str, Any] | None) -> Any:
+    """The whole ``apply_metadata`` of ``udf/sr_udf.py``: the cube metadata after the UDF. ``resampled`` mode and
+    models of scale 1 (``resolution`` 10) keep the grid; ``upscale`` divides the resolution by the scale of the
+    model the context resolves to (:func:`context_model`, by the metadata's band names when it has them)."""
+    opts = parse_context(context, kind="sr")
+    if opts.mode != "upscale":
+        return metadata
+    try:
+        name = context_model(opts, _metadata_bands(metadata))
+    except ValueError:  # bands no model fits: the chunks report that; the scale is the resolution's model's
+        name = context_model(opts)
+    card = load_card(name, verify=False)
+    _check_resolution(card, opts)
+    return rescale_metadata(metadata, int(card.scale))
 
 
 def udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) -> "xarray.DataArray":
@@ -235,8 +289,10 @@ def udf_apply(cube: "xarray.DataArray", context: Mapping[str, Any] | None) -> "x
     process by :func:`sr_core.models.load_predictor`, checked once by :func:`sr_core.models.check_predictor`),
     super-resolve the chunk."""
     opts = parse_context(context, kind="sr")
-    predictor = load_predictor(_chunk_model(cube, opts.model), engine=opts.engine, threads=opts.threads)
+    bands = cube.coords["bands"].values if "bands" in cube.coords else None
+    predictor = load_predictor(context_model(opts, bands), engine=opts.engine, threads=opts.threads)
     check_predictor(predictor)
+    _check_resolution(predictor.card, opts)
     return superresolve_dataarray(
         cube,
         predictor=predictor,

@@ -5,7 +5,7 @@ Graph (``build_process_graph``)::
     load_collection(SENTINEL2_L2A, 10 m model bands)                       -> cube10
     load_collection(SENTINEL2_L2A, 20 m model bands + extra bands (SCL))    -> resample_cube_spatial(cube10,
                                                                                method="near") -> merge_cubes
-    [resampled mode] resample_spatial(resolution=10/scale, method="near")
+    [resampled mode, scale > 1] resample_spatial(resolution=10/scale, method="near")
     apply_neighborhood(run_udf(udf/sr_udf.py, runtime, context), size, overlap)   # size/overlap from the
                                                                                   # model's receptive field
     save_result(GTiff | netCDF)
@@ -13,9 +13,12 @@ Graph (``build_process_graph``)::
 * ``resampled`` (default, portable): the UDF keeps the chunk shape, runtime ``Python``.
 * ``upscale``: the UDF returns chunks ``scale`` times larger, which only the geopyspark back-end accepts, with
   runtime ``Python-Jep``; ``size``/``overlap`` are on the 10 m grid.
+* A model of scale 1 (``resolution`` 10: :data:`sr_core.models.SHARPEN_MODEL`, the 20 m bands sharpened onto the
+  10 m grid) keeps the 10 m grid in both modes: no ``resample_spatial``, chunks of the model's input grid.
 
 The context embedded in ``run_udf`` names the model by its card name (the archive built by ``s2sr
-udf-archive`` ships it as ``sr_core/weights/<name>``) and passes the overlap so that the UDF can check it.
+udf-archive`` ships it as ``sr_core/weights/<name>``) and its output resolution (single-image graphs), and passes
+the overlap so that the UDF can check it.
 Every option is checked before the graph is built (nothing reaches a back-end that it would refuse after the
 job was paid for): the area, the dates against the collection's first acquisition (:data:`COLLECTION_START`),
 the extra bands against the collection's band names (:func:`check_extra_bands`), the MISR ``anchor``
@@ -40,7 +43,7 @@ import numpy as np
 
 from sr_core.bands import BANDS, normalize_band_name
 from sr_core.inference.cube import MODES, NEIGHBORHOOD_MULTIPLE, recommended_neighborhood, required_overlap
-from sr_core.models import resolve_postprocess
+from sr_core.models import model_resolution, resolve_postprocess
 from sr_core.models.engines import check_threads
 
 __all__ = [
@@ -220,19 +223,23 @@ def _format(fmt: str) -> str:
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
-def graph_model(model: str | os.PathLike | None, collection: Any = DEFAULT_COLLECTION, *, misr: bool = False
-                ) -> str | os.PathLike:
+def graph_model(model: str | os.PathLike | None, collection: Any = DEFAULT_COLLECTION, *, misr: bool = False,
+                resolution: float | None = None) -> str | os.PathLike:
     """The model a graph runs: ``model`` when given; else the multi-image default (``misr``) or the shipped model
-    whose bands the collection holds (:func:`sr_core.models.pick_model` on its spectral bands). The Sentinel-2
-    collections hold every band, so that is the 10-band model; ``s2sr-x2-rgbn`` (named) loads B02, B03, B04, B08
-    alone."""
-    from sr_core.models import DEFAULT_MISR_MODEL, pick_model
+    of ``resolution`` metres (None: 5) whose bands the collection holds (:func:`sr_core.models.pick_model` on its
+    spectral bands). The Sentinel-2 collections hold every band, so that is the 10-band model of the resolution
+    (5 m: ``s2sr-x2-10band``, 10 m: ``s2sr-10m-10band``); ``s2sr-x2-rgbn`` (named) loads B02, B03, B04, B08
+    alone. A ``resolution`` that the model given or the multi-image default does not output is refused
+    (``ValueError``)."""
+    from sr_core.models import DEFAULT_MISR_MODEL, DEFAULT_RESOLUTION, check_model_resolution, load_card, pick_model
 
-    if model is not None:
-        return model
-    if misr:
-        return DEFAULT_MISR_MODEL
-    return pick_model([b for b in BANDS if not (b == "B10" and collection == "SENTINEL2_L2A")])
+    if model is not None or misr:
+        name = model if model is not None else DEFAULT_MISR_MODEL
+        if resolution is not None:
+            check_model_resolution(load_card(name, verify=False), resolution)
+        return name
+    return pick_model([b for b in BANDS if not (b == "B10" and collection == "SENTINEL2_L2A")],
+                      resolution=DEFAULT_RESOLUTION if resolution is None else resolution)
 
 
 def build_process_graph(
@@ -258,11 +265,14 @@ def build_process_graph(
     max_cloud_cover: float | None = None,
     misr: bool = False,
     anchor: str | int | None = None,
+    resolution: float | None = None,
 ) -> Any:
     """The ``save_result`` :class:`openeo.DataCube` of the super-resolution graph (see the module docstring).
 
     ``model`` (shipped name or package folder; None: :func:`graph_model`) is read locally for its bands, scale and
-    receptive field. ``extra_bands`` are loaded with the 20 m bands and passed through by the UDF.
+    receptive field. ``resolution``: the output pixel size in metres (5 or 10; None: the model's own, 5 for the
+    automatic choice), which picks the model when none is named and must be the named model's. ``extra_bands``
+    are loaded with the 20 m bands and passed through by the UDF.
 
     ``misr=True``: the multi-image graph. The whole date range is loaded with no temporal reduction before the
     UDF; ``apply_neighborhood`` runs ``udf/misr_udf.py`` on chunks holding the whole ``t`` dimension (size
@@ -282,7 +292,7 @@ def build_process_graph(
     fmt = _format(format)
     if max_cloud_cover is not None and not (0 <= max_cloud_cover <= 100):
         raise ValueError(f"max_cloud_cover must be a percentage in [0, 100], got {max_cloud_cover!r}")
-    card = load_card(graph_model(model, collection, misr=misr), verify=False)
+    card = load_card(graph_model(model, collection, misr=misr, resolution=resolution), verify=False)
     size, overlap = neighborhood_for(card, mode, size=size, overlap=overlap)
     if anchor is not None and not misr:
         raise ValueError("anchor is a multi-image option: pass misr=True")
@@ -321,7 +331,9 @@ def superresolution_cube(
     ``collection``, ``spatial_extent`` and ``temporal_extent`` are values or :class:`openeo.api.process.Parameter`
     objects (the user-defined process of :mod:`udf.udp`). ``model_ref``: what the UDF context names as the model
     (default the card's name); a ``Parameter`` makes the context an ``apply_neighborhood`` argument that the UDF
-    reads through ``{"from_parameter": "context"}``, so that the process's parameter reaches the callback.
+    reads through ``{"from_parameter": "context"}``, so that the process's parameter reaches the callback. The
+    single-image context also holds the card's output resolution (``resolution``, metres), which the UDF checks
+    the model against.
     """
     import openeo
     from openeo.rest.datacube import DataCube
@@ -347,11 +359,12 @@ def superresolution_cube(
     if coarse or extras:
         other = load(coarse + extras).resample_cube_spatial(target=cube, method="near")
         cube = cube.merge_cubes(other)
-    if mode == "resampled":
+    if mode == "resampled" and int(card.scale) != 1:
         cube = cube.resample_spatial(resolution=res / card.scale, method="near")
     context: dict[str, Any] = {
         "mode": mode,
         "model": card.name if model_ref is None else model_ref,
+        **({} if misr else {"resolution": model_resolution(card)}),
         "engine": engine,
         "dn_scale": float(dn_scale),
         "add_offset": float(add_offset),

@@ -36,7 +36,11 @@ mode           ``"resampled"``  ``"resampled"``: the cube was ``resample_spatial
                                 chunk keeps its shape. ``"upscale"``: the chunk is on the 10 m grid and
                                 comes back ``scale`` times larger (geopyspark, runtime ``Python-Jep``);
                                 ``apply_metadata`` divides the resolution.
-model          default model    shipped model name (``sr_core/weights/<name>``) or package folder
+model          by the bands     shipped model name (``sr_core/weights/<name>``) or package folder; null: the
+                                shipped model of ``resolution`` whose bands the chunk holds
+resolution     model's own / 5  output pixel size in metres: 5 (x2) or 10 (the 20 m bands sharpened onto
+                                the 10 m grid, the 10 m bands unchanged; the chunk keeps its grid in both
+                                modes); a named model must output it
 engine         ``"onnx"``       ``"onnx"`` (ONNX Runtime, production) or ``"torch"``
 dn_scale       10000            reflectance = (DN + add_offset) / dn_scale
 add_offset     0                CDSE L2A DN already have the processing-baseline offset compensated
@@ -76,13 +80,9 @@ from udf import contract as _s2sr_cube  # noqa: E402
 
 
 def apply_metadata(metadata, context: dict):
-    """Cube metadata after this UDF: resolution divided by the model's scale in ``upscale`` mode."""
-    opts = _s2sr_cube.parse_context(context, kind="sr")
-    if opts.mode != "upscale":
-        return metadata
-    from sr_core.models import load_card
-
-    return _s2sr_cube.rescale_metadata(metadata, int(load_card(opts.model, verify=False).scale))
+    """Cube metadata after this UDF: resolution divided by the model's scale in ``upscale`` mode (a model of
+    scale 1, ``resolution`` 10, keeps it)."""
+    return _s2sr_cube.udf_metadata(metadata, context)
 
 
 def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:

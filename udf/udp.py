@@ -105,7 +105,9 @@ def build_udp(
     p_extent = Parameter.spatial_extent(
         name="spatial_extent",
         description="The area to super-resolve: a bounding box (west, south, east, north, crs) or a GeoJSON "
-        "geometry. Keep it small for a first run (a few km^2): the output has 4 times the pixels of the input.",
+        "geometry. Keep it small for a first run (a few km^2): " + (
+            f"the output has {int(card.scale) ** 2} times the pixels of the input." if int(card.scale) > 1
+            else f"the output keeps the {float(card.input_resolution_m):g} m grid of the input."),
     )
     p_dates = Parameter.temporal_interval(
         name="temporal_extent",

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from s2sr_cli.arguments import Handler, add_quiet
+from s2sr_cli.arguments import RESOLUTIONS, Handler, add_quiet
 
 NAME = "graph"
 
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, mode=args.mode, format=args.format, size=args.size, overlap=args.overlap,
         engine=args.engine, threads=args.threads, extra_bands=extra_bands,
         max_cloud_cover=args.max_cloud_cover, collection=args.collection, misr=args.misr, anchor=args.anchor,
+        resolution=args.resolution,
     )
     text = process_graph_json(cube)
     options = json.dumps(job_options(archives=args.archive), indent=2) if args.job_options else None
@@ -52,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
         with open(args.job_options, "w") as f:
             f.write(options + "\n")
     if args.model is None and not getattr(args, "quiet", False):
-        why = ("the multi-image default" if args.misr else
-               "the collection's bands; --model s2sr-x2-rgbn loads B02, B03, B04, B08 alone")
-        print(f"s2sr {NAME}: model {graph_model(None, args.collection, misr=args.misr)} ({why})", file=sys.stderr)
+        res = 5 if args.resolution is None else args.resolution
+        rgbn = "; --model s2sr-x2-rgbn loads B02, B03, B04, B08 alone" if res == 5 else ""
+        why = "the multi-image default" if args.misr else f"the collection's bands at {res:g} m{rgbn}"
+        chosen = graph_model(None, args.collection, misr=args.misr, resolution=args.resolution)
+        print(f"s2sr {NAME}: model {chosen} ({why})", file=sys.stderr)
     return 0
 
 
@@ -64,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
         NAME,
         help="print the openEO process graph (JSON) running the super-resolution UDF",
         description="Build the openEO process graph offline: load_collection, merge of the 20 m bands, "
-        "resample_spatial (resampled mode), apply_neighborhood with the UDF embedded in run_udf, save_result.",
+        "resample_spatial (resampled mode, x2 models; --resolution 10 stays on the 10 m grid), apply_neighborhood "
+        "with the UDF embedded in run_udf (its context names the model and the resolution), save_result.",
     )
     for k in ("west", "south", "east", "north"):
         s.add_argument(f"--{k}", type=float, required=True, help=f"{k} bound (degrees, EPSG:4326)")
@@ -73,9 +77,15 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
                    "SENTINEL2_L2A, 2015-06-23 for SENTINEL2_L1C)")
     s.add_argument("--end", required=True, help="end date YYYY-MM-DD (exclusive)")
     s.add_argument("--model", default=None,
-                   help="shipped model name or package folder (default: the shipped model whose bands the collection "
-                   "holds, s2sr-x2-10band for the Sentinel-2 collections; s2sr-misr-x2 with --misr); "
+                   help="shipped model name or package folder (default: the shipped model of --resolution whose bands "
+                   "the collection holds, s2sr-x2-10band at 5 m and s2sr-10m-10band at 10 m for the Sentinel-2 "
+                   "collections; s2sr-misr-x2 with --misr); "
                    "s2sr-x2-rgbn loads and super-resolves B02, B03, B04, B08 alone")
+    s.add_argument("--resolution", type=int, choices=RESOLUTIONS, default=None,
+                   help="output pixel size in metres, put into the UDF context: 5 = x2 super-resolution (resampled "
+                   "mode: the cube resampled to 5 m), 10 = the 20 m bands sharpened onto the 10 m grid, the 10 m "
+                   "bands unchanged (model s2sr-10m-10band, the graph stays on the 10 m grid); default: the "
+                   "--model's own, 5 without --model. A --model of another output resolution is refused")
     s.add_argument("--mode", choices=("resampled", "upscale"), default="resampled")
     s.add_argument("--format", choices=("GTiff", "netCDF"), default="GTiff")
     s.add_argument("--engine", choices=("onnx", "torch"), default="onnx")

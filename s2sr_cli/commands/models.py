@@ -12,7 +12,7 @@ NAME = "models"
 
 
 def run(args: argparse.Namespace) -> int:
-    from sr_core.models import list_models, load_card, resolve_model
+    from sr_core.models import AUTO_MODELS, list_models, load_card, model_resolution, resolve_model
 
     names = list_models()
     if not names:
@@ -23,13 +23,18 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(card.to_dict(), indent=2))
         else:
-            print(f"{card.name} v{card.version}: {card.arch} x{card.scale}, bands {','.join(card.bands)}, "
-                  f"receptive field {card.receptive_field} px  [{resolve_model(name)}]")
+            out_res = model_resolution(card)
+            auto = f" (automatic choice at {out_res:g} m)" if name in AUTO_MODELS else ""
+            print(f"{card.name} v{card.version}: {card.arch} x{card.scale}, {card.input_resolution_m:g} m -> "
+                  f"{out_res:g} m{auto}, bands {','.join(card.bands)}, receptive field {card.receptive_field} px  "
+                  f"[{resolve_model(name)}]")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> Handler:
-    """Add ``s2sr models [--json] [--no-verify]``; returns its handler."""
+    """Add ``s2sr models [--json] [--no-verify]``; returns its handler. Each model on one line: name, version,
+    architecture, scale, input -> output resolution (and whether it is an automatic choice), bands, receptive
+    field, folder."""
     s = subparsers.add_parser(NAME, help="list the shipped model packages with their cards")
     s.add_argument("--json", action="store_true", help="print the full JSON cards")
     s.add_argument("--no-verify", dest="verify", action="store_false", help="skip the sha256 check")

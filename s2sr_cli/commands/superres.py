@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from s2sr_cli.arguments import Handler, add_model_args, add_quiet, nonneg_int, positive_int
+from s2sr_cli.arguments import RESOLUTIONS, Handler, add_model_args, add_quiet, nonneg_int, positive_int
 
 NAME = "superres"
 
@@ -29,6 +29,10 @@ INPUT is one of
 reading nothing else. --mask-scl (Level-2A) writes nodata where the scene classification says cloud (8, 9),
 thin cirrus (10), cloud shadow (3), defective (1) or no data (0); --scl writes the classification beside OUTPUT
 as OUTPUT_SCL.tif on the same grid (nearest, uint8, nodata 0).
+--resolution picks the product: 5 (default) super-resolves all bands x2 to 5 m (model s2sr-x2-10band, or
+s2sr-x2-rgbn for B02, B03, B04, B08 alone); 10 sharpens the six 20 m bands onto the input's 10 m grid and keeps
+the four 10 m bands unchanged (model s2sr-10m-10band, the 10 bands needed). With --model, --resolution must be
+the model's output resolution (else exit status 2).
 OUTPUT is a tiled ZSTD-compressed GeoTIFF at the target resolution (a COG with overviews when larger than 2048 px):
 bounds identical to the input's, band descriptions = band names, the input's DN convention (tags DN_SCALE,
 ADD_OFFSET), nodata preserved (NaN; with --dtype input the input's nodata value, 0 when it has none), tags
@@ -50,6 +54,7 @@ ends the run, with exit status 2 (1 if an error was unexpected); 0 when all succ
 examples:
   s2sr superres sr_core/data/sample/S2A_MSIL1C_20170527_T33UUB_crop256 sample_5m.tif
   s2sr superres scene.tif scene_5m.tif --model s2sr-x2-10band --threads 4 --tile 512
+  s2sr superres SCENE out_10m.tif --resolution 10
   s2sr superres cube.nc cube_5m.tif --dn-scale 10000 --add-offset 0
   s2sr superres S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759.SAFE.zip t34ucf_5m.tif
   s2sr superres item.json item_5m.tif --bbox 17.90 54.30 17.95 54.33 --bbox-crs EPSG:4326 --mask-scl --scl
@@ -101,6 +106,7 @@ def _product_options(args: argparse.Namespace) -> dict:
     """The arguments of :func:`sr_core.inference.scene.superresolve_file` every product shares."""
     return dict(
         model=args.model,
+        resolution=args.resolution,
         engine=args.engine,
         device=args.device,
         workers=args.workers,
@@ -186,6 +192,14 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
         "(NAME_sr.tif each) or a template holding {name}, e.g. 'out/{name}_5m.tif'",
     )
     add_model_args(p, auto_model=True)
+    p.add_argument(
+        "--resolution",
+        type=int,
+        choices=RESOLUTIONS,
+        default=None,
+        help="output pixel size in metres: 5 = x2 super-resolution of all bands, 10 = the 20 m bands sharpened onto "
+        "the 10 m grid, the 10 m bands unchanged (default: the --model's own; 5 without --model)",
+    )
     p.add_argument(
         "--workers",
         type=positive_int,

@@ -72,7 +72,15 @@ from sr_core.io.writer import (
     output_format,
     output_paths,
 )
-from sr_core.models import check_predictor, load_predictor, pick_model
+from sr_core.models import (
+    DEFAULT_RESOLUTION,
+    check_model_resolution,
+    check_predictor,
+    check_resolution,
+    load_card,
+    load_predictor,
+    pick_model,
+)
 from sr_core.nodata import fill_nodata, finalize_output
 from sr_core.radiometry import dn_to_reflectance, reflectance_to_dn
 from sr_core.runtime import lower_thread_priority, usable_cpus
@@ -367,6 +375,7 @@ def superresolve_file(
     output: str | os.PathLike,
     *,
     model: Any = None,
+    resolution: float | None = None,
     engine: str = "onnx",
     device: str = "cpu",
     threads: int | None = None,
@@ -392,8 +401,13 @@ def superresolve_file(
     """``s2sr superres``: super-resolve a scene folder / GeoTIFF / NetCDF cube into GeoTIFF(s).
 
     ``model``: shipped name, package folder or a loaded Predictor; None: the shipped model whose bands the input
-    holds (:func:`sr_core.models.pick_model`: 10 bands -> :data:`sr_core.models.DEFAULT_MODEL`, the four 10 m
-    bands alone -> :data:`sr_core.models.RGBN_MODEL`), announced through ``log`` (one line) when given. ``workers`` x ``threads``: tiles computed at the same time x engine intra-op threads each (default
+    holds and whose output pixels are ``resolution`` metres (:func:`sr_core.models.pick_model`; 5 m: 10 bands ->
+    :data:`sr_core.models.DEFAULT_MODEL`, the four 10 m bands alone -> :data:`sr_core.models.RGBN_MODEL`; 10 m:
+    10 bands -> :data:`sr_core.models.SHARPEN_MODEL`, the 10 m bands unchanged and the 20 m bands sharpened on
+    the input's 10 m grid), announced through ``log`` (one line) when given. ``resolution``: the output pixel
+    size in metres; None: the named model's own, 5 m (:data:`sr_core.models.DEFAULT_RESOLUTION`) for the
+    automatic choice; with a named model a ``resolution`` it does not output is refused (``ValueError``) before
+    any work. ``workers`` x ``threads``: tiles computed at the same time x engine intra-op threads each (default
     one tile at a time with all cores). ``workers = cores, threads = 1`` is 10-20 % faster on a 2-core VM but
     holds more memory (+70 MB peak RSS at 2560-5120 px with 2 workers, more with more;
     docs/decisions/2026-11-22-parallel-workers.md), so it is not the default. ``overlap``: the tiling margin in
@@ -427,12 +441,18 @@ def superresolve_file(
         raise ValueError(f"compress must be one of {', '.join(COMPRESSIONS)}, got {compress!r}")
     if tiff_predictor not in PREDICTORS:
         raise ValueError(f"tiff_predictor must be one of {', '.join(PREDICTORS)}, got {tiff_predictor!r}")
+    if resolution is not None:
+        resolution = check_resolution(resolution)
+    if model is not None and resolution is not None:
+        card = load_card(model, verify=False) if isinstance(model, (str, os.PathLike)) else getattr(model, "card", None)
+        if getattr(card, "input_resolution_m", None) is not None:
+            check_model_resolution(card, resolution)
     check_output_file(output, reads=[input])
     sources = open_source(input, dn_scale=dn_scale, add_offset=add_offset, variable=variable)
     try:
         if model is None:
             bands = sources[0].bands if sources else ()
-            model = pick_model(bands)
+            model = pick_model(bands, resolution=DEFAULT_RESOLUTION if resolution is None else resolution)
             if log is not None:
                 log(f"model {model} (chosen by the input's bands: {', '.join(bands)})")
         if isinstance(model, (str, os.PathLike)):

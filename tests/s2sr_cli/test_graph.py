@@ -115,11 +115,37 @@ def test_cli_graph_without_model_runs_the_model_of_the_collection_bands_and_says
     assert graph_model(None, misr=True) == "s2sr-misr-x2" and graph_model("x", misr=True) == "x"
     assert main(["graph", *ARGS]) == 0
     out, err = capsys.readouterr()
-    assert err == ("s2sr graph: model s2sr-x2-10band (the collection's bands; --model s2sr-x2-rgbn loads B02, B03, "
-                   "B04, B08 alone)\n")
+    assert err == ("s2sr graph: model s2sr-x2-10band (the collection's bands at 5 m; --model s2sr-x2-rgbn loads B02, "
+                   "B03, B04, B08 alone)\n")
     assert json.loads(out) == json.loads(process_graph_json(build_process_graph(**AOI, model="s2sr-x2-10band")))
     assert main(["graph", *ARGS, "--quiet"]) == 0
     out2, err2 = capsys.readouterr()
     assert out2 == out and err2 == ""
     assert main(["graph", *ARGS, "--misr"]) == 0
     assert capsys.readouterr().err == "s2sr graph: model s2sr-misr-x2 (the multi-image default)\n"
+
+
+def test_cli_graph_resolution_10_puts_the_model_and_resolution_into_the_udf_context(capsys):
+    assert main(["graph", *ARGS, "--resolution", "10"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "s2sr graph: model s2sr-10m-10band (the collection's bands at 10 m)\n"
+    pg = json.loads(out)
+    assert pg == json.loads(process_graph_json(build_process_graph(**AOI, model="s2sr-10m-10band")))
+    (an,) = [n for n in pg["process_graph"].values() if n["process_id"] == "apply_neighborhood"]
+    ctx = an["arguments"]["process"]["process_graph"]["runudf1"]["arguments"]["context"]
+    assert ctx["model"] == "s2sr-10m-10band" and ctx["resolution"] == 10.0
+    assert not [n for n in pg["process_graph"].values() if n["process_id"] == "resample_spatial"]
+    assert main(["graph", *ARGS, "--resolution", "10", "--model", "s2sr-10m-10band", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out) == pg
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--resolution", "10", "--model", "s2sr-x2-10band"], ["model 's2sr-x2-10band' outputs 5 m", "asks 10 m"]),
+    (["--resolution", "10", "--misr"], ["model 's2sr-misr-x2' outputs 5 m", "asks 10 m"]),
+])
+def test_cli_graph_a_model_of_another_resolution_is_exit_status_2(capsys, options, words):
+    assert main(["graph", *ARGS, *options]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("s2sr graph: error: ") and err.count("\n") == 1
+    for w in words:
+        assert w in err

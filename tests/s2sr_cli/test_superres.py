@@ -416,3 +416,45 @@ def test_without_model_the_chosen_model_is_one_line_on_stderr_unless_quiet(tmp_p
     assert capsys.readouterr().err == ""
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
         assert a.tags()["S2SR_MODEL"] == "s2sr-x2-rgbn" and (a.read() == b.read()).all()
+
+
+# ------------------------------------------------------------------------------------------------ --resolution
+
+
+def test_resolution_10_writes_the_10m_product_and_names_its_model(tmp_path, scene, capsys):
+    from sr_core.bands import MODEL_BANDS_10
+
+    out = tmp_path / "out_10m.tif"
+    assert main(["superres", str(scene), str(out), "--resolution", "10", "--threads", "1", "--dtype", "input"]) == 0
+    err = capsys.readouterr().err
+    assert f"s2sr superres: model s2sr-10m-10band (chosen by the input's bands: {', '.join(MODEL_BANDS_10)})\n" in err
+    with rasterio.open(out) as d, rasterio.open(scene / "bands_10m.tif") as ref:
+        assert (d.width, d.height, d.transform, d.crs) == (ref.width, ref.height, ref.transform, ref.crs)
+        assert d.descriptions == tuple(MODEL_BANDS_10) and d.tags()["S2SR_MODEL"] == "s2sr-10m-10band"
+        assert (d.read(list(range(1, 5))) == ref.read()).all()  # the 10 m bands unchanged
+
+
+def test_a_model_of_another_resolution_is_exit_status_2_before_any_work(tmp_path, scene, capsys):
+    out = tmp_path / "out.tif"
+    out.write_bytes(OLD)
+    before = _hashes(scene, out)
+    rc, err = _run(capsys, scene, out, "--resolution", "10", "--model", "s2sr-x2-10band")
+    _one_line_error(rc, err, "model 's2sr-x2-10band' outputs 5 m", "asks 10 m")
+    assert _hashes(scene, out) == before and _leftovers(tmp_path, keep=("scene",)) == ["out.tif"]
+    rc, err = _run(capsys, scene, out, "--resolution", "5", "--model", "s2sr-10m-10band")
+    _one_line_error(rc, err, "model 's2sr-10m-10band' outputs 10 m", "asks 5 m")
+    with pytest.raises(SystemExit) as e:
+        main(["superres", str(scene), str(out), "--resolution", "7"])
+    assert e.value.code == 2 and "invalid choice: 7 (choose from 5, 10)" in capsys.readouterr().err
+
+
+def test_resolution_in_the_help_and_its_choices_are_the_librarys(capsys):
+    from s2sr_cli.arguments import RESOLUTIONS
+    from sr_core.models import auto_resolutions
+
+    assert tuple(float(r) for r in RESOLUTIONS) == auto_resolutions()
+    with pytest.raises(SystemExit):
+        main(["superres", "--help"])
+    text = capsys.readouterr().out
+    assert "--resolution {5,10}" in text and "s2sr superres SCENE out_10m.tif --resolution 10" in text
+    assert "at 10 m s2sr-10m-10band for the 10 bands" in " ".join(text.split())

@@ -167,3 +167,65 @@ def test_absurd_threads_in_the_udf_context_name_the_key(pkg, apply):
     for v in (10**12, 2**31, 1025):
         with pytest.raises(ValueError, match=r"context\['threads'\] must be an integer from 1 to 1024 or null"):
             apply(da, {"model": str(pkg), "threads": v})
+
+
+# ------------------------------------------------------------------------------------------------ resolution
+
+
+def test_the_resolution_key():
+    assert uc.parse_context({}).resolution is None
+    assert uc.parse_context({"resolution": 10}).resolution == 10.0
+    assert uc.parse_context({"resolution": 5.0, "model": "s2sr-x2-rgbn"}).resolution == 5.0
+    assert uc.parse_context({"resolution": np.int64(10)}).resolution == 10.0
+    for bad in (0, -10, "10", True, float("nan")):
+        with pytest.raises(ValueError, match=r"context\['resolution'\] must be a positive number of metres"):
+            uc.parse_context({"resolution": bad})
+    with pytest.raises(ValueError, match="unknown UDF context key.*resolution"):  # single-image only
+        uc.parse_misr_context({"resolution": 5})
+
+
+@pytest.mark.parametrize("ctx, bands, want", [
+    ({}, None, "s2sr-x2-10band"),
+    ({"resolution": 5}, ("B02", "B03", "B04", "B08", "SCL"), "s2sr-x2-rgbn"),
+    ({"resolution": 10}, None, "s2sr-10m-10band"),
+    ({"resolution": 10}, ("SCL", "B12", "B11", "B8A", "B07", "B06", "B05", "B08", "B04", "B03", "B02"),
+     "s2sr-10m-10band"),
+    ({"resolution": 10, "model": "s2sr-x2-10band"}, None, "s2sr-x2-10band"),  # named: checked by the caller
+])
+def test_context_model_by_bands_and_resolution(ctx, bands, want):
+    assert uc.context_model(uc.parse_context(ctx), bands) == want
+
+
+def test_resolution_10_runs_the_sharpening_model_on_the_10m_grid_in_both_modes():
+    """The chunk keeps its 10 m grid and labels; the 10 m bands come back as they went in, SCL passes through."""
+    da = random_s2_cube(24, 24, seed=23)
+    for mode in ("resampled", "upscale"):
+        out = uc.udf_apply(da, {"resolution": 10, "mode": mode, "threads": 1})
+        ref = uc.udf_apply(da, {"model": "s2sr-10m-10band", "mode": mode, "threads": 1})
+        np.testing.assert_array_equal(out.values, ref.values)
+        assert out.dims == da.dims and out.shape == da.shape
+        np.testing.assert_array_equal(out.x.values, da.x.values)
+        np.testing.assert_array_equal(out.y.values, da.y.values)
+        assert list(out.bands.values) == list(da.bands.values)
+        fine = ["B02", "B03", "B04", "B08"]
+        assert np.abs(out.sel(bands=fine).values - da.sel(bands=fine).values).max() <= 1e-3
+        np.testing.assert_array_equal(out.sel(bands="SCL").values, da.sel(bands="SCL").values)
+        assert np.abs(out.sel(bands="B05").values - da.sel(bands="B05").values).max() > 1.0  # sharpened
+
+
+def test_a_named_model_of_another_resolution_is_refused(pkg):
+    da = random_s2_cube(16, 16, seed=24)
+    for model in ("s2sr-x2-10band", str(pkg)):
+        with pytest.raises(ValueError, match=r"outputs 5 m, context\['resolution'\] asks 10 m"):
+            uc.udf_apply(da, {"model": model, "resolution": 10, "mode": "upscale"})
+    with pytest.raises(ValueError, match=r"model 's2sr-10m-10band' outputs 10 m, context\['resolution'\] asks 5 m"):
+        uc.udf_apply(da, {"model": "s2sr-10m-10band", "resolution": 5})
+    with pytest.raises(ValueError, match="no shipped model outputs 7 m: resolutions offered 5, 10"):
+        uc.udf_apply(da, {"resolution": 7})
+
+
+def test_four_bands_at_10m_name_what_is_missing():
+    da = random_s2_cube(8, 8, seed=25, bands=("B02", "B03", "B04", "B08"))
+    with pytest.raises(ValueError, match=r"no shipped 10 m model fits the input's bands \(B02, B03, B04, B08, SCL\): "
+                                         r"s2sr-10m-10band needs .* \(missing B05, B06, B07, B8A, B11, B12\)"):
+        uc.udf_apply(da, {"resolution": 10})

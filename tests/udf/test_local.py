@@ -312,3 +312,26 @@ def test_sr_udf_chunked_equals_whole_scene_off_grid(pkg_proj, offset, with_size)
     np.testing.assert_array_equal(np.isnan(chunked.values), np.broadcast_to(nodata, da.shape))
     np.testing.assert_array_equal(np.isnan(whole.values), np.isnan(chunked.values))
     assert np.nanmax(np.abs(chunked.values - whole.values)) <= 1e-4 * DN
+
+
+@pytest.mark.parametrize("mode, runtime", [("resampled", "Python"), ("upscale", "Python-Jep")])
+def test_resolution_10_on_the_sample_keeps_the_10m_grid(mode, runtime):
+    """The bundled real crop on its 10 m grid through the emulated back-end with context {"resolution": 10}: the
+    output is on the input's grid (coordinates, shape, labels), the 10 m bands are the input's, the chunked result
+    equals the whole scene (overlap 16 covers the sharpening model's margin of 14 px)."""
+    from sr_core.io.sample import load_sample
+
+    da = load_sample().to_dataarray()  # (bands, y, x): 256 x 256 at 10 m, the 20 m bands replicated 2 x 2
+    ctx = {"resolution": 10, "mode": mode, "dn_scale": float(da.attrs["dn_scale"]),
+           "add_offset": float(da.attrs["add_offset"])}
+    whole = udf_apply(da, ctx)
+    chunked = apply_neighborhood_local(da, UDF_FILE, size=96, overlap=16, context={**ctx, "overlap": 16},
+                                       runtime=runtime)
+    assert chunked.dims == da.dims and chunked.shape == da.shape == (10, 256, 256)
+    np.testing.assert_allclose(chunked.x.values, da.x.values)
+    np.testing.assert_allclose(chunked.y.values, da.y.values)
+    assert list(chunked.bands.values) == list(da.bands.values)
+    fine = ["B02", "B03", "B04", "B08"]
+    assert np.abs(chunked.sel(bands=fine).values - da.sel(bands=fine).values).max() <= 1e-3
+    assert np.isfinite(chunked.values).all()
+    assert np.abs(chunked.values - whole.values).max() <= 1e-4 * float(da.attrs["dn_scale"])

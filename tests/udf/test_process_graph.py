@@ -81,8 +81,8 @@ def test_resampled_graph_offline(pkg):
     run = an["process"]["process_graph"]["runudf1"]["arguments"]
     assert run["udf"] == UDF_FILE.read_text()
     assert run["runtime"] == "Python"
-    assert run["context"] == {"mode": "resampled", "model": "tiny-edsr-x2", "engine": "onnx", "dn_scale": 10000.0,
-                              "add_offset": 0.0, "overlap": 16, "size": 512}
+    assert run["context"] == {"mode": "resampled", "model": "tiny-edsr-x2", "resolution": 5.0, "engine": "onnx",
+                              "dn_scale": 10000.0, "add_offset": 0.0, "overlap": 16, "size": 512}
     assert n["save_result"]["arguments"]["format"] == "GTiff"
     # the embedded context is valid for the UDF itself
     from udf.contract import parse_context
@@ -100,6 +100,49 @@ def test_upscale_graph_uses_python_jep_and_the_native_grid(pkg):
     assert n["save_result"]["arguments"]["format"] == "netCDF"
     loads = [v for v in n.values() if v["process_id"] == "load_collection"]
     assert loads[0]["arguments"]["bands"][-1] == "B12"  # no SCL
+
+
+@pytest.mark.parametrize("mode, runtime", [("resampled", "Python"), ("upscale", "Python-Jep")])
+@pytest.mark.parametrize("model", [None, "s2sr-10m-10band"])
+def test_resolution_10_graph_holds_the_model_and_resolution_and_stays_on_the_10m_grid(mode, runtime, model):
+    """The sharpening model (scale 1): chosen by resolution 10 (or named), both in the UDF context; no
+    resample_spatial in either mode; size/overlap on the 10 m grid from its margin (14 px -> 16)."""
+    n = nodes(build_process_graph(**AOI, model=model, mode=mode, resolution=10))
+    assert "resample_spatial" not in n
+    assert n["merge_cubes"] and n["resample_cube_spatial"]["arguments"]["method"] == "near"
+    an = n["apply_neighborhood"]["arguments"]
+    assert an["size"][0]["value"] == an["size"][1]["value"] == 256
+    assert an["overlap"][0]["value"] == an["overlap"][1]["value"] == 16
+    run = an["process"]["process_graph"]["runudf1"]["arguments"]
+    assert run["runtime"] == runtime
+    ctx = run["context"]
+    assert (ctx["model"], ctx["resolution"], ctx["mode"], ctx["overlap"], ctx["size"]) == (
+        "s2sr-10m-10band", 10.0, mode, 16, 256)
+    from udf.contract import parse_context
+
+    assert parse_context(ctx).resolution == 10.0
+    same = nodes(build_process_graph(**AOI, model="s2sr-10m-10band", mode=mode))  # the model's own resolution
+    assert same["apply_neighborhood"]["arguments"]["process"]["process_graph"]["runudf1"]["arguments"][
+        "context"] == ctx
+
+
+def test_graph_resolution_picks_or_checks_the_model(pkg):
+    from udf.process_graph import graph_model
+
+    assert graph_model(None, resolution=10) == graph_model(None, "SENTINEL2_L1C", resolution=10.0) == "s2sr-10m-10band"
+    assert graph_model(None, resolution=5) == graph_model(None) == "s2sr-x2-10band"
+    assert graph_model("s2sr-x2-rgbn", resolution=5) == "s2sr-x2-rgbn"
+    with pytest.raises(ValueError, match="model 's2sr-x2-10band' outputs 5 m, resolution asks 10 m"):
+        build_process_graph(**AOI, model="s2sr-x2-10band", resolution=10)
+    with pytest.raises(ValueError, match="model 'tiny-edsr-x2' outputs 5 m, resolution asks 10 m"):
+        build_process_graph(**AOI, model=pkg, resolution=10)
+    with pytest.raises(ValueError, match="model 's2sr-misr-x2' outputs 5 m, resolution asks 10 m"):
+        build_process_graph(**AOI, misr=True, resolution=10)
+    with pytest.raises(ValueError, match="no shipped model outputs 7 m: resolutions offered 5, 10"):
+        build_process_graph(**AOI, resolution=7)
+    misr = nodes(build_process_graph(**AOI, misr=True, resolution=5))  # the multi-image UDF has no resolution key
+    assert "resolution" not in misr["apply_neighborhood"]["arguments"]["process"]["process_graph"]["runudf1"][
+        "arguments"]["context"]
 
 
 def test_graph_with_a_connection_binds_to_it(pkg):
@@ -183,6 +226,7 @@ def test_neighborhood_covers_the_post_processing_the_udf_checks(pkg, tmp_path):
         ("s2sr-x2-10band", (512, 96), (256, 48)),  # margin 44 (network 26 + the 20 m projection's reach 18)
         ("s2sr-misr-x2", (512, 112), (256, 64)),
         ("s2sr-x4-rgbn", (1024, 64), (256, 16)),
+        ("s2sr-10m-10band", (256, 16), (256, 16)),  # scale 1: both modes on the 10 m grid, margin 14
     ],
 )
 def test_shipped_models_neighborhoods(model, resampled, upscale):

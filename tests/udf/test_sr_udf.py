@@ -60,6 +60,34 @@ def test_apply_metadata_divides_the_resolution_in_upscale_mode(pkg):
     assert [d.step for d in same.spatial_dimensions] == [10, 10]
 
 
+def test_apply_metadata_by_the_resolution_and_bands_in_the_context():
+    """Without a model the scale is that of the model the chunks will run: x2 at 5 m (by the band names), none at
+    10 m; a named model of another resolution is refused there too."""
+    from openeo.metadata import Band, BandDimension, CubeMetadata, SpatialDimension
+
+    ns: dict = {}
+    exec(UDF_FILE.read_text(), ns)
+
+    def md(bands):
+        return CubeMetadata(dimensions=[
+            BandDimension(name="bands", bands=[Band(b) for b in bands]),
+            SpatialDimension(name="x", extent=[0, 100], crs=32631, step=10),
+            SpatialDimension(name="y", extent=[0, 100], crs=32631, step=10),
+        ])
+
+    def steps(m):
+        return [d.step for d in m.spatial_dimensions]
+
+    ten = md([*MODEL_BANDS_10, "SCL"])
+    assert steps(ns["apply_metadata"](ten, {"mode": "upscale"})) == [5.0, 5.0]
+    assert steps(ns["apply_metadata"](ten, {"mode": "upscale", "resolution": 10})) == [10, 10]
+    assert steps(ns["apply_metadata"](ten, {"mode": "upscale", "model": "s2sr-10m-10band"})) == [10, 10]
+    assert steps(ns["apply_metadata"](md(["B02", "B03", "B04", "B08"]), {"mode": "upscale"})) == [5.0, 5.0]
+    assert steps(ns["apply_metadata"](md(["B02"]), {"mode": "upscale", "resolution": 10})) == [10, 10]
+    with pytest.raises(ValueError, match=r"outputs 5 m, context\['resolution'\] asks 10 m"):
+        ns["apply_metadata"](ten, {"mode": "upscale", "model": "s2sr-x2-10band", "resolution": 10})
+
+
 @pytest.mark.parametrize("mode, res, want", [("upscale", 5.0, 10), ("upscale", 20.0, 10), ("resampled", 10.0, 5)])
 def test_udf_file_checks_the_coordinate_spacing_in_both_modes(pkg, mode, res, want):
     """What the command line refuses the UDF refuses too: a chunk on another grid than the mode needs."""

@@ -166,6 +166,23 @@ def test_benchmark_scenario_follows_the_apex_format():
         udp.benchmark_scenario(namespace="https://e.org/u.json", **BBOX, start=DATES[1], end=DATES[0])
 
 
+def test_a_udp_for_the_10m_model_stays_on_the_10m_grid_and_fixes_its_resolution():
+    """``s2sr udp --model s2sr-10m-10band``: the model parameter offers the models of the same bands, scale and
+    grid (so of the same output resolution), which the context holds for the UDF to check; no resample_spatial."""
+    d = udp.build_udp(model="s2sr-10m-10band")
+    by_name = {p["name"]: p for p in d["parameters"]}
+    assert [p["name"] for p in d["parameters"]] == ["spatial_extent", "temporal_extent", "collection", "model"]
+    assert by_name["model"]["default"] == "s2sr-10m-10band"
+    assert by_name["model"]["schema"]["enum"] == ["s2sr-10m-10band"]
+    assert "to 10 m" in d["summary"] and "keeps the 10 m grid" in by_name["spatial_extent"]["description"]
+    assert not any(n["process_id"] == "resample_spatial" for n in d["process_graph"].values())
+    nb, _ = _run_udf_node(d["process_graph"])
+    ctx = nb["arguments"]["context"]
+    assert ctx["model"] == {"from_parameter": "model"} and ctx["resolution"] == 10.0
+    assert nb["arguments"]["size"][0]["value"] == 256 and nb["arguments"]["overlap"][0]["value"] == 16
+    assert _run_udf_node(udp.build_udp()["process_graph"])[0]["arguments"]["context"]["resolution"] == 5.0
+
+
 def test_the_published_udp_and_scenario_in_the_repo_are_current():
     published = json.loads((REPO / "apex" / "openeo_udp" / "s2sr_superresolution.json").read_text())
     assert published == udp.build_udp()

@@ -164,3 +164,16 @@ def test_superresolve_many_on_an_existing_scheduler(tmp_path, pkg):
     assert [r.error for r in results] == [None, None]
     with rasterio.open(out / "sceneA_sr.tif") as x, rasterio.open(out / "sceneB_sr.tif") as y:
         np.testing.assert_array_equal(x.read(), y.read())  # two copies of one scene
+
+
+def test_a_product_takes_the_resolution_option(tmp_path):
+    """What each dask task runs (in this process): ``resolution`` reaches superresolve_file; a model of another
+    resolution is the product's input error (``bad_input``), the 10 m product keeps the input grid."""
+    (scene,) = _copies(tmp_path / "in", "scene")
+    bad = B._run_product(str(scene), str(tmp_path / "bad.tif"), 1, {"model": "s2sr-x2-10band", "resolution": 10})
+    assert not bad.ok and bad.bad_input and "model 's2sr-x2-10band' outputs 5 m" in bad.error
+    assert not (tmp_path / "bad.tif").exists()
+    good = B._run_product(str(scene), str(tmp_path / "ok.tif"), 1, {"resolution": 10, "tile": 128})
+    assert good.ok and good.paths == (str(tmp_path / "ok.tif"),), good.error
+    with rasterio.open(good.paths[0]) as d, rasterio.open(scene / "bands_10m.tif") as ref:
+        assert d.tags()["S2SR_MODEL"] == "s2sr-10m-10band" and (d.width, d.transform) == (ref.width, ref.transform)

@@ -32,7 +32,7 @@ from sr_core.io import (
     read_geotiff,
     sample_scene_path,
 )
-from sr_core.models import DEFAULT_MODEL, list_models, load_card, load_predictor, sha256_file
+from sr_core.models import DEFAULT_MODEL, SHARPEN_MODEL, list_models, load_card, load_predictor, sha256_file
 from udf.testing import make_package
 
 DN = 10000.0
@@ -678,4 +678,65 @@ def test_without_model_an_input_with_neither_band_set_is_refused_naming_bands_an
     with pytest.raises(ValueError, match=r"input's bands \(B02, B03, B04\): s2sr-x2-10band needs .*; s2sr-x2-rgbn "
                                          r"needs B02, B03, B04, B08"):
         S.superresolve_file(src, tmp_path / "out.tif", threads=1)
+    assert not (tmp_path / "out.tif").exists()
+
+
+# ------------------------------------------------------------------------------------------------ 10 m product
+
+
+@pytest.mark.skipif(SHARPEN_MODEL not in list_models(), reason=f"{SHARPEN_MODEL} not shipped")
+def test_resolution_10_keeps_the_input_grid_and_its_10m_bands(tmp_path, sample):
+    """The 20 m -> 10 m product: the sample's grid, the 10 bands named, the four 10 m bands the input's (the
+    network copies them: within float32 rounding of the reflectance round trip; exactly with dtype="input")."""
+    src = sample_scene_path()
+    said: list[str] = []
+    p = S.superresolve_file(src, tmp_path / "out_10m.tif", resolution=10, threads=1, log=said.append)[0]
+    q = S.superresolve_file(src, tmp_path / "out_10m_u16.tif", resolution=10, dtype="input", threads=1)[0]
+    assert said == [f"model {SHARPEN_MODEL} (chosen by the input's bands: {', '.join(MODEL_BANDS_10)})"]
+    with rasterio.open(src / "bands_10m.tif") as ref, rasterio.open(p) as d, rasterio.open(q) as u:
+        fine = ref.read()
+        assert (d.height, d.width) == (ref.height, ref.width) == (256, 256)
+        assert d.transform == ref.transform and d.crs == ref.crs and d.bounds == ref.bounds
+        assert d.descriptions == tuple(MODEL_BANDS_10) and d.count == 10
+        assert d.tags()["S2SR_MODEL"] == SHARPEN_MODEL and d.tags()["S2SR_SCALE"] == "1"
+        out = d.read()
+        assert d.dtypes[0] == "float32" and np.isfinite(out).all()
+        assert np.abs(out[:4] - fine.astype(np.float64)).max() <= 1e-3
+        assert u.dtypes[0] == fine.dtype.name
+        np.testing.assert_array_equal(u.read(list(range(1, 5))), fine)
+        # the 20 m bands are sharpened, not the input's 20 m pixels replicated: they differ within 2 x 2 blocks
+        b20 = out[4:].reshape(6, 128, 2, 128, 2)
+        assert np.abs(b20 - b20.mean((2, 4), keepdims=True)).max() > 1.0
+
+
+def test_a_named_model_of_another_resolution_is_refused_before_any_work(tmp_path, pkg):
+    out = tmp_path / "out.tif"
+    with pytest.raises(ValueError, match=r"model 's2sr-x2-10band' outputs 5 m, resolution asks 10 m"):
+        S.superresolve_file(sample_scene_path(), out, model="s2sr-x2-10band", resolution=10)
+    with pytest.raises(ValueError, match=r"outputs 5 m, resolution asks 10 m"):  # a package folder, read the same
+        S.superresolve_file(sample_scene_path(), out, model=pkg, resolution=10)
+    with pytest.raises(ValueError, match=r"outputs 5 m, resolution asks 10 m"):  # a loaded predictor
+        S.superresolve_file(sample_scene_path(), out, model=load_predictor(pkg, threads=1), resolution=10.0)
+    for bad in (0, -5, float("nan"), "10", True):
+        with pytest.raises(ValueError, match="resolution must be a positive number of metres"):
+            S.superresolve_file(sample_scene_path(), out, resolution=bad)
+    with pytest.raises(ValueError, match=r"no shipped model outputs 7 m: resolutions offered 5, 10"):
+        S.superresolve_file(sample_scene_path(), out, resolution=7)
+    assert not out.exists()
+
+
+def test_a_named_model_with_its_own_resolution_gives_the_same_file(tmp_path, pkg, sample):
+    folder = crop_scene(sample, tmp_path / "crop", 0, 0, 32, 32)
+    a = S.superresolve_file(folder, tmp_path / "a.tif", model=pkg, threads=1)[0]
+    b = S.superresolve_file(folder, tmp_path / "b.tif", model=pkg, resolution=5, threads=1)[0]
+    np.testing.assert_array_equal(read_geotiff(a).values, read_geotiff(b).values)
+
+
+def test_four_bands_at_10m_are_refused_naming_what_is_missing(tmp_path, sample):
+    c = sample.crop(0, 0, 16, 16)
+    src = write_tif(tmp_path / "in.tif", np.rint(sample_dn(c)[:4]).astype(np.uint16), ("B02", "B03", "B04", "B08"),
+                    c.affine, tags={"DN_SCALE": "10000", "ADD_OFFSET": "0"})
+    with pytest.raises(ValueError, match=rf"no shipped 10 m model fits the input's bands \(B02, B03, B04, B08\): "
+                                         rf"{SHARPEN_MODEL} needs .* \(missing B05, B06, B07, B8A, B11, B12\)"):
+        S.superresolve_file(src, tmp_path / "out.tif", resolution=10, threads=1)
     assert not (tmp_path / "out.tif").exists()

@@ -1,0 +1,31 @@
+"""``s2sr models`` (s2sr_cli/commands/models.py): one line per shipped package with its output resolution."""
+
+from __future__ import annotations
+
+import json
+
+from s2sr_cli.main import main
+from sr_core.models import AUTO_MODELS, list_models
+
+
+def test_models_lists_each_package_with_its_input_and_output_resolution(capsys):
+    assert main(["models", "--no-verify"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(list_models())
+    by_name = {ln.split(" ", 1)[0]: ln for ln in lines}
+    assert set(by_name) == set(list_models())
+    assert "s2sharpen x1, 10 m -> 10 m (automatic choice at 10 m), bands B02,B03,B04,B08,B05,B06,B07,B8A,B11,B12" in (
+        by_name["s2sr-10m-10band"])
+    assert "x2, 10 m -> 5 m (automatic choice at 5 m), bands B02,B03,B04,B08," in by_name["s2sr-x2-10band"]
+    assert "x2, 10 m -> 5 m (automatic choice at 5 m), bands B02,B03,B04,B08, " in by_name["s2sr-x2-rgbn"]
+    if "s2sr-x4-rgbn" in by_name:
+        assert "x4, 10 m -> 2.5 m, bands" in by_name["s2sr-x4-rgbn"]  # not an automatic choice
+    assert sum("automatic choice" in ln for ln in lines) == len(set(AUTO_MODELS) & set(list_models()))
+
+
+def test_models_json_holds_the_cards(capsys):
+    assert main(["models", "--no-verify", "--json"]) == 0
+    out = capsys.readouterr().out
+    cards = json.loads("[" + out.replace("}\n{", "},\n{") + "]")
+    sharpen = next(c for c in cards if c["name"] == "s2sr-10m-10band")
+    assert sharpen["scale"] == 1 and sharpen["input_resolution_m"] == 10.0

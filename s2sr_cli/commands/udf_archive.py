@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from s2sr_cli.arguments import Handler
+from s2sr_cli.arguments import RESOLUTIONS, Handler
 
 NAME = "udf-archive"
 
@@ -16,13 +16,22 @@ def run(args: argparse.Namespace) -> int:
     from sr_core.io.safe_output import cleanup_on_signals
     from udf.archive import archive_job_options, build_udf_archives
 
+    model = args.model
+    if args.resolution is not None:
+        from sr_core.bands import MODEL_BANDS_10
+        from sr_core.models import check_model_resolution, load_card, pick_model, resolve_model
+
+        if model is None:
+            model = pick_model(MODEL_BANDS_10, resolution=float(args.resolution))
+        else:
+            check_model_resolution(load_card(resolve_model(model)), float(args.resolution), name="--resolution")
     with cleanup_on_signals():  # SIGTERM / SIGINT: the temporary zip is removed, an existing zip stays
         download = args.wheel_dir is None and not args.no_download
         if download and not getattr(args, "quiet", False):
             print(f"downloading onnxruntime{'==' + args.onnxruntime if args.onnxruntime else ''} wheels for "
                   f"CPython {args.python} on linux {args.arch} with pip ...", file=sys.stderr)
         result = build_udf_archives(
-            args.out, model=args.model, wheel_dir=args.wheel_dir, python=args.python, arch=args.arch,
+            args.out, model=model, wheel_dir=args.wheel_dir, python=args.python, arch=args.arch,
             include_weights=args.include_weights, download=download, onnxruntime=args.onnxruntime,
         )
     if not getattr(args, "quiet", False):  # s2sr --quiet udf-archive ...: only the job options
@@ -48,7 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> Handler:
     s.add_argument("--out", required=True,
                    help="output folder for the zip files (created if missing; an existing zip is replaced only "
                    "when the new one is complete)")
-    s.add_argument("--model", default=None, help="shipped model name or package folder (default model if absent)")
+    s.add_argument("--model", default=None, help="shipped model name or package folder (default: the shipped 10-band "
+                   "model of --resolution)")
+    s.add_argument("--resolution", type=int, choices=RESOLUTIONS, default=None,
+                   help="output resolution in metres the archive's model makes: 5 (x2, the default model) or 10 (the "
+                   "20 m bands sharpened onto the 10 m grid, s2sr-10m-10band), for graphs made with s2sr graph "
+                   "--resolution")
     s.add_argument("--wheel-dir", default=None,
                    help="folder with onnxruntime (+ dependency) wheels for the back-end; nothing is downloaded")
     s.add_argument("--no-download", action="store_true",

@@ -97,3 +97,19 @@ def test_cli_full_disk_keeps_the_old_zip(pkg, tmp_path, monkeypatch):
         rc = main(["udf-archive", "--out", str(tmp_path), "--model", str(pkg), "--no-download"])
     assert os.listdir(tmp_path) == [zip_path.name] and zip_path.read_bytes() == b"the previous archive"
     _one_line_error(rc, err.getvalue(), str(zip_path), "No space left on device")
+
+
+def test_cli_resolution_picks_the_model_of_that_resolution(pkg, tmp_path):
+    import zipfile
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(["udf-archive", "--out", str(tmp_path), "--resolution", "10", "--no-download"])
+    assert rc == 0, err.getvalue()
+    names = zipfile.ZipFile(tmp_path / "s2sr-udf-code-s2sr-10m-10band.zip").namelist()
+    assert any(n.endswith("sr_core/weights/s2sr-10m-10band/card.json") for n in names)
+    assert not any("weights/s2sr-x2-10band/" in n for n in names)
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        rc = main(["udf-archive", "--out", str(tmp_path), "--resolution", "10", "--model", str(pkg), "--no-download"])
+    _one_line_error(rc, err.getvalue(), "outputs 5 m", "--resolution asks 10 m")

@@ -236,6 +236,27 @@ def flat_field_row(out_dn: Any, constant_dn: float) -> dict:
 # ------------------------------------------------------------------------------------------------ summaries
 
 
+def consistency_row(out: Any, native: Any, band: str, ratio: int, border: int = 4) -> dict:
+    """Reflectance consistency and shift of one output band against its native band (both ``(H, W)``, reflectance):
+    ``degrade(out, ratio)`` with the band's MTF Gaussian (:func:`sr_core.degradation.degrade`) against ``native``,
+    ``border`` native pixels left out: ``consistency_l1`` (mean absolute difference, reflectance) and ``shift_px``
+    (phase-correlation shift, :func:`sr_core.metrics.phase_correlation_shift`, in native pixels)."""
+    import torch
+
+    from sr_core.degradation import degrade
+    from sr_core.metrics import phase_correlation_shift
+
+    y = torch.as_tensor(np.asarray(out, dtype=np.float64))[None, None]
+    n = torch.as_tensor(np.asarray(native, dtype=np.float64))[None, None]
+    d = degrade(y, ratio, bands=[band])
+    if d.shape != n.shape:
+        raise ValueError(f"band {band}: degraded output {tuple(d.shape)} does not match its native grid {tuple(n.shape)}")
+    b = (slice(border, -border), slice(border, -border)) if border else (slice(None), slice(None))
+    d, n = d[..., b[0], b[1]], n[..., b[0], b[1]]
+    shift = phase_correlation_shift(d, n)[0, 0]
+    return {"consistency_l1": float((d - n).abs().mean()), "shift_px": float(torch.linalg.vector_norm(shift))}
+
+
 def _worst(rows: Sequence[dict], key: str) -> dict | None:
     rows = [r for r in rows if np.isfinite(r[key])]
     return max(rows, key=lambda r: r[key]) if rows else None
@@ -278,6 +299,16 @@ def summarize(result: Mapping) -> dict:
                 "worst_tolerance_dn": w["tolerance_dn"],
                 "n_within": sum(bool(r["within"]) for r in flat),
                 "n": len(flat),
+            }
+        cons = [r for r in result.get("consistency", []) if r["model"] == name]
+        if cons:
+            w = _worst(cons, "consistency_l1")
+            ws = _worst(cons, "shift_px")
+            s["consistency"] = {
+                "mean_l1": float(np.mean([r["consistency_l1"] for r in cons])),
+                "worst_l1": w["consistency_l1"] if w else float("nan"),
+                "worst_l1_band": w["band"] if w else None,
+                "max_shift_px": ws["shift_px"] if ws else float("nan"),
             }
         out[name] = s
     return out
@@ -430,6 +461,7 @@ def run_robustness(
 
     negative: list[dict] = []
     overshoots: list[dict] = []
+    consistency: list[dict] = []
     scene_ids = []
     for item in scenes:
         scene = _scored_scene(item, root, crop=crop, border=border)
@@ -449,6 +481,14 @@ def run_robustness(
             n, o = _scene_rows(name, y, pred.out_bands, pred.bands, x, scored, int(pred.scale), scene.id, bounds)
             negative += n
             overshoots += o
+            for j, band in enumerate(pred.out_bands):
+                ratio = native_factor(band) * int(pred.scale)
+                if ratio == 1:  # a band the model copies from the input
+                    continue
+                k = MODEL_BANDS_10.index(band)
+                native = (scene.hr10[k] if k < 4 else scene.hr20[k - 4]).numpy()
+                consistency.append({"model": name, "scene": scene.id, "band": band, "ratio": ratio,
+                                    **consistency_row(y[j], native, band, ratio)})
     flat: list[dict] = []
     for name, pred in preds.items():
         say(f"flat fields: {name}")
@@ -475,6 +515,8 @@ def run_robustness(
         "negative": [_rounded(r) for r in negative],
         "overshoot": [_rounded(r) for r in overshoots],
         "flat": [_rounded(r) for r in flat],
+        "consistency": [{**r, "consistency_l1": round(r["consistency_l1"], 6), "shift_px": round(r["shift_px"], 4)}
+                        for r in consistency],
     }
     result["summary"] = summarize(result)
     result["metadata"] = _metadata(time.perf_counter() - t0)
@@ -572,6 +614,15 @@ def render_markdown(result: Mapping) -> str:
             ]) + " |"
         )
     lines += ["", "Flat worst: the band and surface of the largest error relative to its tolerance."]
+    cons = {k: v["consistency"] for k, v in result["summary"].items() if v.get("consistency")}
+    if cons:
+        lines += ["", "## Reflectance consistency and shift (real input, full resolution)", "",
+                  "`degrade(SR)` with the band's MTF Gaussian onto the band's native grid against the native band "
+                  "(reflectance L1; phase-correlation shift in native pixels); bands a model copies are left out.", "",
+                  "| model | mean L1 | worst L1 (band) | max shift px |", "|---|---:|---|---:|"]
+        for k, c in cons.items():
+            lines.append(f"| {k} | {c['mean_l1']:.5f} | {c['worst_l1']:.5f} ({c['worst_l1_band']}) | "
+                         f"{c['max_shift_px']:.3f} |")
     lines += ["", "## Negative output per scene and band", "", "Cells: negative px / lowest output DN.", ""]
     lines += _band_table(result["negative"], "scene", lambda r: f"{r['n_negative']} / {_num(r['min_dn'])}")
     lines += ["", "## Overshoot per scene and band", "", "Cells: p99.9 / max, DN.", ""]

@@ -105,3 +105,23 @@ class BicubicUpsample(nn.Module):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return bicubic_upsample(lr, self.scale, self.out_channels)
+
+
+def check_flat_gate(flat_gate: float | None) -> float | None:
+    """``None`` (no gate) or a positive finite number: the contrast scale of :func:`contrast_gate`."""
+    if flat_gate is None:
+        return None
+    if isinstance(flat_gate, bool) or not isinstance(flat_gate, (int, float)) or not 0 < flat_gate < math.inf:
+        raise ValueError(f"flat_gate must be None or a positive number (input contrast scale), got {flat_gate!r}")
+    return float(flat_gate)
+
+
+def contrast_gate(x: torch.Tensor, eps: float, radius: int = 1) -> torch.Tensor:
+    """``s / (s + eps)`` per pixel ``(N, 1, H, W)``: ``s`` the local range (max - min over ``(2 radius + 1)^2``
+    pixels, edges replicated) of ``x`` averaged over its channels. Exactly 0 where every channel of ``x`` is
+    constant over the window (max - min is exact in floating point), near 1 where the input has contrast well
+    above ``eps``: a residual multiplied by it adds nothing to a flat field, whatever the network's weights."""
+    k = 2 * radius + 1
+    p = F.pad(x, (radius,) * 4, mode="replicate")
+    s = (F.max_pool2d(p, k, stride=1) + F.max_pool2d(-p, k, stride=1)).mean(1, keepdim=True)
+    return s / (s + eps)

@@ -16,6 +16,11 @@ Receptive field (LR pixels): radius ``r = 1 (head) + 2 * num_blocks + 1 (tail)``
 ``s x s`` block of an LR pixel depends on the tail output at that pixel only; the bicubic base has radius 2.
 ``receptive_field = 2 * r + 1`` (r >= 4 > 2 since num_blocks >= 1).
 
+Optional flat-field gate (``flat_gate = eps``): the residual of each LR pixel is multiplied by
+:func:`~sr_core.archs._common.contrast_gate` of the input (local range over 3 x 3 LR pixels, averaged over the bands,
+``s / (s + eps)``): a flat field comes out exactly as bicubic leaves it, flat, whatever the weights. Its reach (1)
+is inside the residual's radius.
+
 Optional consistency projection (``project_mtf``, one MTF at the input Nyquist frequency for each of the first
 ``len(project_mtf)`` output bands): the output of those bands is corrected towards ``degrade(sr) == lr`` by
 :class:`~sr_core.projection.layer.ConsistencyProjection` (regularisation ``project_lambda``, ``project_taps`` LR taps
@@ -32,7 +37,15 @@ from torch import nn
 
 from sr_core.archs.registry import register_arch
 from sr_core.projection.layer import ConsistencyProjection
-from sr_core.archs._common import bicubic_upsample, check_channels, check_lr, check_positive_int, check_scale
+from sr_core.archs._common import (
+    bicubic_upsample,
+    check_channels,
+    check_flat_gate,
+    check_lr,
+    check_positive_int,
+    check_scale,
+    contrast_gate,
+)
 
 __all__ = ["S2Fast"]
 
@@ -64,6 +77,7 @@ class S2Fast(nn.Module):
         project_mtf: Sequence[float] | None = None,
         project_lambda: float = 0.1,
         project_taps: int = 4,
+        flat_gate: float | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = check_channels(in_channels, out_channels)
@@ -73,6 +87,7 @@ class S2Fast(nn.Module):
         if not isinstance(res_scale, (int, float)) or isinstance(res_scale, bool) or not 0 < res_scale <= 1:
             raise ValueError(f"res_scale must be a number in (0, 1], got {res_scale!r}")
         self.res_scale = float(res_scale)
+        self.flat_gate = check_flat_gate(flat_gate)
         self.head = nn.Conv2d(self.in_channels, num_features, 3, padding=1)
         self.body = nn.Sequential(*[_Block(num_features, self.res_scale) for _ in range(num_blocks)])
         self.tail = nn.Conv2d(num_features, self.out_channels * scale * scale, 3, padding=1)
@@ -101,6 +116,8 @@ class S2Fast(nn.Module):
         check_lr(lr, self.in_channels)
         feat = self.head(lr)
         res = self.tail(self.body(feat) + feat)
+        if self.flat_gate is not None:
+            res = res * contrast_gate(lr, self.flat_gate)
         sr = bicubic_upsample(lr, self.scale, self.out_channels) + F.pixel_shuffle(res, self.scale)
         if self.projection is not None:
             sr = self.projection(sr, lr[:, : self.out_channels])

@@ -9,7 +9,9 @@ The bicubic base needs no knowledge of where the ``2 x 2`` blocks start: bicubic
 half-pixel centres) of a signal equals one fixed symmetric 7-tap filter applied to its nearest x2 replication
 (:func:`replicated_bicubic_taps`), whatever the phase of the tile. The residual is a 3x3 head, ``num_blocks``
 residual blocks (conv3x3-ReLU-conv3x3 plus identity), a long skip and a 3x3 tail that starts at zero, so an
-untrained network equals the bicubic base.
+untrained network equals the bicubic base. With ``flat_gate = eps`` the residual is multiplied by
+:func:`~sr_core.archs._common.contrast_gate` of the input (local range over 3 x 3 pixels, averaged over the bands):
+a flat field comes out exactly flat whatever the weights.
 
 FLOPs per pixel: ``18 * (C*F + 2*B*F*F + F*C_c) + 2 * 14 * C_c`` (multiply-adds x 2; ``C_c`` coarse bands).
 
@@ -25,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_core.archs._common import _cubic, check_lr, check_positive_int
+from sr_core.archs._common import _cubic, check_flat_gate, check_lr, check_positive_int, contrast_gate
 from sr_core.archs.registry import register_arch
 
 __all__ = ["S2Sharpen", "replicated_bicubic_taps"]
@@ -70,6 +72,7 @@ class S2Sharpen(nn.Module):
         factor: int = 2,
         num_features: int = 32,
         num_blocks: int = 6,
+        flat_gate: float | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels, 2)
@@ -91,6 +94,7 @@ class S2Sharpen(nn.Module):
         self.scale = 1
         self.num_features = check_positive_int("num_features", num_features)
         self.num_blocks = check_positive_int("num_blocks", num_blocks)
+        self.flat_gate = check_flat_gate(flat_gate)
         coarse = in_channels - fine_channels
         self.head = nn.Conv2d(in_channels, num_features, 3, padding=1)
         self.body = nn.Sequential(*[_Block(num_features) for _ in range(num_blocks)])
@@ -112,4 +116,7 @@ class S2Sharpen(nn.Module):
         fine, coarse = lr[:, : self.fine_channels], lr[:, self.fine_channels :]
         base = F.conv2d(F.pad(coarse, (3, 3, 3, 3), mode="replicate"), self.base_kernel, groups=coarse.shape[1])
         feat = self.head(lr)
-        return torch.cat([fine, base + self.tail(self.body(feat) + feat)], 1)
+        res = self.tail(self.body(feat) + feat)
+        if self.flat_gate is not None:
+            res = res * contrast_gate(lr, self.flat_gate)
+        return torch.cat([fine, base + res], 1)

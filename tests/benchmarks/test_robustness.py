@@ -208,3 +208,19 @@ def test_main_without_the_shared_data(tmp_path, capsys):
     assert main(["--root", str(tmp_path / "absent"), "--out", str(tmp_path / "out")]) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_consistency_row_is_zero_for_the_sensor_image_and_sees_a_bias():
+    import torch
+
+    from benchmarks.robustness import consistency_row
+    from sr_core.degradation import degrade
+
+    hr = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    native = degrade(hr, 2, bands=["B05"])[0, 0].numpy()
+    r = consistency_row(hr[0, 0].numpy(), native, "B05", 2)
+    assert r["consistency_l1"] < 1e-12 and r["shift_px"] < 1e-6
+    r = consistency_row(hr[0, 0].numpy() + 0.01, native, "B05", 2)
+    assert abs(r["consistency_l1"] - 0.01) < 1e-9
+    with pytest.raises(ValueError, match="does not match its native grid"):
+        consistency_row(hr[0, 0].numpy(), native, "B05", 4)

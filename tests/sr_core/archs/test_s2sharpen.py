@@ -76,3 +76,41 @@ def test_flops_closed_form_and_registry():
 def test_rejects_unsupported_values(kw, words):
     with pytest.raises(ValueError, match=words):
         S2Sharpen(10, **kw)
+
+
+@pytest.mark.parametrize("arch, kw", [("s2sharpen", {}), ("s2fast", {"scale": 2})])
+def test_flat_gate_keeps_a_flat_field_exactly_flat_whatever_the_weights(arch, kw):
+    net = get_arch(arch, in_channels=10, num_features=6, num_blocks=2, flat_gate=0.01, **kw).double()
+    gen = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * 0.3)
+    spectrum = torch.rand(1, 10, 1, 1, generator=gen, dtype=torch.float64) * 3 - 1
+    x = spectrum.expand(1, 10, 16, 16)
+    y = net(x)
+    torch.testing.assert_close(y, spectrum.expand_as(y), rtol=0, atol=1e-12)
+    # without the gate the same weights do not keep it flat; with it, texture still gets a residual
+    plain = get_arch(arch, in_channels=10, num_features=6, num_blocks=2, **kw).double()
+    plain.load_state_dict(net.state_dict())
+    assert (plain(x) - spectrum).abs().max() > 1e-3
+    from sr_core.archs._common import contrast_gate
+
+    t = x + 0.5 * torch.rand(1, 10, 16, 16, generator=gen, dtype=torch.float64)
+    assert float(contrast_gate(t, 0.01).min()) > 0.9  # texture: the residual passes nearly whole
+    d_gate, d_res = (net(t) - plain(t)).abs().max(), (plain(t) - plain(x)).abs().max()
+    assert 0 < d_gate < 0.1 * d_res
+    # the gate stays inside the receptive field
+    assert_receptive_field(net.float(), torch.rand(1, 10, 41, 41, generator=gen), kw.get("scale", 1))
+
+
+def test_contrast_gate_closed_form():
+    from sr_core.archs._common import contrast_gate
+
+    x = torch.zeros(1, 2, 5, 5, dtype=torch.float64)
+    x[0, 0, 2, 2] = 1.0  # one bright pixel in band 0
+    g = contrast_gate(x, 0.5)
+    want = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
+    want[0, 0, 1:4, 1:4] = 0.5 / (0.5 + 0.5)  # range 1 in band 0, 0 in band 1: s = 0.5 in its 3 x 3 neighbourhood
+    torch.testing.assert_close(g, want, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="flat_gate"):
+        S2Sharpen(10, flat_gate=0.0)

@@ -241,10 +241,13 @@ def evaluate_family(
     for other in compare:
         op = _resolve_predictor(other, engine, threads, ten_m_alone=True, sharpen=True)
         oi = _model_info(op)
-        if oi["name"] in models:
-            raise ValueError(f"compare: model {oi['name']!r} is already in the run")
-        models[oi["name"]] = op
-        infos[oi["name"]] = {**oi, "role": "compare"}
+        label = oi["name"]
+        if label in models and oi.get("version") and oi["version"] != infos[label].get("version"):
+            label = f"{label} {oi['version']}"  # another version of a model in the run: named with its version
+        if label in models:
+            raise ValueError(f"compare: model {label!r} is already in the run")
+        models[label] = op
+        infos[label] = {**oi, "name": label, "role": "compare"}
     if peer is not None:
         for attr in ("scale", "margin", "bands", "out_bands"):
             if not hasattr(peer, attr):

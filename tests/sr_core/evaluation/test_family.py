@@ -191,6 +191,17 @@ def test_a_sharpening_model_is_scored_directly_beside_an_x2_model(tiny, sample, 
     assert "`20m/direct`" in render_family_markdown(res)
     with pytest.raises(ValueError, match="already in the run"):
         evaluate_family(str(tiny), [sample], compare=[str(tiny)], degradations=("mtf_gaussian",))
+    # another version of the same model is named with its version
+    make_package(tmp_path / "v2" / "tiny-family", arch="edsr", seed=5)
+    card = tmp_path / "v2" / "tiny-family" / "card.json"
+    import json
+
+    c = json.loads(card.read_text())
+    c["version"] = "9.9"
+    card.write_text(json.dumps(c))
+    res = evaluate_family(str(tiny), [sample], compare=[str(tmp_path / "v2" / "tiny-family")],
+                          degradations=("mtf_gaussian",), threads=1)
+    assert set(res["models"]) == {"tiny-family", "tiny-family 9.9"}
     # a wrong kind of model is refused by name
     bad = copy.copy(load_predictor(tmp_path / "sharp"))
     bad.scale = 3

@@ -24,6 +24,7 @@ from sr_core.archs import (  # noqa: F401  (each file registers its architecture
     s2fast,
     s2sharpen,
     shiftnet,
+    sisr_step,
     srresnet,
 )
 from sr_core.archs.registry import arch_class, get_arch, list_archs

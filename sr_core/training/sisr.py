@@ -178,7 +178,11 @@ class Trainer(StageTrainer):
                              f"in_channels={nb}, scale={spec['scale']}")
         if cfg.init_from:
             self.mean, self.std, init_state = _init_weights(cfg.init_from, self.task)
-            net.load_state_dict(init_state)
+            inner = getattr(net, "sisr", None)  # a wrapper (sisr_step) warm-started from its x2 network's weights
+            if inner is not None and not any(k.startswith("sisr.") for k in init_state):
+                inner.load_state_dict(init_state)
+            else:
+                net.load_state_dict(init_state)
         self.model = SRModel(net, self.mean, self.std, list(range(nb)))
         self._hooks: list[Any] = []
 

@@ -50,4 +50,7 @@ def test_cli_demo_with_the_default_model_prints_no_warning(tmp_path):
                        capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
     assert r.returncode == 0, r.stderr
     assert "Warning" not in r.stderr and "overlap" not in r.stderr, r.stderr
-    assert "overlap 48" in r.stdout  # the default model's margin, 44 px, rounded up to a multiple of 16
+    from sr_core.models import load_predictor
+
+    margin = load_predictor(DEFAULT_MODEL, threads=1).margin  # the default model's margin, rounded up to 16 px
+    assert f"overlap {-(-margin // 16) * 16}" in r.stdout

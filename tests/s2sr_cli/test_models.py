@@ -14,7 +14,7 @@ def test_models_lists_each_package_with_its_input_and_output_resolution(capsys):
     assert len(lines) == len(list_models())
     by_name = {ln.split(" ", 1)[0]: ln for ln in lines}
     assert set(by_name) == set(list_models())
-    assert "s2sharpen x1, 10 m -> 10 m (automatic choice at 10 m), bands B02,B03,B04,B08,B05,B06,B07,B8A,B11,B12" in (
+    assert "sisr_step x1, 10 m -> 10 m (automatic choice at 10 m), bands B02,B03,B04,B08,B05,B06,B07,B8A,B11,B12" in (
         by_name["s2sr-10m-10band"])
     assert "x2, 10 m -> 5 m (automatic choice at 5 m), bands B02,B03,B04,B08," in by_name["s2sr-x2-10band"]
     assert "x2, 10 m -> 5 m (automatic choice at 5 m), bands B02,B03,B04,B08, " in by_name["s2sr-x2-rgbn"]

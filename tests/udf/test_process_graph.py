@@ -106,18 +106,18 @@ def test_upscale_graph_uses_python_jep_and_the_native_grid(pkg):
 @pytest.mark.parametrize("model", [None, "s2sr-10m-10band"])
 def test_resolution_10_graph_holds_the_model_and_resolution_and_stays_on_the_10m_grid(mode, runtime, model):
     """The sharpening model (scale 1): chosen by resolution 10 (or named), both in the UDF context; no
-    resample_spatial in either mode; size/overlap on the 10 m grid from its margin (14 px -> 16)."""
+    resample_spatial in either mode; size/overlap on the 10 m grid from its margin (29 px -> 32)."""
     n = nodes(build_process_graph(**AOI, model=model, mode=mode, resolution=10))
     assert "resample_spatial" not in n
     assert n["merge_cubes"] and n["resample_cube_spatial"]["arguments"]["method"] == "near"
     an = n["apply_neighborhood"]["arguments"]
     assert an["size"][0]["value"] == an["size"][1]["value"] == 256
-    assert an["overlap"][0]["value"] == an["overlap"][1]["value"] == 16
+    assert an["overlap"][0]["value"] == an["overlap"][1]["value"] == 32
     run = an["process"]["process_graph"]["runudf1"]["arguments"]
     assert run["runtime"] == runtime
     ctx = run["context"]
     assert (ctx["model"], ctx["resolution"], ctx["mode"], ctx["overlap"], ctx["size"]) == (
-        "s2sr-10m-10band", 10.0, mode, 16, 256)
+        "s2sr-10m-10band", 10.0, mode, 32, 256)
     from udf.contract import parse_context
 
     assert parse_context(ctx).resolution == 10.0
@@ -223,10 +223,10 @@ def test_neighborhood_covers_the_post_processing_the_udf_checks(pkg, tmp_path):
 @pytest.mark.parametrize(
     "model, resampled, upscale",
     [
-        ("s2sr-x2-10band", (512, 96), (256, 48)),  # margin 44 (network 26 + the 20 m projection's reach 18)
+        ("s2sr-x2-10band", (512, 64), (256, 32)),  # margin 27 (network 26 + the non-negativity bound's 1)
         ("s2sr-misr-x2", (512, 112), (256, 64)),
         ("s2sr-x4-rgbn", (1024, 64), (256, 16)),
-        ("s2sr-10m-10band", (256, 16), (256, 16)),  # scale 1: both modes on the 10 m grid, margin 14
+        ("s2sr-10m-10band", (256, 32), (256, 32)),  # scale 1: both modes on the 10 m grid, margin 29
     ],
 )
 def test_shipped_models_neighborhoods(model, resampled, upscale):

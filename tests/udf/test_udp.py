@@ -179,7 +179,7 @@ def test_a_udp_for_the_10m_model_stays_on_the_10m_grid_and_fixes_its_resolution(
     nb, _ = _run_udf_node(d["process_graph"])
     ctx = nb["arguments"]["context"]
     assert ctx["model"] == {"from_parameter": "model"} and ctx["resolution"] == 10.0
-    assert nb["arguments"]["size"][0]["value"] == 256 and nb["arguments"]["overlap"][0]["value"] == 16
+    assert nb["arguments"]["size"][0]["value"] == 256 and nb["arguments"]["overlap"][0]["value"] == 32
     assert _run_udf_node(udp.build_udp()["process_graph"])[0]["arguments"]["context"]["resolution"] == 5.0
 
 

@@ -124,6 +124,10 @@ LIES = {
     "projection taps text": (in_postprocess(taps="4"), "postprocess.coarse_projection.taps", "got '4'"),
     "projection lam changed": (in_postprocess(lam=0.05), "postprocess", "but the network in"),
     "postprocess dropped": (setter(postprocess={}), "postprocess", r"\{\}, but the network in"),
+    "nonnegative radius changed": (lambda c: c["postprocess"].setdefault("nonnegative", {"radius": 1}).update(radius=2), "postprocess",
+                                   "but the network in"),
+    "unknown nonnegative key": (lambda c: c["postprocess"].setdefault("nonnegative", {}).update(radiu=1), "postprocess.nonnegative",
+                                r"unknown keys \['radiu'\]"),
     "arch_kwargs": (lambda c: c["arch_kwargs"].update(num_blocks=3), "arch_kwargs", "but the network in"),
     "card_version": (setter(card_version=2), "card_version", "must be 1"),
     "file outside the package": (lambda c: c["files"].update(weights="../model.pt"), "files", "file names in the "
@@ -244,10 +248,11 @@ def test_save_model_package_refuses_a_card_that_does_not_fit_the_network(tmp_pat
 
 #: sha256 of each shipped model.onnx as exported, before its contract was appended
 EXPORTED_SHA256 = {
-    "s2sr-x2-10band": "e7e46b1a1b2e320ca12f1231e0335143e0bffe5aabecaef755ecd0fb26216fcc",
+    "s2sr-x2-10band": "3990ac04fe62b0960bf8423e79b7e2a0f2e781521fe35d66023b89f8d70e2e04",
+    "s2sr-10m-10band": "a8c78b73fb274a6f9a1db768085e993c7422a20201cc66324bad5208f9158b46",
     "s2sr-misr-x2": "e53b336256beb1d6b0f658817e32f9c9c30decfda68bb3175dac92294d6acd8a",
     "s2sr-x4-rgbn": "4a9afe2895cb5aab75f60be543da1d7d0b05f55aacb78b097bf32c3e0484c311",
-    "s2sr-x2-rgbn": "0af9ee64b495d43f9d1559c76a9dd37fff8f32f0d248ce0fa498ace2fb865afa",
+    "s2sr-x2-rgbn": "8456177d6b4a79eb37f2c6d98d364c1f35da6c103bd258ddd8fe3f828ae92b63",
 }
 
 
@@ -264,8 +269,8 @@ def test_shipped_packages_carry_their_contract_after_the_exported_network(name):
 
 
 @pytest.mark.parametrize("lie", ["bands swapped", "out_bands swapped", "receptive_field 1", "receptive_field 10001",
-                                 "unknown coarse_projection key", "postprocess garbage", "bands a string",
-                                 "projection lam changed", "input resolution"])
+                                 "unknown nonnegative key", "postprocess garbage", "bands a string",
+                                 "nonnegative radius changed", "input resolution"])
 def test_a_tampered_copy_of_the_default_package_is_refused(tmp_path, lie):
     edit, field, words = LIES[lie]
     bad = tampered(WEIGHTS_DIR / DEFAULT_MODEL, tmp_path / DEFAULT_MODEL, edit)

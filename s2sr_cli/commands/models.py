@@ -28,13 +28,38 @@ def run(args: argparse.Namespace) -> int:
             print(f"{card.name} v{card.version}: {card.arch} x{card.scale}, {card.input_resolution_m:g} m -> "
                   f"{out_res:g} m{auto}, bands {','.join(card.bands)}, receptive field {card.receptive_field} px  "
                   f"[{resolve_model(name)}]")
+            for line in report_lines(card.validation):
+                print(f"  {line}")
     return 0
+
+
+def report_lines(validation: dict) -> list[str]:
+    """One line per band group and scoring of a card's report-scene family result (``validation["summary"]`` as
+    written by ``s2sr evaluate --report-scenes --family``): dB over bicubic under the matched operator and the
+    worst one, cases below bicubic, and each peer's numbers from the same run; none for other validations."""
+    summary = (validation or {}).get("summary") or {}
+    if not validation.get("report_scenes") or not all(isinstance(v, dict) and "worst_operator" in v
+                                                       for v in summary.values()):
+        return []
+    peers = (validation.get("peer") or {}) if isinstance(validation.get("peer"), dict) else {}
+    out = []
+    for key, s in summary.items():
+        line = (f"report scenes, {key}: {s['matched_mean_gain_db']:+.2f} dB matched, "
+                f"{s['worst_operator_mean_gain_db']:+.2f} dB worst ({s['worst_operator']}), "
+                f"{s['below_bicubic']}/{s['count']} below bicubic")
+        for pname, ps in peers.items():
+            p = ps.get(key) if isinstance(ps, dict) else None
+            if isinstance(p, dict) and "worst_operator" in p:
+                line += (f"; peer {pname}: {p['matched_mean_gain_db']:+.2f} / {p['worst_operator_mean_gain_db']:+.2f} "
+                         f"dB, {p['below_bicubic']}/{p['count']} below")
+        out.append(line)
+    return out
 
 
 def register(subparsers: argparse._SubParsersAction) -> Handler:
     """Add ``s2sr models [--json] [--no-verify]``; returns its handler. Each model on one line: name, version,
     architecture, scale, input -> output resolution (and whether it is an automatic choice), bands, receptive
-    field, folder."""
+    field, folder; then its report-scene results beside the peer, when its card holds them (:func:`report_lines`)."""
     s = subparsers.add_parser(NAME, help="list the shipped model packages with their cards")
     s.add_argument("--json", action="store_true", help="print the full JSON cards")
     s.add_argument("--no-verify", dest="verify", action="store_false", help="skip the sha256 check")

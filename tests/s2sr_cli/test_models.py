@@ -10,7 +10,7 @@ from sr_core.models import AUTO_MODELS, list_models
 
 def test_models_lists_each_package_with_its_input_and_output_resolution(capsys):
     assert main(["models", "--no-verify"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if not ln.startswith("  ")]  # one per package
     assert len(lines) == len(list_models())
     by_name = {ln.split(" ", 1)[0]: ln for ln in lines}
     assert set(by_name) == set(list_models())
@@ -29,3 +29,26 @@ def test_models_json_holds_the_cards(capsys):
     cards = json.loads("[" + out.replace("}\n{", "},\n{") + "]")
     sharpen = next(c for c in cards if c["name"] == "s2sr-10m-10band")
     assert sharpen["scale"] == 1 and sharpen["input_resolution_m"] == 10.0
+
+
+def test_report_lines_show_the_report_scene_numbers_beside_the_peer():
+    from s2sr_cli.commands.models import report_lines
+
+    s = {"matched_mean_gain_db": 2.5, "worst_operator": "mtf_box", "worst_operator_mean_gain_db": -0.25,
+         "below_bicubic": 3, "count": 28}
+    v = {"report_scenes": ["a"], "summary": {"10m/direct": s},
+         "peer": {"p": {"10m/direct": {**s, "matched_mean_gain_db": 1.0, "below_bicubic": 5}}}}
+    assert report_lines(v) == ["report scenes, 10m/direct: +2.50 dB matched, -0.25 dB worst (mtf_box), 3/28 below "
+                               "bicubic; peer p: +1.00 / -0.25 dB, 5/28 below"]
+    assert report_lines({}) == [] and report_lines({"summary": {"10m/direct": s}}) == []  # not a report-scene run
+    assert report_lines({"report_scenes": ["a"], "summary": {"10m": {"mean_gain_db": 1.0}}}) == []
+
+
+def test_models_prints_the_default_models_report_scene_numbers(capsys):
+    from s2sr_cli.main import main
+    from sr_core.models import DEFAULT_MODEL, load_card
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    s = load_card(DEFAULT_MODEL).validation["summary"]["10m/direct"]
+    assert f"report scenes, 10m/direct: {s['matched_mean_gain_db']:+.2f} dB matched" in out

@@ -231,15 +231,12 @@ def graph_model(model: str | os.PathLike | None, collection: Any = DEFAULT_COLLE
     (5 m: ``s2sr-x2-10band``, 10 m: ``s2sr-10m-10band``); ``s2sr-x2-rgbn`` (named) loads B02, B03, B04, B08
     alone. A ``resolution`` that the model given or the multi-image default does not output is refused
     (``ValueError``)."""
-    from sr_core.models import DEFAULT_MISR_MODEL, DEFAULT_RESOLUTION, check_model_resolution, load_card, pick_model
+    from sr_core.models import DEFAULT_MISR_MODEL, choose_model
 
-    if model is not None or misr:
-        name = model if model is not None else DEFAULT_MISR_MODEL
-        if resolution is not None:
-            check_model_resolution(load_card(name, verify=False), resolution)
-        return name
-    return pick_model([b for b in BANDS if not (b == "B10" and collection == "SENTINEL2_L2A")],
-                      resolution=DEFAULT_RESOLUTION if resolution is None else resolution)
+    if model is None and misr:
+        model = DEFAULT_MISR_MODEL
+    return choose_model(model, [b for b in BANDS if not (b == "B10" and collection == "SENTINEL2_L2A")],
+                        resolution=resolution)
 
 
 def build_process_graph(

@@ -19,12 +19,9 @@ def run(args: argparse.Namespace) -> int:
     model = args.model
     if args.resolution is not None:
         from sr_core.bands import MODEL_BANDS_10
-        from sr_core.models import check_model_resolution, load_card, pick_model, resolve_model
+        from sr_core.models import choose_model
 
-        if model is None:
-            model = pick_model(MODEL_BANDS_10, resolution=float(args.resolution))
-        else:
-            check_model_resolution(load_card(resolve_model(model)), float(args.resolution), name="--resolution")
+        model = choose_model(model, MODEL_BANDS_10, resolution=float(args.resolution), name="--resolution")
     with cleanup_on_signals():  # SIGTERM / SIGINT: the temporary zip is removed, an existing zip stays
         download = args.wheel_dir is None and not args.no_download
         if download and not getattr(args, "quiet", False):

@@ -125,3 +125,20 @@ def contrast_gate(x: torch.Tensor, eps: float, radius: int = 1) -> torch.Tensor:
     p = F.pad(x, (radius,) * 4, mode="replicate")
     s = (F.max_pool2d(p, k, stride=1) + F.max_pool2d(-p, k, stride=1)).mean(1, keepdim=True)
     return s / (s + eps)
+
+
+def check_fine_grid(in_channels: int, out_channels: int | None, scale: int, fine_channels: int) -> int:
+    """Argument checks of a scale-1 model whose input and output are the same bands on the grid of the first
+    ``fine_channels`` (the fine bands unchanged, the coarse bands sharpened): returns ``in_channels``."""
+    check_positive_int("in_channels", in_channels, 2)
+    if out_channels is not None and out_channels != in_channels:
+        raise ValueError(
+            f"out_channels must equal in_channels ({in_channels}): the output holds the fine bands unchanged "
+            f"and the coarse bands sharpened, got {out_channels!r}"
+        )
+    check_positive_int("fine_channels", fine_channels)
+    if fine_channels >= in_channels:
+        raise ValueError(f"fine_channels must be below in_channels ({in_channels}), got {fine_channels}")
+    if isinstance(scale, bool) or scale != 1:
+        raise ValueError(f"scale must be 1 (the output is on the grid of the input), got {scale!r}")
+    return in_channels

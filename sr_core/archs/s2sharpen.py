@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_core.archs._common import _cubic, check_flat_gate, check_lr, check_positive_int, contrast_gate
+from sr_core.archs._common import (
+    _cubic,
+    check_fine_grid,
+    check_flat_gate,
+    check_lr,
+    check_positive_int,
+    contrast_gate,
+)
 from sr_core.archs.registry import register_arch
 
 __all__ = ["S2Sharpen", "replicated_bicubic_taps"]
@@ -75,19 +82,8 @@ class S2Sharpen(nn.Module):
         flat_gate: float | None = None,
     ) -> None:
         super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels, 2)
-        out_channels = in_channels if out_channels is None else out_channels
-        if out_channels != in_channels:
-            raise ValueError(
-                f"out_channels must equal in_channels ({in_channels}): the output holds the fine bands unchanged "
-                f"and the coarse bands sharpened, got {out_channels!r}"
-            )
-        self.out_channels = out_channels
-        self.fine_channels = check_positive_int("fine_channels", fine_channels)
-        if fine_channels >= in_channels:
-            raise ValueError(f"fine_channels must be below in_channels ({in_channels}), got {fine_channels}")
-        if isinstance(scale, bool) or scale != 1:
-            raise ValueError(f"scale must be 1 (the output is on the grid of the input), got {scale!r}")
+        self.in_channels = self.out_channels = check_fine_grid(in_channels, out_channels, scale, fine_channels)
+        self.fine_channels = fine_channels
         if isinstance(factor, bool) or factor != 2:
             raise ValueError(f"factor (coarse / fine pixel size) must be 2, got {factor!r}")
         self.factor = 2

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sr_core.archs._common import check_lr, check_positive_int
+from sr_core.archs._common import check_fine_grid, check_lr
 from sr_core.archs.registry import get_arch, register_arch
 from sr_core.degradation import default_psf_size, degrade, physical_step_sigma
 
@@ -47,17 +47,9 @@ class SISRStep(nn.Module):
         step_mtf: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels, 2)
-        out_channels = in_channels if out_channels is None else out_channels
-        if out_channels != in_channels:
-            raise ValueError(f"out_channels must equal in_channels ({in_channels}), got {out_channels!r}")
-        self.out_channels = out_channels
-        if isinstance(scale, bool) or scale != 1:
-            raise ValueError(f"scale must be 1 (the output is on the grid of the input), got {scale!r}")
+        self.in_channels = self.out_channels = check_fine_grid(in_channels, out_channels, scale, fine_channels)
         self.scale = 1
-        self.fine_channels = check_positive_int("fine_channels", fine_channels)
-        if fine_channels >= in_channels:
-            raise ValueError(f"fine_channels must be below in_channels ({in_channels}), got {fine_channels}")
+        self.fine_channels = fine_channels
         coarse = in_channels - fine_channels
         if step_mtf is None or isinstance(step_mtf, (str, bytes)) or len(step_mtf) != coarse:
             raise ValueError(f"step_mtf must list one MTF per coarse band ({coarse}), got {step_mtf!r}")

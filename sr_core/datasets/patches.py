@@ -236,11 +236,10 @@ class PatchSampler:
         self.batch_size = batch_size
         self.gen = generator
         self.random_degradation = random_degradation
-        self.degradation_kwargs = dict(degradation_kwargs or {})
-        self.degradation_kwargs_20m = dict(self.degradation_kwargs)
-        if "max_phase_20m" in self.degradation_kwargs:
-            self.degradation_kwargs_20m["max_phase"] = self.degradation_kwargs.pop("max_phase_20m")
-            del self.degradation_kwargs_20m["max_phase_20m"]
+        kw = dict(degradation_kwargs or {})
+        phase_20m = kw.pop("max_phase_20m", None)
+        self.degradation_kwargs = kw
+        self.degradation_kwargs_20m = kw if phase_20m is None else {**kw, "max_phase": phase_20m}
         self.min_structure = min_structure
         self.candidates = candidates
         self.structure_power = structure_power

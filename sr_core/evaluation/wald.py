@@ -141,33 +141,22 @@ def wald_evaluate(
                 r = batch.hr10.shape[-1] // batch.lr10.shape[-1]
                 b10 = F.interpolate(batch.lr10, scale_factor=r, mode="bicubic", align_corners=False)
                 c4 = (..., slice(r * border, -r * border), slice(r * border, -r * border))
-                psr, pbi = _psnr(sr[c4], batch.hr10[c4]), _psnr(b10[c4], batch.hr10[c4])
-                for k, b in enumerate(BANDS_10M):
-                    rows.append({
-                        "scene": scene.id, "level": scene.level, "degradation": dname, "band": b,
-                        "psnr_sr": float(psr[k]), "psnr_bicubic": float(pbi[k]), "gain_db": float(psr[k] - pbi[k]),
-                    })
-                continue
-            b10 = F.interpolate(batch.lr10, scale_factor=2, mode="bicubic", align_corners=False)
-            b20 = F.interpolate(batch.lr40, scale_factor=2, mode="bicubic", align_corners=False)
-            if sr.shape[-1] == batch.hr20.shape[-1]:  # task sharpen_20m: the 20 m bands on their truth grid
-                c1 = (..., slice(border, -border), slice(border, -border))
-                psr, pbi = _psnr(sr[:, 4:][c1], batch.hr20[c1]), _psnr(b20[c1], batch.hr20[c1])
-                for k, b in enumerate(BANDS_20M):
-                    rows.append({
-                        "scene": scene.id, "level": scene.level, "degradation": dname, "band": b,
-                        "psnr_sr": float(psr[k]), "psnr_bicubic": float(pbi[k]), "gain_db": float(psr[k] - pbi[k]),
-                    })
-                continue
-            sr20 = degrade(sr[:, 4:], 2, bands=list(BANDS_20M))
-            c2, c1 = 2 * border, border
-            crop2 = (..., slice(c2, -c2), slice(c2, -c2))
-            crop1 = (..., slice(c1, -c1), slice(c1, -c1))
-            p_sr10 = _psnr(sr[:, :4][crop2], batch.hr10[crop2])
-            p_bi10 = _psnr(b10[crop2], batch.hr10[crop2])
-            p_sr20 = _psnr(sr20[crop1], batch.hr20[crop1])
-            p_bi20 = _psnr(b20[crop1], batch.hr20[crop1])
-            for names, psr, pbi in ((BANDS_10M, p_sr10, p_bi10), (BANDS_20M, p_sr20, p_bi20)):
+                groups = [(BANDS_10M, _psnr(sr[c4], batch.hr10[c4]), _psnr(b10[c4], batch.hr10[c4]))]
+            else:
+                b20 = F.interpolate(batch.lr40, scale_factor=2, mode="bicubic", align_corners=False)
+                crop1 = (..., slice(border, -border), slice(border, -border))
+                if sr.shape[-1] == batch.hr20.shape[-1]:  # task sharpen_20m: the 20 m bands on their truth grid
+                    groups = [(BANDS_20M, _psnr(sr[:, 4:][crop1], batch.hr20[crop1]),
+                               _psnr(b20[crop1], batch.hr20[crop1]))]
+                else:
+                    b10 = F.interpolate(batch.lr10, scale_factor=2, mode="bicubic", align_corners=False)
+                    sr20 = degrade(sr[:, 4:], 2, bands=list(BANDS_20M))
+                    crop2 = (..., slice(2 * border, -2 * border), slice(2 * border, -2 * border))
+                    groups = [
+                        (BANDS_10M, _psnr(sr[:, :4][crop2], batch.hr10[crop2]), _psnr(b10[crop2], batch.hr10[crop2])),
+                        (BANDS_20M, _psnr(sr20[crop1], batch.hr20[crop1]), _psnr(b20[crop1], batch.hr20[crop1])),
+                    ]
+            for names, psr, pbi in groups:
                 for k, b in enumerate(names):
                     rows.append({
                         "scene": scene.id, "level": scene.level, "degradation": dname, "band": b,

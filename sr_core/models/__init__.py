@@ -40,6 +40,7 @@ from sr_core.models.choice import (
     auto_resolutions,
     check_model_resolution,
     check_resolution,
+    choose_model,
     model_resolution,
     pick_model,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "check_model_resolution",
     "check_onnx_contract",
     "check_resolution",
+    "choose_model",
     "check_predictor",
     "list_models",
     "load_card",

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sr_core.bands import normalize_band_name
-from sr_core.models.card import DEFAULT_MODEL, WEIGHTS_DIR, ModelCard
+from sr_core.models.card import DEFAULT_MODEL, WEIGHTS_DIR, ModelCard, load_card
 
 __all__ = [
     "AUTO_MODELS",
@@ -34,6 +34,7 @@ __all__ = [
     "auto_resolutions",
     "check_model_resolution",
     "check_resolution",
+    "choose_model",
     "model_resolution",
     "pick_model",
 ]
@@ -157,3 +158,16 @@ def pick_model(
         f"no shipped {res:g} m model fits the input's bands ({found}): {models}; name a model to use another band "
         "set"
     )
+
+
+def choose_model(
+    model: str | os.PathLike | None, bands: Iterable[Any], *, resolution: Any = None, name: str = "resolution"
+) -> str | os.PathLike:
+    """The model to run for an input holding ``bands``: ``model`` when given, refused (``ValueError`` naming
+    ``name``) when it does not output ``resolution`` metres (its card read, not verified); else
+    :func:`pick_model` at ``resolution`` (None: :data:`DEFAULT_RESOLUTION`)."""
+    if model is None:
+        return pick_model(bands, resolution=DEFAULT_RESOLUTION if resolution is None else resolution)
+    if resolution is not None:
+        check_model_resolution(load_card(model, verify=False), resolution, name=name)
+    return model

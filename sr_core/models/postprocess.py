@@ -48,14 +48,15 @@ def apply_postprocess(steps: dict[str, Any] | None, y: np.ndarray, lr: np.ndarra
     if c:
         y = project_coarse_bands(np.asarray(y), lr, channels=c["out_channels"], in_channels=c["in_channels"],
                                  factor=c["factor"], scale=scale, filters=c["filters"], inplace=True)
-    nn = steps.get("nonnegative")
+    nn, cp = steps.get("nonnegative"), steps.get("copy")
+    if nn or cp:
+        y = np.asarray(y)
+        if not y.flags.writeable:
+            y = y.copy()
     if nn:
-        y = np.array(y, copy=False) if np.asarray(y).flags.writeable else np.array(y)
         bound = local_nonnegative_bound(lr[:, nn["in_channels"]], nn["radius"], scale)
         y[:, nn["out_channels"]] = np.fmax(y[:, nn["out_channels"]], bound)
-    cp = steps.get("copy")
     if cp:
-        y = np.array(y, copy=False) if np.asarray(y).flags.writeable else np.array(y)
         y[:, cp["out_channels"]] = lr[:, cp["in_channels"]]
     return y
 
@@ -78,6 +79,12 @@ def local_nonnegative_bound(lr: np.ndarray, radius: int, scale: int) -> np.ndarr
     return m
 
 
+def _channels(card: ModelCard, bands: list[str]) -> dict[str, list[int]]:
+    """The positions of ``bands`` among the card's input bands and among its output bands."""
+    return {"in_channels": [list(card.bands).index(b) for b in bands],
+            "out_channels": [list(card.out_bands).index(b) for b in bands]}
+
+
 def _nonnegative(card: ModelCard) -> dict[str, Any] | None:
     """The card's ``postprocess.nonnegative`` resolved: the channels (every output band that is an input band)
     and the radius in input pixels."""
@@ -85,9 +92,7 @@ def _nonnegative(card: ModelCard) -> dict[str, Any] | None:
     if not spec:
         return None
     opts = {**POSTPROCESS_KEYS["nonnegative"], **spec}
-    bands = [b for b in card.out_bands if b in card.bands]
-    return {"in_channels": [list(card.bands).index(b) for b in bands],
-            "out_channels": [list(card.out_bands).index(b) for b in bands], "radius": int(opts["radius"])}
+    return {**_channels(card, [b for b in card.out_bands if b in card.bands]), "radius": int(opts["radius"])}
 
 
 def _copy_bands(card: ModelCard) -> dict[str, Any] | None:
@@ -95,9 +100,7 @@ def _copy_bands(card: ModelCard) -> dict[str, Any] | None:
     spec = (card.postprocess or {}).get("copy_bands")
     if not spec:
         return None
-    bands = list(spec["bands"])
-    return {"in_channels": [list(card.bands).index(b) for b in bands],
-            "out_channels": [list(card.out_bands).index(b) for b in bands]}
+    return _channels(card, list(spec["bands"]))
 
 
 def _coarse_projection(card: ModelCard) -> dict[str, Any] | None:
@@ -113,8 +116,7 @@ def _coarse_projection(card: ModelCard) -> dict[str, Any] | None:
     filters = projection_filters([mtf(b) for b in bands], factor * card.scale, lam=float(opts["lam"]),
                                  taps=int(opts["taps"]))
     return {
-        "in_channels": [list(card.bands).index(b) for b in bands],
-        "out_channels": [list(card.out_bands).index(b) for b in bands],
+        **_channels(card, bands),
         "factor": factor,
         "filters": filters,
         # coarse px the correction reads (filters.radius) + the partial block, in input px

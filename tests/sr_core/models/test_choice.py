@@ -125,3 +125,15 @@ def test_only_the_packages_present_are_chosen(tmp_path):
     assert auto_resolutions(tmp_path) == (5.0, 10.0)
     with pytest.raises(ValueError, match="none shipped"):
         pick_model(RGBN, weights_dir=tmp_path / "nothing")
+
+
+def test_choose_model_picks_or_checks_the_named_model():
+    from sr_core.bands import MODEL_BANDS_10
+    from sr_core.models import DEFAULT_MODEL, SHARPEN_MODEL, choose_model
+
+    assert choose_model(None, MODEL_BANDS_10) == DEFAULT_MODEL
+    assert choose_model(None, MODEL_BANDS_10, resolution=10) == SHARPEN_MODEL
+    assert choose_model(DEFAULT_MODEL, MODEL_BANDS_10, resolution=5) == DEFAULT_MODEL
+    assert choose_model("any-name-not-read", ()) == "any-name-not-read"  # no resolution: nothing to check
+    with pytest.raises(ValueError, match=r"outputs 5 m, --resolution asks 10 m"):
+        choose_model(DEFAULT_MODEL, MODEL_BANDS_10, resolution=10, name="--resolution")
